@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Where raw dataset files are copied from when data/ lacks them (see README, "Data").
+GMGAN_DATA_MIRROR ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),)
+export GMGAN_DATA_MIRROR
+# Compiled CPU kernels are cached here, so only the very first call ever compiles.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+# Two CPU cores: one BLAS thread pool, no oversubscription.
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup data demo test test-unit test-notebooks lab bench clean
+
+$(STAMP): pyproject.toml requirements/lock.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c requirements/lock.txt -e '.[test,notebooks]'
+	touch $@
+
+setup: $(STAMP)
+
+data: setup
+	@scripts/fashion_mnist_mirror.sh
+	$(BIN)/python -m gmgan_lib prepare-data
+
+demo: data
+	$(BIN)/python -m gmgan_lib demo --out runs/demo
+
+# Unit tests and notebooks are two pytest calls: a notebook that hangs cannot hide unit results.
+test: test-unit test-notebooks
+
+test-unit: data
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+test-notebooks: data
+	GMGAN_FAST=1 $(BIN)/python -m pytest notebooks -q -p no:cacheprovider \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+	  --nbval-sanitize-with notebooks/sanitize.cfg
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+bench: setup
+	$(BIN)/python benchmarks/bench_morph.py
+
+clean:
+	rm -rf runs .pytest_cache .numba_cache

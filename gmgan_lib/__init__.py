@@ -1,0 +1,50 @@
+"""gmgan_lib: geometric generative models built from morphological PDE layers on M2.
+
+Tensor layouts used everywhere (see docs/architecture.md):
+images and R2 maps ``[B, C, H, W]``; M2 maps ``[B, C, Or, H, W]`` with orientation ``k``
+at angle ``2*pi*k/Or``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__version__ = "0.1.0"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work the notebooks and the demo do.
+
+    ``fast`` is True when the environment variable ``GMGAN_FAST`` is set to ``1``:
+    every notebook then runs on the CPU in minutes (fewer steps, data subsets,
+    small N for metrics, loaded checkpoints instead of long training).
+    """
+
+    fast: bool
+    device: str
+    train_steps: int
+    data_fraction: float
+    metric_n: int
+    batch_size: int
+
+    def __str__(self) -> str:  # printed in the first cell of every notebook
+        mode = "FAST (GMGAN_FAST=1)" if self.fast else "FULL"
+        return (f"profile: {mode}, device={self.device}, train_steps={self.train_steps}, "
+                f"data_fraction={self.data_fraction}, metric_n={self.metric_n}")
+
+
+def profile() -> Profile:
+    """Read the one switch, ``GMGAN_FAST``, and return the matching :class:`Profile`."""
+    import torch
+
+    value = os.environ.get("GMGAN_FAST", "0").strip()
+    if value not in ("0", "1", ""):
+        raise ValueError(f"GMGAN_FAST must be '0' or '1', got {value!r}")
+    fast = value == "1"
+    device = "cpu" if fast or not torch.cuda.is_available() else "cuda"
+    if fast:
+        return Profile(fast=True, device=device, train_steps=60, data_fraction=0.05,
+                       metric_n=1000, batch_size=32)
+    return Profile(fast=False, device=device, train_steps=5000, data_fraction=1.0,
+                   metric_n=10000, batch_size=64)
