@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         try:
             mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:  # a command whose module is not there yet
+        except ModuleNotFoundError as err:
+            # Only a missing *module of ours* makes a command unavailable; a missing
+            # third-party dependency inside it is a real error and must surface.
+            if not (err.name and module.startswith(err.name)):
+                raise
             p.set_defaults(_missing=str(err))
             continue
         getattr(mod, f"add_{fn}_arguments")(p)
