@@ -1,0 +1,323 @@
+"""The small feature classifier behind every metric of ``gmgan_lib.metrics``.
+
+Inception-v3 features need weights that are downloaded at run time, so this project
+measures generated digits with a network it trains itself: a LeNet-like classifier per
+dataset (``mnist``, ``rotmnist``, ``fashion-mnist``), a few hundred kilobytes, committed
+under ``data/classifiers/`` with a sha256 manifest. Its penultimate layer (``features``,
+128 numbers per image) is the feature space of FID_MNIST and of precision/recall; its
+softmax is the p(y|x) of the class KL and of the MNIST score.
+
+Two promises:
+
+* **Deterministic training.** Given its seed (and the same torch version and number of
+  threads, which fix the order of floating-point reductions on the CPU) training gives
+  bit-identical weights: all randomness (initialisation, shuffling, augmentation, dropout)
+  comes from seeded generators and ``torch.use_deterministic_algorithms`` is on.
+* **Checked loading.** :func:`load_classifier` compares the file's sha256 with the manifest
+  *before* unpickling anything, and then reads the very bytes it hashed with
+  ``torch.load(weights_only=True)``. A metric computed with a different network is a
+  different metric, so a mismatch is an error, never a warning.
+
+Layout: images ``[B, 1, 28, 28]`` in ``[-1, 1]`` -> features ``[B, 128]`` -> logits ``[B, 10]``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import math
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+DATASETS = ("mnist", "rotmnist", "fashion-mnist")
+FORMAT = "gmgan-classifier"
+FORMAT_VERSION = 1
+MANIFEST = "SHA256SUMS"
+# data/classifiers/ of the repository this package lives in (the package is installed editable).
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "data" / "classifiers"
+
+
+class ClassifierChecksumError(ValueError):
+    """A classifier file whose sha256 is not the one recorded in the manifest."""
+
+
+class LeNet(nn.Module):
+    """A LeNet-5-like digit classifier: two conv+pool stages, one hidden layer, a linear head.
+
+    ``features(x)`` is the hidden layer after its ReLU (``[B, feature_dim]``), the analogue of
+    Inception's pool3 features; ``forward(x)`` returns the logits of the head on top of it.
+    About 117k parameters (~0.47 MB in float32).
+    """
+
+    def __init__(self, feature_dim: int = 128, num_classes: int = 10, dropout: float = 0.25):
+        super().__init__()
+        self.num_features = feature_dim  # the name torchmetrics looks for on a feature module
+        self.num_classes = num_classes
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # [B, 16, 14, 14]
+            nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),            # [B, 32, 5, 5]
+            nn.Flatten(), nn.Linear(32 * 5 * 5, feature_dim), nn.ReLU(),  # [B, feature_dim]
+        )
+        # Dropout only regularises training; in eval mode the head is a plain linear map.
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate-layer features ``[B, feature_dim]`` of images ``[B, 1, 28, 28]``."""
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class logits ``[B, num_classes]``."""
+        return self.head(self.body(x))
+
+
+# ----------------------------------------------------------------------------- training
+
+def augment(x: Tensor, generator: torch.Generator, max_shift: float = 2.0,
+            max_degrees: float = 10.0) -> Tensor:
+    """A random small affine move per image: shift by up to ``max_shift`` pixels, rotate by up
+    to ``max_degrees``. The background of ``[-1, 1]`` images is -1, so we resample ``x + 1``
+    with zero padding and subtract 1 again: pixels coming in from outside are background."""
+    b, _, h, w = x.shape
+    angle = (torch.rand(b, generator=generator) * 2 - 1) * math.radians(max_degrees)
+    shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * max_shift
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # affine_grid works in normalised coordinates [-1, 1]: one pixel is 2/size.
+    theta = torch.stack([
+        torch.stack([cos, -sin, shift[:, 0] * 2 / w], dim=1),
+        torch.stack([sin, cos, shift[:, 1] * 2 / h], dim=1),
+    ], dim=1).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+
+
+@contextmanager
+def _deterministic(threads: int | None):
+    """Deterministic kernels and a fixed thread count for the duration of the block."""
+    old_flag = torch.are_deterministic_algorithms_enabled()
+    old_threads = torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(old_flag)
+        torch.set_num_threads(old_threads)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 1000) -> float:
+    """Fraction of ``images`` whose arg-max logit is the label."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    correct = 0
+    for i in range(0, len(images), batch_size):
+        logits = model(images[i:i + batch_size].to(device))
+        correct += (logits.argmax(1).cpu() == labels[i:i + batch_size]).sum().item()
+    model.train(was_training)
+    return correct / len(images)
+
+
+def train_classifier(images: Tensor, labels: Tensor, *, epochs: int = 4, batch_size: int = 128,
+                     lr: float = 2e-3, seed: int = 0, augmentation: bool = True,
+                     threads: int | None = 2, max_steps: int | None = None,
+                     log_every: int = 0) -> LeNet:
+    """Train a :class:`LeNet` on ``images [N, 1, 28, 28]`` in ``[-1, 1]`` and ``labels [N]``.
+
+    Adam with a cosine learning-rate decay to zero, on the CPU. Everything random is drawn
+    from generators seeded with ``seed``, so two calls with the same arguments (same torch,
+    same ``threads``) return identical weights. ``max_steps`` stops early (used by tests).
+    """
+    if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
+        raise ValueError(f"images must have shape [N, 1, 28, 28], got {list(images.shape)}")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must have shape [N] = [{images.shape[0]}], got {list(labels.shape)}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value}")
+    with _deterministic(threads):
+        torch.manual_seed(seed)  # initialisation and dropout
+        model = LeNet()
+        model.train()
+        shuffle = torch.Generator().manual_seed(seed + 1)
+        jitter = torch.Generator().manual_seed(seed + 2)
+        steps_per_epoch = math.ceil(len(images) / batch_size)
+        total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+        step, t0 = 0, time.time()
+        while step < total:
+            order = torch.randperm(len(images), generator=shuffle)
+            for i in range(0, len(images), batch_size):
+                idx = order[i:i + batch_size]
+                x, y = images[idx], labels[idx]
+                if augmentation:
+                    x = augment(x, jitter)
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                if log_every and step % log_every == 0:
+                    print(f"step {step}/{total}  loss {loss.item():.4f}  {time.time() - t0:.0f}s", flush=True)
+                if step >= total:
+                    break
+    model.eval()
+    return model
+
+
+# ----------------------------------------------------------------------------- files
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename: a reader sees
+    either the old file or the complete new one, never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_manifest(directory: Path) -> dict[str, str]:
+    """``{file name: sha256}`` from ``directory/SHA256SUMS`` (the format of ``sha256sum``)."""
+    manifest = Path(directory) / MANIFEST
+    if not manifest.is_file():
+        raise FileNotFoundError(f"classifier manifest {manifest} is missing")
+    entries = {}
+    for n, line in enumerate(manifest.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise ValueError(f"{manifest}:{n}: expected '<sha256>  <file>', got {line!r}")
+        entries[parts[1].lstrip("*")] = parts[0].lower()
+    return entries
+
+
+def save_classifier(model: LeNet, dataset: str, directory: Path | str = DEFAULT_DIR, **meta) -> str:
+    """Write ``<directory>/<dataset>.pt`` atomically and record its sha256 in the manifest.
+
+    The file holds plain tensors, numbers and strings only (loadable with weights_only=True).
+    Returns the sha256.
+    """
+    _check_dataset(dataset)
+    directory = Path(directory)
+    blob = {
+        "format": FORMAT, "version": FORMAT_VERSION, "dataset": dataset, "arch": "lenet",
+        "feature_dim": model.num_features, "num_classes": model.num_classes,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "torch_version": torch.__version__, **meta,
+    }
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    data = buf.getvalue()
+    digest = sha256_bytes(data)
+    _atomic_write(directory / f"{dataset}.pt", data)
+    entries = read_manifest(directory) if (directory / MANIFEST).is_file() else {}
+    entries[f"{dataset}.pt"] = digest
+    text = "".join(f"{h}  {name}\n" for name, h in sorted(entries.items()))
+    _atomic_write(directory / MANIFEST, text.encode())
+    return digest
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
+
+
+def load_classifier(dataset: str = "mnist", directory: Path | str | None = None,
+                    device: str | torch.device | None = None) -> LeNet:
+    """The committed feature classifier of ``dataset``, checked and in eval mode.
+
+    The file's sha256 must match ``SHA256SUMS`` in the same folder (default
+    ``data/classifiers/``); otherwise :class:`ClassifierChecksumError` names the file and
+    both hashes. The returned model carries ``.dataset``, ``.sha256`` and ``.test_accuracy``.
+    """
+    _check_dataset(dataset)
+    directory = Path(directory) if directory is not None else DEFAULT_DIR
+    path = directory / f"{dataset}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"classifier weights {path} are missing; train them with "
+            f"`python -m gmgan_lib train-classifier --dataset {dataset}`")
+    expected = read_manifest(directory).get(path.name)
+    if expected is None:
+        raise ValueError(f"{directory / MANIFEST} has no sha256 for {path.name}")
+    data = path.read_bytes()
+    actual = sha256_bytes(data)
+    if actual != expected:
+        raise ClassifierChecksumError(
+            f"classifier file {path} has sha256 {actual}, expected {expected} (from "
+            f"{directory / MANIFEST}): the file is corrupted or was replaced; restore it "
+            f"(git checkout) or retrain it with `python -m gmgan_lib train-classifier --dataset {dataset}`")
+    # Unpickle the bytes we hashed, not the file again (it could change in between).
+    blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{path} is not a {FORMAT} file of version {FORMAT_VERSION}")
+    model = LeNet(feature_dim=int(blob["feature_dim"]), num_classes=int(blob["num_classes"]))
+    model.load_state_dict(blob["state_dict"])
+    model.dataset = dataset
+    model.sha256 = actual
+    model.test_accuracy = blob.get("test_accuracy")
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.to(device) if device is not None else model
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def add_train_classifier_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2,
+                   help="CPU threads; part of what makes training bit-reproducible")
+    p.add_argument("--no-augment", action="store_true", help="no random shifts/rotations")
+    p.add_argument("--out", default=str(DEFAULT_DIR),
+                   help="folder for <dataset>.pt and SHA256SUMS (default: data/classifiers)")
+
+
+def run_train_classifier(args: argparse.Namespace) -> int:
+    from gmgan_lib.data import load_tensors
+
+    x_train, y_train = load_tensors(args.dataset, split="train")
+    x_test, y_test = load_tensors(args.dataset, split="test")
+    print(f"training the {args.dataset} classifier on {len(x_train)} images "
+          f"({args.epochs} epochs, batch {args.batch_size}, seed {args.seed}, {args.threads} threads)")
+    t0 = time.time()
+    model = train_classifier(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                             lr=args.lr, seed=args.seed, augmentation=not args.no_augment,
+                             threads=args.threads, log_every=200)
+    seconds = time.time() - t0
+    acc = accuracy(model, x_test, y_test)
+    digest = save_classifier(
+        model, args.dataset, args.out, test_accuracy=acc,
+        train_config={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                      "seed": args.seed, "threads": args.threads,
+                      "augmentation": not args.no_augment, "optimizer": "adam+cosine"})
+    print(f"test accuracy {acc:.4f} ({len(x_test)} images), trained in {seconds:.0f}s")
+    print(f"wrote {Path(args.out) / (args.dataset + '.pt')}  sha256 {digest}")
+    return 0

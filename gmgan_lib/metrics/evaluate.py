@@ -1,0 +1,290 @@
+"""Evaluate generated images: ``evaluate_images`` and the ``evaluate`` command.
+
+One pass of the feature classifier (gmgan_lib.metrics.classifier) over each image set gives
+features ``[N, 128]`` and class probabilities ``[N, 10]``; every metric is read from those:
+
+    fid          FID_MNIST, Frechet distance of classifier features (fid.py)
+    kl           KL(p_real(y) || p_gen(y)) of predicted-class histograms, eps = 1e-6 (scores.py)
+    mnist_score  exp(E_x KL(p(y|x) || p(y))) of the generated set, at most 10 (scores.py)
+    precision,   k-NN manifold precision and recall, k = 3 (scores.py)
+    recall
+
+The protocol (``python -m gmgan_lib evaluate --checkpoint PATH --n 10000 --seeds 3``) draws
+N samples per seed, compares each draw with the test split, and reports mean and spread over
+seeds next to the real-vs-real floor (test split against a train subset of the same N). FID
+is biased upward for small N, so only N = 10,000 figures are fit for reported comparisons.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gmgan_lib.metrics.classifier import LeNet, _atomic_write, load_classifier
+from gmgan_lib.metrics.fid import InceptionUnavailable, frechet_distance, inception_fid
+from gmgan_lib.metrics.scores import EPS, K_NEAREST, class_kl, knn_radii, mnist_score, precision_recall
+
+METRICS = ("fid", "kl", "mnist_score", "precision", "recall")
+REPORT_N = 10_000          # the N of every reported comparison
+COV_FACTOR = 5             # warn when N < COV_FACTOR * feature dimension
+RANGE_TOL = 1e-3           # images may overshoot [-1, 1] by this much (round-off of tanh, resampling)
+
+
+def check_images(x, name: str = "images") -> Tensor:
+    """Validate an image batch: a float tensor ``[N, 1, 28, 28]``, N >= 2, finite, in [-1, 1].
+
+    Raises ValueError naming ``name`` and the expected form; returns ``x`` detached.
+    """
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor [N, 1, 28, 28], got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor scaled to [-1, 1], got dtype {x.dtype}")
+    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+        raise ValueError(f"{name} must have shape [N, 1, 28, 28], got {list(x.shape)}")
+    if x.shape[0] < 2:
+        raise ValueError(f"{name} must hold at least 2 images (N >= 2), got N = {x.shape[0]}")
+    x = x.detach()
+    finite = torch.isfinite(x)
+    if not finite.all():
+        raise ValueError(f"{name} contains {int((~finite).sum())} NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1 - RANGE_TOL or hi > 1 + RANGE_TOL:
+        raise ValueError(f"{name} must be scaled to [-1, 1], got values in [{lo:.4g}, {hi:.4g}] "
+                         "(for uint8 pixels use x / 127.5 - 1)")
+    return x
+
+
+@dataclass
+class ClassifierOutputs:
+    """What the classifier says about one image set: features ``[N, D]`` and probabilities
+    ``[N, K]`` (float64, on the CPU)."""
+
+    features: Tensor
+    probs: Tensor
+
+    @property
+    def pred(self) -> Tensor:
+        return self.probs.argmax(1)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+@torch.no_grad()
+def classifier_outputs(images: Tensor, classifier: LeNet, batch_size: int = 500,
+                       device: str | torch.device | None = None, name: str = "images") -> ClassifierOutputs:
+    """Run ``classifier`` over ``images`` in batches (after :func:`check_images`)."""
+    images = check_images(images, name)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    device = torch.device(device) if device is not None else next(classifier.parameters()).device
+    classifier = classifier.to(device).eval()
+    feats, probs = [], []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(device, torch.float32)
+        f = classifier.features(x)
+        feats.append(f.double().cpu())
+        probs.append(classifier.head(f).double().softmax(1).cpu())
+    n, d = len(images), classifier.num_features
+    if n < COV_FACTOR * d:
+        warnings.warn(f"{name}: N = {n} is small for a covariance of {d} features "
+                      f"(N < {COV_FACTOR} x {d}); FID_MNIST will be strongly biased", stacklevel=2)
+    return ClassifierOutputs(torch.cat(feats), torch.cat(probs))
+
+
+def metrics_from_outputs(fake: ClassifierOutputs, real: ClassifierOutputs, k: int = K_NEAREST,
+                         eps: float = EPS, real_radii: Tensor | None = None) -> dict:
+    """The five metrics of ``fake`` against ``real`` (``real_radii`` can be cached across calls)."""
+    precision, recall = precision_recall(real.features, fake.features, k=k, real_radii=real_radii)
+    return {
+        "fid": frechet_distance(real.features, fake.features),
+        "kl": class_kl(real.pred, fake.pred, num_classes=real.probs.shape[1], eps=eps),
+        "mnist_score": mnist_score(fake.probs),
+        "precision": precision,
+        "recall": recall,
+    }
+
+
+def evaluate_images(fake: Tensor, real: Tensor, dataset: str = "mnist", batch_size: int = 500,
+                    device: str | torch.device | None = None, *, k: int = K_NEAREST,
+                    eps: float = EPS, classifier: LeNet | None = None,
+                    inception: bool = False) -> dict:
+    """FID_MNIST, class KL, MNIST score and precision/recall of ``fake`` against ``real``.
+
+    Both are image tensors ``[N, 1, 28, 28]`` in ``[-1, 1]`` (they may differ in N). Returns a
+    dict with ``fid, kl, mnist_score, precision, recall, n`` (generated samples), ``n_real``,
+    ``k``, ``eps`` and the feature network (``feature_net``, ``feature_net_sha256``). With
+    ``inception=True`` also ``fid_inception``: a number, or None with ``inception_skipped``
+    saying why (no local weights; nothing is ever downloaded).
+    """
+    if classifier is None:
+        classifier = load_classifier(dataset, device=device)
+    fake_out = classifier_outputs(fake, classifier, batch_size, device, name="fake")
+    real_out = classifier_outputs(real, classifier, batch_size, device, name="real")
+    result = metrics_from_outputs(fake_out, real_out, k=k, eps=eps)
+    result.update(n=len(fake_out), n_real=len(real_out), k=k, eps=eps,
+                  feature_net=f"LeNet[{getattr(classifier, 'dataset', '?')}]",
+                  feature_net_sha256=getattr(classifier, "sha256", None))
+    if inception:
+        try:
+            result["fid_inception"] = inception_fid(fake, real, device=device)
+        except InceptionUnavailable as why:
+            result["fid_inception"], result["inception_skipped"] = None, str(why)
+    return result
+
+
+# ----------------------------------------------------------------------------- the protocol
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value: no spread is known)."""
+    t = torch.tensor(values, dtype=torch.float64)
+    return float(t.mean()), (float(t.std()) if len(values) > 1 else None)
+
+
+def _summary(per_seed: list[dict]) -> dict:
+    out = {}
+    for m in METRICS:
+        mean, std = _mean_std([r[m] for r in per_seed])
+        out[m] = {"mean": mean, "std": std}
+    return out
+
+
+def _fmt(stat: dict, digits: int) -> str:
+    std = "n/a" if stat["std"] is None else f"{stat['std']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f} ± {std}"
+
+
+DIGITS = {"fid": 3, "kl": 4, "mnist_score": 3, "precision": 3, "recall": 3}
+
+
+def markdown_rows(name: str, n: int, seeds: int, summary: dict, floor: dict) -> str:
+    """The header, the model's row and the real-vs-real floor row of a markdown table."""
+    head = "| model | N | seeds | FID_MNIST | KL | MNIST score | precision | recall |"
+    rule = "|" + "---|" * 8
+
+    def row(label: str, stats: dict) -> str:
+        cells = " | ".join(_fmt(stats[m], DIGITS[m]) for m in METRICS)
+        return f"| {label} | {n} | {seeds} | {cells} |"
+
+    return "\n".join([head, rule, row(name, summary), row("floor: real test vs train", floor)])
+
+
+@torch.no_grad()
+def sample_generator(generator: torch.nn.Module, n: int, latent_dim: int, seed: int,
+                     batch_size: int = 500, device: str | torch.device = "cpu") -> Tensor:
+    """``n`` images from ``generator``, with z ~ N(0, I) drawn on the CPU from ``seed`` (so the
+    same seed gives the same latents on every device)."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, latent_dim, generator=g)
+    generator = generator.to(device).eval()
+    return torch.cat([generator(z[i:i + batch_size].to(device)).float().cpu()
+                      for i in range(0, n, batch_size)])
+
+
+def _versions() -> dict:
+    import numpy
+    import scipy
+    import torchmetrics
+
+    import gmgan_lib
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchmetrics": torchmetrics.__version__, "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "gmgan_lib": gmgan_lib.__version__}
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="generator checkpoint (gmgan-checkpoint)")
+    p.add_argument("--n", type=int, default=REPORT_N, help="samples per seed (default 10000)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds 0..S-1 (default 3)")
+    p.add_argument("--dataset", default=None,
+                   help="mnist, rotmnist or fashion-mnist (default: the checkpoint's, else mnist)")
+    p.add_argument("--out", default=None, help="folder for eval.json (default: the checkpoint's)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--inception", action="store_true",
+                   help="also Inception-v3 FID, if its weights file is present locally")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from gmgan_lib.data import load_tensors
+    from gmgan_lib.train import load_generator
+
+    if args.n < 2:
+        raise ValueError(f"--n must be at least 2, got {args.n}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    ckpt = Path(args.checkpoint)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"--checkpoint {ckpt} does not exist")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    generator, config = load_generator(str(ckpt))
+    dataset = args.dataset or config.get("dataset", "mnist")
+    latent_dim = int(config["latent_dim"])
+    out_dir = Path(args.out) if args.out else ckpt.parent
+    notes = []
+    if args.n < REPORT_N:
+        notes.append(f"N = {args.n} < {REPORT_N}: FID_MNIST is biased upward at small N; these "
+                     "figures are not for reported comparisons")
+        print(f"WARNING: {notes[-1]}", file=sys.stderr)
+
+    classifier = load_classifier(dataset, device=device)
+    x_test, _ = load_tensors(dataset, split="test")
+    x_train, _ = load_tensors(dataset, split="train")
+    if args.n > len(x_train):
+        raise ValueError(f"--n must be at most {len(x_train)} (the train split, for the floor), got {args.n}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if args.n >= REPORT_N else "default")
+        real = classifier_outputs(x_test, classifier, args.batch_size, device, name="test split")
+        real_radii = knn_radii(real.features)
+        per_seed, floor = [], []
+        for seed in range(args.seeds):
+            fake = sample_generator(generator, args.n, latent_dim, seed, args.batch_size, device)
+            fake_out = classifier_outputs(fake, classifier, args.batch_size, device, name="generated")
+            r = {"seed": seed, **metrics_from_outputs(fake_out, real, real_radii=real_radii)}
+            if args.inception:
+                try:
+                    r["fid_inception"] = inception_fid(fake, x_test, device=device)
+                except InceptionUnavailable as why:
+                    if seed == 0:
+                        print(f"skipped: Inception-v3 FID because {why}")
+                        notes.append(f"Inception-v3 FID skipped: {why}")
+            per_seed.append(r)
+            # The floor: real digits the classifier has *trained* on, the same N, one subset per seed.
+            g = torch.Generator().manual_seed(10_000 + seed)
+            subset = x_train[torch.randperm(len(x_train), generator=g)[:args.n]]
+            sub_out = classifier_outputs(subset, classifier, args.batch_size, device, name="train subset")
+            floor.append({"seed": seed, **metrics_from_outputs(sub_out, real, real_radii=real_radii)})
+            print(f"seed {seed}: " + ", ".join(f"{m} {r[m]:.4f}" for m in METRICS)
+                  + "  | floor: " + ", ".join(f"{m} {floor[-1][m]:.4f}" for m in METRICS), flush=True)
+
+    summary, floor_summary = _summary(per_seed), _summary(floor)
+    name = config.get("model", ckpt.stem)
+    report = {
+        "format": "gmgan-eval", "version": 1,
+        "checkpoint": str(ckpt), "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
+        "model": name, "dataset": dataset, "n": args.n, "n_real": len(x_test), "seeds": args.seeds,
+        "metric_names": {"fid": "FID_MNIST (classifier features, not Inception)", "kl":
+                         "KL(p_real(y) || p_gen(y)), predicted classes", "mnist_score":
+                         "exp(E KL(p(y|x) || p(y)))", "precision": "k-NN precision", "recall": "k-NN recall"},
+        "k": K_NEAREST, "eps": EPS,
+        "classifier": {"name": f"LeNet[{dataset}]", "sha256": classifier.sha256,
+                       "test_accuracy": classifier.test_accuracy},
+        "per_seed": per_seed, "mean_std": summary,
+        "floor": {"description": f"test split vs {args.n} random train images (seed 10000 + s)",
+                  "per_seed": floor, "mean_std": floor_summary},
+        "notes": notes, "versions": _versions(),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # json refuses NaN by design here: a NaN metric is a bug we want to see, not to store.
+    _atomic_write(out_dir / "eval.json", (json.dumps(report, indent=2, allow_nan=False) + "\n").encode())
+    print(markdown_rows(name, args.n, args.seeds, summary, floor_summary))
+    print(f"wrote {out_dir / 'eval.json'}  (feature net LeNet[{dataset}] sha256 {classifier.sha256[:12]}...)")
+    return 0
