@@ -1,0 +1,371 @@
+"""CPU backend of the min-plus convolution on M2: Numba kernels, vectorised over space.
+
+Same contract as :mod:`gmgan_lib.kernels.reference` (docs/architecture.md)::
+
+    out[b,c,o,y,x] = min over (a,i,j) of  f[b,c,(o+a-qa) mod Or, y+i-ph, x+j-pw] + kstack[c,o,a,i,j]
+
+with the arg-min index ``n = (a*kH + i)*kW + j`` (ties to the smallest ``n``), ``+inf`` padding
+and a periodic orientation axis. Layout ``[B, C, Or, H, W]`` throughout.
+
+Why Numba (and not a C++ extension or ``torch.compile``): Numba is already a dependency, needs no
+compiler at install time, caches its machine code on disk (``cache=True``, ``NUMBA_CACHE_DIR``),
+and LLVM vectorises the inner loop below with AVX2. ``torch.compile`` of the shift loop costs
+~50 s per fresh process on this hardware, which a notebook cannot afford (docs/performance.md).
+
+How the forward is laid out, and why it is fast:
+
+* Work is split over ``(b, c)``: one input block ``f[b, c]`` ``[Or, H, W]`` is copied into a
+  ``+inf``-padded buffer ``P`` of planes ``[Or, H+2ph, W+2pw]``. In that buffer the sample read
+  by output ``(y, x)`` at offset ``(i, j)`` sits at the flat position ``p + i*Wp + j`` with
+  ``p = y*Wp + x``. So for one offset the whole output plane is ONE contiguous loop over ``p``
+  (the ``2*pw`` padding columns per row are computed and thrown away, ~13% extra work at 28x28
+  with a 5x5 kernel) and there is no border test in the loop at all: padding samples are
+  ``+inf`` and never win a strict ``<``.
+* The running minimum and running arg-min live in two row buffers of length ``L`` (~3.5 kB,
+  in L1). Each pass reads them once, folds in FOUR offsets (add, compare, two selects each) and
+  writes them back, so the buffer traffic is paid once per four offsets.
+* Two details keep LLVM's loop vectoriser on the fast path: the update is written as selects
+  whose result is stored unconditionally (``m = v if lt else m``), never as a conditional
+  store, which LLVM would turn into ``vmaskmovps``: a masked store that is very slow on AMD;
+  and a pass touches at most six arrays, because LLVM gives up vectorising when the runtime
+  alias checks between more pointers exceed its threshold (eight offsets per pass measured
+  slower than four for exactly this reason).
+* Kernel entries equal to ``+inf`` are skipped (they cannot win), so delta kernels are cheap.
+
+The backward scatters ``grad_out`` through the index into a padded accumulator per ``(b, c)``
+(writes that would land outside the image hit the padding and are dropped; the kernel gradient
+checks the same condition explicitly), so every thread owns disjoint ``grad_f`` blocks; the
+kernel gradient is a sum over ``b``, accumulated per thread in float64 and summed at the end.
+
+Parallelism: the kernels are plain ``@njit(nogil=True)`` functions over a range of ``(b, c)``
+blocks, run on ``torch.get_num_threads()`` Python threads. This avoids Numba's ``parallel=True``
+machinery, whose compile time is several times longer (the first call in a fresh process
+matters for notebooks) and whose OpenMP/TBB thread pool would compete with PyTorch's.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+
+import numpy as np
+import torch
+
+from gmgan_lib.kernels import index_dtype
+
+try:  # Numba is a dependency, but keep the package importable (reference backend) without it.
+    import numba
+    from numba import njit
+except ImportError:  # pragma: no cover - exercised only on installs without numba
+    numba = None
+
+__all__ = ["erosion_forward", "erosion_backward", "supports", "is_available"]
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+def is_available() -> bool:
+    """True when Numba imports."""
+    return numba is not None
+
+
+def supports(f: torch.Tensor) -> bool:
+    """CPU tensors of float32 or float64 (other dtypes go to the reference backend)."""
+    return f.device.type == "cpu" and f.dtype in _DTYPES
+
+
+# --------------------------------------------------------------------------------------------
+# Numba kernels
+# --------------------------------------------------------------------------------------------
+if numba is not None:
+    _jit = njit(nogil=True, cache=True, boundscheck=False, fastmath=False)
+    _jit_inline = njit(nogil=True, cache=True, boundscheck=False, fastmath=False, inline="always")
+
+    @_jit_inline
+    def _fold4(s0, s1, s2, s3, k0, k1, k2, k3, n0, n1, n2, n3, m, idx):
+        """Fold four offsets (in increasing ``n``) into the running min/arg-min, in place."""
+        for p in range(m.shape[0]):
+            v_min = m[p]
+            v_idx = idx[p]
+            v = s0[p] + k0
+            lt = v < v_min
+            v_min = v if lt else v_min
+            v_idx = n0 if lt else v_idx
+            v = s1[p] + k1
+            lt = v < v_min
+            v_min = v if lt else v_min
+            v_idx = n1 if lt else v_idx
+            v = s2[p] + k2
+            lt = v < v_min
+            v_min = v if lt else v_min
+            v_idx = n2 if lt else v_idx
+            v = s3[p] + k3
+            lt = v < v_min
+            v_min = v if lt else v_min
+            v_idx = n3 if lt else v_idx
+            m[p] = v_min
+            idx[p] = v_idx
+
+    @_jit_inline
+    def _fold1(s0, k0, n0, m, idx):
+        """Fold one offset into the running min/arg-min, in place."""
+        for p in range(m.shape[0]):
+            v_min = m[p]
+            v = s0[p] + k0
+            lt = v < v_min
+            m[p] = v if lt else v_min
+            idx[p] = n0 if lt else idx[p]
+
+    @_jit_inline
+    def _fold4_value(s0, s1, s2, s3, k0, k1, k2, k3, m):
+        """Four offsets, minimum only (inference: no index kept)."""
+        for p in range(m.shape[0]):
+            v_min = m[p]
+            v = s0[p] + k0
+            v_min = v if v < v_min else v_min
+            v = s1[p] + k1
+            v_min = v if v < v_min else v_min
+            v = s2[p] + k2
+            v_min = v if v < v_min else v_min
+            v = s3[p] + k3
+            v_min = v if v < v_min else v_min
+            m[p] = v_min
+
+    @_jit_inline
+    def _fold1_value(s0, k0, m):
+        for p in range(m.shape[0]):
+            v_min = m[p]
+            v = s0[p] + k0
+            m[p] = v if v < v_min else v_min
+
+    @_jit
+    def _erosion_forward_blocks(f, kstack, out, index, need_index, bc_start, bc_stop):
+        """Erosion of the blocks ``(b, c)`` with flat id ``b*C + c`` in ``[bc_start, bc_stop)``."""
+        B, C, Or, H, W = f.shape
+        kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
+        qa, ph, pw = kOr // 2, kH // 2, kW // 2
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        plane = Hp * Wp
+        L = (H - 1) * Wp + W  # flat positions p = y*Wp + x from (0, 0) to (H-1, W-1)
+        n_offsets = kOr * kH * kW
+
+        # The +inf border is written once; only the interior changes from block to block.
+        P = np.full(Or * plane, np.inf, dtype=f.dtype)
+        m = np.empty(L, dtype=f.dtype)
+        idx = np.empty(L, dtype=np.int32)
+        start = np.empty(n_offsets, dtype=np.int64)  # where offset t's samples start in P
+        kval = np.empty(n_offsets, dtype=f.dtype)
+        kid = np.empty(n_offsets, dtype=np.int32)
+
+        for bc in range(bc_start, bc_stop):
+            b = bc // C
+            c = bc - b * C
+            for s in range(Or):
+                for y in range(H):
+                    row = s * plane + (y + ph) * Wp + pw
+                    for x in range(W):
+                        P[row + x] = f[b, c, s, y, x]
+            for o in range(Or):
+                # The offsets that can win, in increasing n (this order is the tie rule).
+                count = 0
+                n = 0
+                for a in range(kOr):
+                    s = (o + a - qa) % Or
+                    for i in range(kH):
+                        for j in range(kW):
+                            kv = kstack[c, o, a, i, j]
+                            if kv != np.inf:
+                                start[count] = s * plane + i * Wp + j
+                                kval[count] = kv
+                                kid[count] = n
+                                count += 1
+                            n += 1
+                m[:] = np.inf
+                t = 0
+                if need_index:
+                    idx[:] = 0
+                    while t + 4 <= count:
+                        s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
+                        _fold4(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
+                               kval[t], kval[t + 1], kval[t + 2], kval[t + 3],
+                               kid[t], kid[t + 1], kid[t + 2], kid[t + 3], m, idx)
+                        t += 4
+                    while t < count:
+                        s0 = start[t]
+                        _fold1(P[s0:s0 + L], kval[t], kid[t], m, idx)
+                        t += 1
+                else:
+                    while t + 4 <= count:
+                        s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
+                        _fold4_value(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
+                                     kval[t], kval[t + 1], kval[t + 2], kval[t + 3], m)
+                        t += 4
+                    while t < count:
+                        s0 = start[t]
+                        _fold1_value(P[s0:s0 + L], kval[t], m)
+                        t += 1
+                for y in range(H):
+                    for x in range(W):
+                        out[b, c, o, y, x] = m[y * Wp + x]
+                if need_index:
+                    for y in range(H):
+                        for x in range(W):
+                            index[b, c, o, y, x] = idx[y * Wp + x]
+
+    @_jit
+    def _erosion_backward_blocks(grad_out, index, grad_f, grad_k, kOr, kH, kW, bc_start, bc_stop):
+        """Scatter ``grad_out`` of blocks ``[bc_start, bc_stop)`` into ``grad_f`` (disjoint
+        blocks) and add their kernel gradient into ``grad_k`` [C, Or, n_offsets] (this
+        thread's own float64 buffer)."""
+        B, C, Or, H, W = grad_out.shape
+        qa, ph, pw = kOr // 2, kH // 2, kW // 2
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        plane = Hp * Wp
+        n_offsets = kOr * kH * kW
+
+        # Per offset n: spatial shift (di, dj) and, per output orientation, where in the padded
+        # accumulator the sample read by output (0, 0) sits.
+        di = np.empty(n_offsets, dtype=np.int64)
+        dj = np.empty(n_offsets, dtype=np.int64)
+        target = np.empty((Or, n_offsets), dtype=np.int64)
+        n = 0
+        for a in range(kOr):
+            for i in range(kH):
+                for j in range(kW):
+                    di[n] = i - ph
+                    dj[n] = j - pw
+                    for o in range(Or):
+                        target[o, n] = ((o + a - qa) % Or) * plane + i * Wp + j
+                    n += 1
+
+        G = np.zeros(Or * plane, dtype=grad_f.dtype)
+        for bc in range(bc_start, bc_stop):
+            b = bc // C
+            c = bc - b * C
+            G[:] = 0
+            for o in range(Or):
+                for y in range(H):
+                    for x in range(W):
+                        g = grad_out[b, c, o, y, x]
+                        n = np.int64(index[b, c, o, y, x])
+                        yy = y + di[n]
+                        xx = x + dj[n]
+                        # Outputs whose every candidate was +inf may point outside: no gradient.
+                        if 0 <= yy < H and 0 <= xx < W:
+                            G[target[o, n] + y * Wp + x] += g
+                            grad_k[c, o, n] += g
+            for s in range(Or):
+                for y in range(H):
+                    row = s * plane + (y + ph) * Wp + pw
+                    for x in range(W):
+                        grad_f[b, c, s, y, x] = G[row + x]
+
+
+# --------------------------------------------------------------------------------------------
+# Threads
+# --------------------------------------------------------------------------------------------
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _run_blocks(fn, n_blocks: int, make_args) -> int:
+    """Run ``fn(*make_args(t), start, stop)`` on ``T`` contiguous ranges of the ``n_blocks``
+    blocks, ``T = min(torch.get_num_threads(), n_blocks)``, one per Python thread (the Numba
+    kernels release the GIL). Returns ``T``. Chunk ``t`` always gets the same range for the
+    same ``T``, so results are deterministic for a given thread count."""
+    global _pool, _pool_size
+    T = max(1, min(torch.get_num_threads(), n_blocks))
+    bounds = [(n_blocks * t) // T for t in range(T + 1)]
+    if T == 1:
+        fn(*make_args(0), bounds[0], bounds[1])
+        return T
+    with _pool_lock:
+        if _pool is None or _pool_size < T - 1:
+            if _pool is not None:
+                _pool.shutdown(wait=True)
+            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=T - 1,
+                                                          thread_name_prefix="gmgan-cpu")
+            _pool_size = T - 1
+        pool = _pool
+    futures = [pool.submit(fn, *make_args(t), bounds[t], bounds[t + 1]) for t in range(1, T)]
+    fn(*make_args(0), bounds[0], bounds[1])  # the calling thread does chunk 0
+    for fut in futures:
+        fut.result()  # re-raises a kernel error here
+    return T
+
+
+# --------------------------------------------------------------------------------------------
+# Backend API
+# --------------------------------------------------------------------------------------------
+def _check_pair(f: torch.Tensor, kstack: torch.Tensor) -> None:
+    if not isinstance(f, torch.Tensor) or f.dim() != 5:
+        raise ValueError(f"f must be a 5-D tensor [B, C, Or, H, W], got "
+                         f"{tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__}")
+    if not isinstance(kstack, torch.Tensor) or kstack.dim() != 5:
+        raise ValueError("kstack must be a 5-D tensor [C, Or, kOr, kH, kW], got "
+                         f"{tuple(kstack.shape) if isinstance(kstack, torch.Tensor) else type(kstack).__name__}")
+    if not supports(f):
+        raise ValueError(f"the cpu backend needs f on the CPU in float32 or float64, got "
+                         f"{f.dtype} on {f.device}")
+    if kstack.dtype != f.dtype or kstack.device != f.device:
+        raise ValueError(f"kstack must match f in dtype and device ({f.dtype}, {f.device}), "
+                         f"got {kstack.dtype} on {kstack.device}")
+    B, C, Or, H, W = f.shape
+    if kstack.shape[0] != C or kstack.shape[1] != Or:
+        raise ValueError(f"kstack must be [C={C}, Or={Or}, kOr, kH, kW] for f of shape "
+                         f"{tuple(f.shape)}, got {tuple(kstack.shape)}")
+    if min(kstack.shape[2:]) < 1 or min(f.shape) < 1:
+        raise ValueError(f"empty f {tuple(f.shape)} or kstack {tuple(kstack.shape)}")
+
+
+def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
+    """Min-plus convolution of ``f`` [B,C,Or,H,W] with ``kstack`` [C,Or,kOr,kH,kW] (see module
+    docstring). Returns ``(out, index)``, ``index`` (``uint8``/``int16``) only if ``need_index``."""
+    _check_pair(f, kstack)
+    if not is_available():  # pragma: no cover
+        raise RuntimeError("the cpu backend needs numba")
+    B, C, Or, H, W = f.shape
+    kOr, kH, kW = kstack.shape[2:]
+    f_np = f.detach().contiguous().numpy()
+    k_np = kstack.detach().contiguous().numpy()
+    out = torch.empty(f.shape, dtype=f.dtype)
+    idx_dtype = index_dtype(kOr * kH * kW)
+    # Without an index the kernel never touches it: pass a 1-element stand-in of the same type
+    # so both calls share one compiled specialisation.
+    index = torch.empty(f.shape if need_index else (1, 1, 1, 1, 1), dtype=idx_dtype)
+    out_np, index_np = out.numpy(), index.numpy()
+    _run_blocks(_erosion_forward_blocks, B * C,
+                lambda t: (f_np, k_np, out_np, index_np, bool(need_index)))
+    return out, (index if need_index else None)
+
+
+def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape):
+    """Scatter ``grad_out`` [B,C,Or,H,W] (any strides) through ``index``. Returns
+    ``(grad_f [B,C,Or,H,W], grad_kstack [C,Or,kOr,kH,kW])`` in the dtype of ``grad_out``."""
+    f_shape, kstack_shape = tuple(f_shape), tuple(kstack_shape)
+    if len(f_shape) != 5 or len(kstack_shape) != 5:
+        raise ValueError(f"f_shape must be [B,C,Or,H,W] and kstack_shape [C,Or,kOr,kH,kW], got "
+                         f"{f_shape} and {kstack_shape}")
+    if tuple(grad_out.shape) != f_shape or tuple(index.shape) != f_shape:
+        raise ValueError(f"grad_out and index must have shape f_shape={f_shape}, got "
+                         f"{tuple(grad_out.shape)} and {tuple(index.shape)}")
+    B, C, Or, H, W = f_shape
+    kOr, kH, kW = kstack_shape[2:]
+    if kstack_shape[:2] != (C, Or):
+        raise ValueError(f"kstack_shape must start with (C, Or)=({C}, {Or}), got {kstack_shape}")
+    if index.dtype != index_dtype(kOr * kH * kW):
+        raise ValueError(f"index must be {index_dtype(kOr * kH * kW)} for {kOr * kH * kW} "
+                         f"offsets, got {index.dtype}")
+    if not supports(grad_out):
+        raise ValueError(f"the cpu backend needs grad_out on the CPU in float32 or float64, "
+                         f"got {grad_out.dtype} on {grad_out.device}")
+    g_np = grad_out.detach().contiguous().numpy()  # expanded grads (y.sum()) are materialised
+    i_np = index.contiguous().numpy()
+    grad_f = torch.empty(f_shape, dtype=grad_out.dtype)
+    gf_np = grad_f.numpy()
+    n_threads = max(1, min(torch.get_num_threads(), B * C))
+    partial = np.zeros((n_threads, C, Or, kOr * kH * kW), dtype=np.float64)
+    _run_blocks(_erosion_backward_blocks, B * C,
+                lambda t: (g_np, i_np, gf_np, partial[t], kOr, kH, kW))
+    grad_k = torch.from_numpy(partial.sum(axis=0)).to(grad_out.dtype).reshape(kstack_shape)
+    return grad_f, grad_k
