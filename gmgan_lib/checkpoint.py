@@ -1,0 +1,126 @@
+"""Checkpoints that survive a crash and can never run code.
+
+Two promises, both tested (tests/test_checkpoint.py):
+
+- **Atomic writes.** A file is written to a temporary name in the same directory, flushed,
+  ``fsync``-ed, and only then renamed over the target with :func:`os.replace` (atomic on POSIX
+  and Windows). A process killed at any moment leaves either the previous complete file or the
+  new complete file, never half of one. The directory entry is fsync-ed too, so the rename itself
+  survives a power cut.
+- **Safe loads.** Files are read with ``torch.load(weights_only=True)``: only tensors, numbers,
+  strings and containers of them are unpickled, so a checkpoint downloaded from anywhere cannot
+  execute code. A truncated, corrupted or foreign file raises :class:`CheckpointError` whose
+  one-line message names the file; the CLI prints it and exits non-zero without a traceback.
+
+A checkpoint is a plain dict (see docs/architecture.md)::
+
+    {"format": "gmgan-checkpoint", "version": 1, "config": {...}, "generator": state_dict, ...}
+
+Training checkpoints add the discriminator, both optimizers, the step, the RNG states and the
+fixed noise; generator-only files (``data/checkpoints/``) hold just enough to rebuild and sample.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+FORMAT = "gmgan-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable gmgan checkpoint (the message names the file)."""
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename durable. Not every platform can open a directory (Windows): skip there.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Call ``write(f)`` on a temporary file beside ``path``, then atomically rename it to ``path``.
+
+    If ``write`` raises (or the process dies), ``path`` is untouched and the temporary file is
+    removed (or, after a SIGKILL, left behind as ``.<name>.*.tmp``, never under the real name).
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write` for a UTF-8 text file (config.json, metrics.json, metrics.csv)."""
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``state`` (a dict of tensors, numbers, strings, lists, dicts) atomically to ``path``.
+
+    The ``format``/``version`` keys are added here, so every file this library writes is
+    recognisable by :func:`load_checkpoint`.
+    """
+    if not isinstance(state, dict):
+        raise ValueError(f"state must be a dict, got {type(state).__name__}")
+    payload = {"format": FORMAT, "version": VERSION, **state}
+    return atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    require: tuple[str, ...] = ("config", "generator")) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; never executes code from the file.
+
+    Raises :class:`CheckpointError` (one line, naming ``path``) when the file is missing,
+    truncated, corrupted, not a torch file, a pickle that needs arbitrary code, a foreign torch
+    file, a newer format version, or lacks one of the ``require``-d keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if len(reason) > 160:
+            reason = reason[:157] + "..."
+        raise CheckpointError(f"{path}: not a readable gmgan checkpoint "
+                              f"(truncated, corrupted or not a torch file: {reason})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a gmgan checkpoint (expected a dict with "
+                              f"format={FORMAT!r}); was it written by another program?")
+    if not isinstance(state.get("version"), int) or state["version"] > VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {state.get('version')!r} is not "
+                              f"supported (this gmgan_lib reads versions <= {VERSION})")
+    missing = [key for key in require if key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)} "
+                              f"(has {', '.join(sorted(state))})")
+    return state

@@ -1,0 +1,691 @@
+"""The GAN training procedure, sampling, and their command lines.
+
+    python -m gmgan_lib train --model gmgan --dataset mnist --epochs 200 --batch-size 64 \\
+        --latent-dim 100 --out runs/NAME [--max-steps N] [--data-fraction F] [--seed S] \\
+        [--device auto|cpu|cuda] [--checkpoint-every N] [--resume]
+    python -m gmgan_lib sample --checkpoint runs/NAME/checkpoint.pt --n 64 --out grid.png
+
+The procedure is the textbook one (Goodfellow et al. 2014 with the non-saturating generator
+loss, hyper-parameters of DCGAN): per step, one discriminator update on a real batch and a fake
+batch, then one generator update; binary cross-entropy on logits; Adam(2e-4, betas (0.5, 0.999))
+for both networks. What makes this file longer than a tutorial is that a run must survive faults:
+
+- **Deterministic and resumable.** The whole state of a run is (models, optimizers, step, RNG
+  states, fixed noise). The data order is a function of (seed, epoch) only: epoch ``e`` visits a
+  permutation drawn from a generator seeded with ``(seed, e)``, and global step ``s`` takes batch
+  ``s % steps_per_epoch`` of epoch ``s // steps_per_epoch``. So a resumed run needs no iterator
+  state, and N steps in one go equal N/2 steps + resume bit for bit on the CPU (tested).
+- **Atomic checkpoints** (:mod:`gmgan_lib.checkpoint`), written every ``checkpoint_every`` steps,
+  at the end of every epoch, at the end of the run and on SIGINT (Ctrl-C, or "interrupt kernel"
+  in Jupyter): the run then stops cleanly and the CLI exits with code 130.
+- ``metrics.csv`` holds one row per logged step (``step,epoch,loss_d,loss_g,seconds``; ``step``
+  counts optimizer steps done, ``epoch`` is 1-based, ``seconds`` is training wall-clock summed
+  over resumes). On resume, rows beyond the checkpoint's step (logged after the last checkpoint,
+  and about to be re-done) are dropped, so the file never has duplicate or missing steps.
+- A NaN or infinite loss stops the run naming the first bad step; no checkpoint is written after
+  it, so the last good one is kept. The check adds no host synchronisation per step: a device
+  tensor remembers the first bad step and is read only at logging/checkpoint time.
+- **Distributed.** Under ``torchrun`` (``WORLD_SIZE > 1``) both networks are wrapped in
+  DistributedDataParallel (nccl on GPUs, gloo on CPUs); ``--batch-size`` is per process; each rank
+  takes a disjoint shard (``perm[rank::world_size]``) of every epoch's permutation and its own
+  noise stream (seed + rank); rank 0 alone writes files. Stop decisions (time budget, SIGINT, a
+  bad loss) are agreed by all ranks at logging steps, so no rank waits for a peer that left.
+
+Data stay on the training device as one tensor (MNIST is 188 MB as float32); batches are
+index_select-s of it, so no DataLoader worker and no host-to-device copy is in the loop.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gmgan_lib.checkpoint import (CheckpointError, atomic_write, atomic_write_text,
+                                  load_checkpoint, save_checkpoint)
+from gmgan_lib.models import MODEL_NAMES, build, count_parameters, resolve_config
+
+DATASETS = ("mnist", "rotmnist", "fashion-mnist")
+DEVICES = ("auto", "cpu", "cuda")
+CSV_HEADER = "step,epoch,loss_d,loss_g,seconds"
+N_FIXED_NOISE = 64
+EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
+
+# Fields that define *what* is trained: a resumed run must repeat them exactly. The others
+# (epochs, max_steps, device, checkpoint/log cadence, time budget) may change between sessions.
+IDENTITY_FIELDS = ("model", "dataset", "batch_size", "latent_dim", "data_fraction", "seed",
+                   "lr", "beta1", "beta2", "model_config")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json`` and in checkpoints)."""
+
+    model: str = "gmgan"
+    dataset: str = "mnist"
+    epochs: int = 200
+    batch_size: int = 64
+    latent_dim: int = 100
+    max_steps: int | None = None        # total optimizer steps of the run, resumed ones included
+    data_fraction: float = 1.0          # train on a fixed class-stratified subset
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 1000        # steps; a checkpoint is also written at every epoch end
+    log_every: int = 10                 # steps between metrics.csv rows
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    max_seconds: float | None = None    # wall-clock budget of this session (the demo uses it)
+    model_config: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Reject bad values with a ValueError naming the parameter and the valid values."""
+        def positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+            if allow_none and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}; got {self.model!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {self.dataset!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {self.device!r}")
+        positive_int("epochs", self.epochs)
+        positive_int("batch_size", self.batch_size)
+        positive_int("latent_dim", self.latent_dim)
+        positive_int("max_steps", self.max_steps, allow_none=True)
+        positive_int("checkpoint_every", self.checkpoint_every)
+        positive_int("log_every", self.log_every)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if (isinstance(self.data_fraction, bool) or not isinstance(self.data_fraction, (int, float))
+                or not 0.0 < self.data_fraction <= 1.0):
+            raise ValueError(f"data_fraction must be a number in (0, 1], got {self.data_fraction!r}")
+        for name in ("lr", "beta1", "beta2"):
+            value = getattr(self, name)
+            upper = math.inf if name == "lr" else 1.0
+            if not (isinstance(value, (int, float)) and 0.0 < value < upper):
+                raise ValueError(f"{name} must be in (0, {upper}), got {value!r}")
+        if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float))
+                                                 and self.max_seconds > 0):
+            raise ValueError(f"max_seconds must be a positive number or None, got {self.max_seconds!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was asked for but no CUDA device is available; "
+                             "use --device cpu or auto")
+        # Resolving also validates every architecture field (and fills in the defaults).
+        self.model_config = resolve_config(self.model, **self.model_config)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    out: Path | None
+    step: int                # optimizer steps done in total (resumed ones included)
+    epoch: int               # 1-based epoch the last step belonged to
+    seconds: float           # training wall-clock, summed over resumes
+    stopped_by: str          # "done" (epochs or max_steps reached), "time" or "interrupt"
+    parameters: dict[str, int]
+    generator: nn.Module = dataclasses.field(repr=False)
+    discriminator: nn.Module = dataclasses.field(repr=False)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by == "interrupt"
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the kept checkpoint."""
+
+
+# ------------------------------------------------------------------------------------------
+# Small pieces of the procedure
+# ------------------------------------------------------------------------------------------
+
+def gan_losses_step(generator: nn.Module, discriminator: nn.Module,
+                    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                    real: torch.Tensor, latent_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One full GAN step (D update, then G update); returns the two losses as device tensors.
+
+    Discriminator: ``BCE(D(x), 1) + BCE(D(G(z)), 0)``. Generator, non-saturating:
+    ``BCE(D(G(z)), 1)`` (``-log D(G(z))``, which keeps strong gradients early on when D wins).
+    Real and fake batches go through D separately, so batch-norm statistics never mix them.
+    """
+    z = torch.randn(real.shape[0], latent_dim, device=real.device)
+    fake = generator(z)
+
+    opt_d.zero_grad(set_to_none=True)
+    logits_real = discriminator(real)
+    logits_fake = discriminator(fake.detach())
+    loss_d = (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
+              + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
+    loss_d.backward()
+    opt_d.step()
+
+    # D's gradients from this backward are discarded by the next zero_grad of opt_d.
+    opt_g.zero_grad(set_to_none=True)
+    logits_fake = discriminator(fake)
+    loss_g = F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.detach(), loss_g.detach()
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The visiting order of epoch ``epoch`` (0-based): a function of (seed, epoch) only."""
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2 ** 63))
+    return torch.randperm(n, generator=g)
+
+
+def fixed_noise(latent_dim: int, seed: int, n: int = N_FIXED_NOISE) -> torch.Tensor:
+    """The noise batch behind every ``samples_epoch_XXX.png`` (so the grids show progress)."""
+    g = torch.Generator().manual_seed(seed + 7919)
+    return torch.randn(n, latent_dim, generator=g)
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Images of ``generator`` for noise ``z`` in eval mode (batch-norm running statistics, so a
+    sample does not depend on the other samples of its batch); restores the previous mode."""
+    generator = _unwrap(generator)
+    was_training = generator.training
+    generator.eval()
+    try:
+        device = next(generator.parameters()).device
+        return torch.cat([generator(z[i:i + batch_size].to(device)).cpu()
+                          for i in range(0, len(z), batch_size)])
+    finally:
+        generator.train(was_training)
+
+
+def save_samples(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> Path:
+    """Write a grid of ``[N, 1, H, W]`` images in ``[-1, 1]`` as a PNG, atomically."""
+    from torchvision.utils import save_image
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"out must be a .png file name, got {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"out must be an image file name, got the folder {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = images.detach().cpu().float()
+    return atomic_write(path, lambda f: save_image(grid, f, format="png", nrow=nrow, padding=2,
+                                                   normalize=True, value_range=(-1.0, 1.0)))
+
+
+def _save_samples(generator: nn.Module, z: torch.Tensor, path: Path) -> None:
+    save_samples(generate(generator, z), path, nrow=8)
+
+
+def _resolve_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def _in_notebook() -> bool:
+    return "ipykernel" in sys.modules
+
+
+class _Distributed:
+    """Rank bookkeeping; a single process is world size 1 and every collective is a no-op."""
+
+    def __init__(self, device_name: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.owns_group = False
+        if self.world > 1 and not torch.distributed.is_initialized():
+            use_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+            if use_cuda:
+                torch.cuda.set_device(self.local_rank)
+            torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+            self.owns_group = True
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def max(self, values: list[int], device: torch.device) -> list[int]:
+        """Element-wise maximum over ranks (one small all-reduce; identity for one process)."""
+        if self.world == 1:
+            return values
+        t = torch.tensor(values, dtype=torch.int64, device=device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return t.tolist()
+
+    def gather(self, obj: Any) -> list[Any]:
+        if self.world == 1:
+            return [obj]
+        out: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def close(self) -> None:
+        if self.owns_group:
+            torch.distributed.destroy_process_group()
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _check_out(out: Path | None, resume: bool) -> None:
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a directory (it is created if missing), but {out} is a file")
+    if not resume and (out / "checkpoint.pt").exists():
+        raise ValueError(f"out: {out} already holds a run (checkpoint.pt); pass --resume to "
+                         f"continue it, or choose another --out")
+
+
+def _truncate_metrics(path: Path, last_step: int) -> None:
+    """Keep the header and the rows with ``step <= last_step`` (rows after the checkpoint are
+    re-done by the resumed run), written atomically."""
+    rows = [CSV_HEADER]
+    if path.exists():
+        lines = path.read_text().splitlines()
+        if lines and lines[0].strip() != CSV_HEADER:
+            raise ValueError(f"{path}: unexpected header {lines[0]!r}; expected {CSV_HEADER!r}")
+        for line in lines[1:]:
+            try:
+                step = int(line.split(",", 1)[0])
+            except ValueError:
+                continue  # a torn last line of a killed run
+            if step <= last_step and line.count(",") == 4:
+                rows.append(line)
+    atomic_write_text(path, "\n".join(rows) + "\n")
+
+
+def _check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    current = config.to_dict()
+    diffs = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in IDENTITY_FIELDS
+             if saved.get(k) != current[k]]
+    if diffs:
+        raise ValueError(f"--resume: {path} belongs to a different run: " + "; ".join(diffs)
+                         + ". Repeat the original arguments, or choose another --out")
+
+
+# ------------------------------------------------------------------------------------------
+# The procedure
+# ------------------------------------------------------------------------------------------
+
+def train(config: TrainConfig, out: str | os.PathLike | None, *, resume: bool = False,
+          images: torch.Tensor | None = None, dry_run: bool = False,
+          progress: bool | None = None, verbose: bool = True) -> TrainResult:
+    """Train a GAN as described in the module docstring; returns how the run ended.
+
+    ``out`` is the run directory (``None`` or ``dry_run=True``: write nothing). ``images``
+    replaces the dataset (a ``[N, 1, 28, 28]`` tensor in ``[-1, 1]``, e.g. in a notebook).
+    ``progress``: a tqdm bar (default: when stderr is a terminal or in a notebook).
+    Raises ValueError for bad arguments (before any work), CheckpointError for an unreadable
+    checkpoint on resume, NonFiniteLossError when a loss becomes NaN or infinite.
+    """
+    config.validate()
+    out = None if (out is None or dry_run) else Path(out)
+    _check_out(out, resume)
+    if images is not None and (images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28)):
+        raise ValueError(f"images must be a [N, 1, 28, 28] tensor, got {list(images.shape)}")
+
+    dist = _Distributed(config.device)
+    try:
+        return _train(config, out, resume, images, dry_run, progress, verbose and dist.main, dist)
+    finally:
+        dist.close()
+
+
+def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Tensor | None,
+           dry_run: bool, progress: bool | None, verbose: bool, dist: _Distributed) -> TrainResult:
+    log = print if verbose else (lambda *a, **k: None)
+    device = _resolve_device(config.device, dist.local_rank)
+    ckpt_path = out / "checkpoint.pt" if out is not None else None
+    state = None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, require=("config", "generator", "discriminator",
+                                                    "optimizer_g", "optimizer_d", "step", "rng"))
+        _check_same_run(state["config"], config, ckpt_path)
+    elif resume and not dry_run:
+        log(f"--resume: no checkpoint in {out}; starting a new run")
+
+    # Data: one tensor on the training device.
+    if images is None:
+        from gmgan_lib.data import load_tensors
+
+        images, _ = load_tensors(config.dataset, "train", fraction=config.data_fraction,
+                                 seed=config.seed)
+    images = images.to(device=device, dtype=torch.float32)
+    n_per_rank = len(images) // dist.world
+    steps_per_epoch = n_per_rank // config.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the {n_per_rank} "
+                         f"training images per process (data_fraction={config.data_fraction}); "
+                         f"use a smaller batch size or more data")
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    if dry_run:
+        total_steps = 1
+
+    # Models and optimizers; the initial weights are a function of the seed.
+    torch.manual_seed(config.seed)
+    generator, discriminator = build(config.model, config.latent_dim, **config.model_config)
+    generator.to(device)
+    discriminator.to(device)
+    betas = (config.beta1, config.beta2)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
+    noise = fixed_noise(config.latent_dim, config.seed)
+    params = {"generator": count_parameters(generator),
+              "discriminator": count_parameters(discriminator)}
+    params["total"] = params["generator"] + params["discriminator"]
+    baseline = build("gan", config.latent_dim)
+    log(f"{config.model}: {params['generator']:,} generator + {params['discriminator']:,} "
+        f"discriminator = {params['total']:,} parameters (baseline gan: "
+        f"{count_parameters(baseline.generator) + count_parameters(baseline.discriminator):,})")
+    del baseline
+
+    step, seconds_before = 0, 0.0
+    torch.manual_seed(config.seed + dist.rank)  # each rank its own noise stream
+    if state is not None:
+        try:
+            generator.load_state_dict(state["generator"])
+            discriminator.load_state_dict(state["discriminator"])
+            opt_g.load_state_dict(state["optimizer_g"])
+            opt_d.load_state_dict(state["optimizer_d"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"{ckpt_path}: its weights do not fit this model "
+                                  f"({str(err).splitlines()[0]})") from None
+        step, seconds_before = int(state["step"]), float(state.get("seconds", 0.0))
+        rngs = state["rng"]
+        if len(rngs) != dist.world:
+            log(f"note: checkpoint was written by {len(rngs)} process(es), this run has "
+                f"{dist.world}: noise streams continue from rank states modulo {len(rngs)}")
+        _set_rng_state(rngs[dist.rank % len(rngs)], device)
+        noise = state["fixed_noise"]
+        log(f"resumed from {ckpt_path} at step {step} ({seconds_before:.1f} s trained so far)")
+
+    if dist.world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids)
+        discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids)
+
+    writes = out is not None and dist.main
+    metrics_file = None
+    if writes:
+        out.mkdir(parents=True, exist_ok=True)
+        saved = {**config.to_dict(), "steps_per_epoch": steps_per_epoch, "world_size": dist.world,
+                 "total_steps": total_steps, "parameters": params}
+        atomic_write_text(out / "config.json", json.dumps(saved, indent=2) + "\n")
+        _truncate_metrics(out / "metrics.csv", step)
+        metrics_file = open(out / "metrics.csv", "a", buffering=1)  # line-buffered: rows hit disk
+
+    def save(at_step: int) -> None:
+        rngs = dist.gather(_rng_state(device))
+        if not writes:
+            return
+        save_checkpoint({
+            "config": config.to_dict(), "step": at_step,
+            "epoch": max(1, math.ceil(at_step / steps_per_epoch)),
+            "seconds": seconds_before + time.perf_counter() - t0,
+            "generator": _unwrap(generator).state_dict(),
+            "discriminator": _unwrap(discriminator).state_dict(),
+            "optimizer_g": opt_g.state_dict(), "optimizer_d": opt_d.state_dict(),
+            "rng": rngs, "fixed_noise": noise, "world_size": dist.world,
+        }, ckpt_path)
+
+    # SIGINT (Ctrl-C, Jupyter's "interrupt") asks for a clean stop; a second one forces it.
+    stop = {"interrupt": False}
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        def on_sigint(signum, frame):
+            stop["interrupt"] = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        previous_handler = signal.signal(signal.SIGINT, on_sigint)
+
+    show_bar = (sys.stderr.isatty() or _in_notebook()) if progress is None else progress
+    bar = None
+    if show_bar and verbose and not dry_run:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True)
+
+    first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+    last_good = step     # the step of the newest checkpoint known to hold finite weights
+    stopped_by = "done"
+    t0 = time.perf_counter()
+    last_line = t0
+    perm, perm_epoch = None, -1
+    loss_d = loss_g = torch.zeros((), device=device)
+    try:
+        while step < total_steps:
+            epoch, i = divmod(step, steps_per_epoch)
+            if epoch != perm_epoch:
+                perm = epoch_permutation(len(images), config.seed, epoch)[dist.rank::dist.world]
+                perm, perm_epoch = perm.to(device), epoch
+            real = images.index_select(0, perm[i * config.batch_size:(i + 1) * config.batch_size])
+            loss_d, loss_g = gan_losses_step(generator, discriminator, opt_g, opt_d, real,
+                                             config.latent_dim)
+            step += 1
+            # Remember the first non-finite step on the device (no host sync here).
+            bad = ~torch.isfinite(loss_d + loss_g)
+            first_bad = torch.where(bad & (first_bad < 0), step, first_bad)
+            if bar is not None:
+                bar.update(1)
+
+            epoch_end = step % steps_per_epoch == 0
+            logged = step % config.log_every == 0 or step == total_steps
+            checkpoint_due = epoch_end or step % config.checkpoint_every == 0 or step == total_steps
+            over_time = (config.max_seconds is not None
+                         and time.perf_counter() - t0 >= config.max_seconds)
+            # A single process may stop at any step (a host-side check, no device sync);
+            # several processes stop only at logging/checkpoint steps, where they agree.
+            stop_now = dist.world == 1 and (stop["interrupt"] or over_time)
+            if not (logged or checkpoint_due or stop_now):
+                continue
+            # All ranks agree on: the first bad step, a pending interrupt, the time budget.
+            bad_step, interrupt, timeout = dist.max(
+                [int(first_bad), int(stop["interrupt"]), int(over_time)], device)
+            if bad_step >= 0:
+                raise NonFiniteLossError(
+                    f"loss became NaN or infinite at step {bad_step}; the run stopped"
+                    + (f"; the last good checkpoint (step {last_good}) is kept in {ckpt_path}"
+                       if writes and last_good > 0 else "; no checkpoint was written"))
+            seconds = seconds_before + time.perf_counter() - t0
+            if logged:
+                ld, lg = float(loss_d), float(loss_g)
+                if metrics_file is not None:
+                    metrics_file.write(f"{step},{epoch + 1},{ld:.6f},{lg:.6f},{seconds:.3f}\n")
+                if bar is not None:
+                    bar.set_postfix(epoch=epoch + 1, loss_d=f"{ld:.3f}", loss_g=f"{lg:.3f}")
+                elif verbose and (time.perf_counter() - last_line >= 10 or epoch_end
+                                  or step == total_steps or dry_run):
+                    last_line = time.perf_counter()
+                    log(f"step {step}/{total_steps} epoch {epoch + 1} loss_d {ld:.4f} "
+                        f"loss_g {lg:.4f} {seconds:.1f} s", flush=True)
+            if epoch_end and writes:
+                _save_samples(generator, noise, out / f"samples_epoch_{step // steps_per_epoch:03d}.png")
+            if interrupt or timeout:
+                stopped_by = "interrupt" if interrupt else "time"
+                break
+            if checkpoint_due:
+                save(step)
+                last_good = step
+        if stopped_by != "done" or last_good != step:
+            save(step)
+        if writes:
+            _save_samples(generator, noise, out / "samples.png")
+    finally:
+        if bar is not None:
+            bar.close()
+        if metrics_file is not None:
+            metrics_file.close()
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+
+    seconds = seconds_before + time.perf_counter() - t0
+    if stopped_by == "interrupt":
+        log(f"interrupted: checkpoint written at step {step}" + (f" to {ckpt_path}" if writes else ""))
+    elif stopped_by == "time":
+        log(f"time budget of {config.max_seconds:.0f} s reached at step {step}; checkpoint written")
+    else:
+        log(f"done: {step} steps in {seconds:.1f} s" + (f"; run directory {out}" if writes else ""))
+    return TrainResult(out=out, step=step, epoch=max(1, math.ceil(step / steps_per_epoch)),
+                       seconds=seconds, stopped_by=stopped_by, parameters=params,
+                       generator=_unwrap(generator), discriminator=_unwrap(discriminator))
+
+
+# ------------------------------------------------------------------------------------------
+# Loading and sampling
+# ------------------------------------------------------------------------------------------
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the generator of a checkpoint (a training one or a generator-only one) in eval
+    mode. Raises :class:`CheckpointError` naming the file when it cannot."""
+    state = load_checkpoint(path, require=("config", "generator"))
+    cfg = state["config"]
+    try:
+        generator = build(cfg["model"], cfg["latent_dim"], **cfg.get("model_config", {})).generator
+        generator.load_state_dict(state["generator"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: cannot rebuild its generator "
+                              f"({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    return generator.to(device).eval()
+
+
+def generator_only(state: dict[str, Any]) -> dict[str, Any]:
+    """The part of a training checkpoint needed to sample (for small shareable files)."""
+    return {k: state[k] for k in ("config", "generator", "step", "epoch", "seconds", "fixed_noise")
+            if k in state}
+
+
+def sample(checkpoint: str | os.PathLike | nn.Module, n: int = 64, seed: int = 0,
+           device: str | torch.device = "cpu") -> torch.Tensor:
+    """``n`` images ``[n, 1, 28, 28]`` in ``[-1, 1]`` from a checkpoint path or a generator,
+    for noise drawn from a generator seeded with ``seed`` (the same images every call)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    generator = checkpoint if isinstance(checkpoint, nn.Module) else load_generator(checkpoint, device)
+    z = torch.randn(n, _unwrap(generator).latent_dim, generator=torch.Generator().manual_seed(seed))
+    return generate(generator, z)
+
+
+# ------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    p.add_argument("--model", default=d.model, choices=MODEL_NAMES)
+    p.add_argument("--dataset", default=d.dataset, choices=DATASETS)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
+    p.add_argument("--latent-dim", type=int, default=d.latent_dim)
+    p.add_argument("--out", required=True, help="run directory (created if missing)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="total optimizer steps of the run, resumed ones included")
+    p.add_argument("--data-fraction", type=float, default=d.data_fraction,
+                   help="train on a fixed class-stratified subset, in (0, 1]")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, choices=DEVICES)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help="steps between checkpoints (one is also written every epoch end)")
+    p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metrics.csv rows")
+    p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt if present")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget of this session")
+    p.add_argument("--model-config", default="{}",
+                   help='architecture overrides as JSON, e.g. \'{"preset": "small"}\' '
+                        '(see gmgan_lib.models.config)')
+    p.add_argument("--dry-run", action="store_true", help="one step, no files: check the set-up")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    try:
+        model_config = json.loads(args.model_config)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r} ({err})")
+    if not isinstance(model_config, dict):
+        raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r}")
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        raise ValueError(f"--max-minutes must be a positive number, got {args.max_minutes!r}")
+    return TrainConfig(model=args.model, dataset=args.dataset, epochs=args.epochs,
+                       batch_size=args.batch_size, latent_dim=args.latent_dim,
+                       max_steps=args.max_steps, data_fraction=args.data_fraction, seed=args.seed,
+                       device=args.device, checkpoint_every=args.checkpoint_every,
+                       log_every=args.log_every, lr=args.lr, model_config=model_config,
+                       max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
+
+
+def _cli_error(err: Exception) -> int:
+    print(f"error: {err}", file=sys.stderr)
+    return 2
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """CLI entry: 0 when done, 130 after a SIGINT (checkpoint written), 1 for a NaN/inf loss,
+    2 for bad arguments or an unreadable checkpoint (a one-line message, no traceback)."""
+    try:
+        config = config_from_args(args)
+        result = train(config, args.out, resume=args.resume, dry_run=args.dry_run)
+    except (ValueError, CheckpointError) as err:  # includes the data loader's errors
+        return _cli_error(err)
+    except FileNotFoundError as err:
+        return _cli_error(err)
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return EXIT_INTERRUPTED if result.interrupted else 0
+
+
+def add_sample_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="a checkpoint.pt (full or generator-only)")
+    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--out", default="grid.png", help="PNG file to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument("--device", default="cpu", choices=DEVICES)
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    try:
+        if Path(args.out).is_dir() or Path(args.out).suffix.lower() != ".png":
+            raise ValueError(f"--out must be a .png file name, got {args.out!r}")
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for but no CUDA device is available")
+        device = _resolve_device(args.device, 0)
+        images = sample(args.checkpoint, n=args.n, seed=args.seed, device=device)
+        path = save_samples(images, args.out, nrow=max(1, math.isqrt(args.n - 1) + 1))
+    except (ValueError, CheckpointError) as err:
+        return _cli_error(err)
+    print(f"wrote {len(images)} samples to {path}")
+    return 0
