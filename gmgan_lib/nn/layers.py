@@ -1,0 +1,269 @@
+"""The PDE layers as ``nn.Module``s: lift, convection, dilation, erosion, channel mixing, projection.
+
+One CDE layer (method.md 2.2, 2.8) solves, per channel and for unit time, the PDE
+
+    dW/dt = -c.W  +  ||grad W||^(2a)_{G+}  -  ||grad W||^(2a)_{G-}
+
+by operator splitting: convection (:class:`ConvectionM2`), then dilation with metric ``G+``,
+then erosion with metric ``G-``, each solved exactly; then :class:`LinearM2` mixes channels
+and ``BatchNorm3d`` normalises. No ReLU anywhere: dilation and erosion are the nonlinearity.
+
+Orientations are read from the input (``f.shape[2]``), so one layer works for any ``Or``.
+Metric weights are stored raw and passed through ``relu`` before use (as lietorch 0.8.2 does):
+they stay non-negative whatever the optimiser does, and a weight driven to 0 simply makes that
+direction free. They are initialised uniformly in ``[1.4/max(ks), 0.7*min(ks)]`` (lietorch).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gmgan_lib.nn._checks import check_alpha, check_positive_int, odd_sizes
+from gmgan_lib.nn.convection import convection_m2, convection_r2
+from gmgan_lib.nn.equivariance import EquivariantModule
+from gmgan_lib.nn.lift import lift_init_, lift_m2
+from gmgan_lib.nn.metric import DISTANCES, metric_init_range, morphological_kernel_m2, morphological_kernel_r2
+from gmgan_lib.nn.morphology import dilation_m2, dilation_r2, erosion_m2, erosion_r2
+
+__all__ = ["LiftM2", "ConvectionM2", "DilationM2", "ErosionM2", "LinearM2", "MaxProjectM2",
+           "CDELayerM2", "DELayerM2", "ConvectionR2", "DilationR2", "ErosionR2", "LinearR2",
+           "CDELayerR2"]
+
+
+def _check_m2_input(f: torch.Tensor, channels: int, who: str) -> None:
+    if f.dim() != 5 or f.shape[1] != channels:
+        raise ValueError(f"{who} expects input [B, {channels}, Or, H, W], got {tuple(f.shape)}")
+
+
+def _check_r2_input(f: torch.Tensor, channels: int, who: str) -> None:
+    if f.dim() != 4 or f.shape[1] != channels:
+        raise ValueError(f"{who} expects input [B, {channels}, H, W], got {tuple(f.shape)}")
+
+
+# ----------------------------------------------------------------------------------------- M2
+
+
+class LiftM2(EquivariantModule):
+    """R2 -> M2 lifting with ``Or`` rotated copies of learned ``k x k`` filters (no bias)."""
+
+    input_space, output_space = "r2", "m2"
+
+    def __init__(self, in_channels: int, out_channels: int, orientations: int = 8, kernel_size: int = 5):
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.orientations = check_positive_int("orientations", orientations)
+        (k,) = odd_sizes("kernel_size", kernel_size, 1)
+        self.weight = nn.Parameter(lift_init_(torch.empty(out_channels, in_channels, k, k)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_r2_input(x, self.in_channels, "LiftM2")
+        return lift_m2(x, self.weight, self.orientations)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, orientations={self.orientations}, kernel_size={self.weight.shape[-1]}"
+
+
+class ConvectionM2(EquivariantModule):
+    """Transport by a learned group element ``g0`` [C, 3] = (x0, y0, theta0); init 0 = identity."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = check_positive_int("channels", channels)
+        self.g0 = nn.Parameter(torch.zeros(channels, 3))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_m2_input(f, self.channels, "ConvectionM2")
+        return convection_m2(f, self.g0)
+
+
+class _MorphologicalM2(EquivariantModule):
+    def __init__(self, channels: int, kernel_size=(5, 5, 5), alpha: float = 0.65,
+                 distance: str = "logarithmic"):
+        super().__init__()
+        self.channels = check_positive_int("channels", channels)
+        self.kernel_size = odd_sizes("kernel_size", kernel_size, 3)
+        self.alpha = check_alpha(alpha)
+        if distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+        self.distance = distance
+        lo, hi = metric_init_range(self.kernel_size)
+        self.metric = nn.Parameter(torch.empty(channels, 3).uniform_(lo, hi))
+
+    def kernel_stack(self, orientations: int) -> torch.Tensor:
+        """The current kernel stack ``[C, Or, kOr, kH, kW]`` (differentiable in the metric)."""
+        return morphological_kernel_m2(torch.relu(self.metric), self.kernel_size, orientations,
+                                       self.alpha, distance=self.distance)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, kernel_size={self.kernel_size}, alpha={self.alpha}, distance={self.distance!r}"
+
+
+class DilationM2(_MorphologicalM2):
+    """Exact solver of ``dW/dt = +(1/2a) ||grad W||^(2a)_G``: max-plus convolution, Hopf-Lax kernel."""
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_m2_input(f, self.channels, "DilationM2")
+        return dilation_m2(f, self.kernel_stack(f.shape[2]).to(f.dtype))
+
+
+class ErosionM2(_MorphologicalM2):
+    """Exact solver of ``dW/dt = -(1/2a) ||grad W||^(2a)_G``: min-plus convolution, Hopf-Lax kernel."""
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_m2_input(f, self.channels, "ErosionM2")
+        return erosion_m2(f, self.kernel_stack(f.shape[2]).to(f.dtype))
+
+
+def linear_m2(f: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Channel mixing ``out[b, o] = sum_i weight[o, i] f[b, i]`` on M2 (or any ``[B, C, ...]``)."""
+    if weight.dim() != 2 or f.dim() < 2 or weight.shape[1] != f.shape[1]:
+        raise ValueError(f"weight must be [Cout, Cin] with Cin = f.shape[1]; got weight "
+                         f"{tuple(weight.shape)} and f {tuple(f.shape)}")
+    return torch.einsum("oi,bi...->bo...", weight, f)
+
+
+class LinearM2(EquivariantModule):
+    """Channel mixing at every point of M2 (a 1x1x1 convolution without bias), weight [Cout, Cin]."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        # kaiming_uniform(a=sqrt 5), the nn.Linear default; fan_in = in_channels here.
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_m2_input(f, self.in_channels, "LinearM2")
+        return linear_m2(f, self.weight)
+
+
+def max_project_m2(f: torch.Tensor) -> torch.Tensor:
+    """M2 -> R2: maximum over the orientation axis, ``[B, C, Or, H, W] -> [B, C, H, W]``."""
+    if f.dim() != 5:
+        raise ValueError(f"f must have layout [B, C, Or, H, W], got shape {tuple(f.shape)}")
+    return f.amax(dim=2)
+
+
+class MaxProjectM2(EquivariantModule):
+    """M2 -> R2 projection by the maximum over orientations (invariant to the orientation roll)."""
+
+    output_space = "r2"
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return max_project_m2(f)
+
+
+class CDELayerM2(EquivariantModule):
+    """Convection, dilation, erosion (one split step), then LinearM2 and BatchNorm3d.
+
+    ``convection=False`` gives the DE layer of the "gmgan-de" ablation. BatchNorm3d keeps running
+    statistics (``track_running_stats=True``, as lietorch 0.8.2) so that samples in eval mode do
+    not depend on the batch; its statistics pool over (B, Or, H, W), so it is equivariant.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size=(5, 5, 5), alpha: float = 0.65,
+                 distance: str = "logarithmic", convection: bool = True):
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.convection = ConvectionM2(in_channels) if convection else nn.Identity()
+        self.dilation = DilationM2(in_channels, kernel_size, alpha, distance)
+        self.erosion = ErosionM2(in_channels, kernel_size, alpha, distance)
+        self.linear = LinearM2(in_channels, out_channels)
+        self.batch_norm = nn.BatchNorm3d(out_channels, track_running_stats=True)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_m2_input(f, self.in_channels, type(self).__name__)
+        return self.batch_norm(self.linear(self.erosion(self.dilation(self.convection(f)))))
+
+
+class DELayerM2(CDELayerM2):
+    """A :class:`CDELayerM2` without convection (dilation, erosion, linear, batch norm)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size=(5, 5, 5), alpha: float = 0.65,
+                 distance: str = "logarithmic"):
+        super().__init__(in_channels, out_channels, kernel_size, alpha, distance, convection=False)
+
+
+# ----------------------------------------------------------------------------------------- R2
+
+
+class ConvectionR2(nn.Module):
+    """Per-channel learned translation ``shift`` [C, 2] = (x0 right, y0 up) pixels; init 0."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = check_positive_int("channels", channels)
+        self.shift = nn.Parameter(torch.zeros(channels, 2))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_r2_input(f, self.channels, "ConvectionR2")
+        return convection_r2(f, self.shift)
+
+
+class _MorphologicalR2(nn.Module):
+    """Hopf-Lax kernel of a diagonal metric ``[C, 2] = (w_x, w_y)`` (translation-equivariant only)."""
+
+    def __init__(self, channels: int, kernel_size=5, alpha: float = 0.65):
+        super().__init__()
+        self.channels = check_positive_int("channels", channels)
+        self.kernel_size = odd_sizes("kernel_size", kernel_size, 2)
+        self.alpha = check_alpha(alpha)
+        lo, hi = metric_init_range(self.kernel_size)
+        self.metric = nn.Parameter(torch.empty(channels, 2).uniform_(lo, hi))
+
+    def kernel(self) -> torch.Tensor:
+        return morphological_kernel_r2(torch.relu(self.metric), self.kernel_size, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, kernel_size={self.kernel_size}, alpha={self.alpha}"
+
+
+class DilationR2(_MorphologicalR2):
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_r2_input(f, self.channels, "DilationR2")
+        return dilation_r2(f, self.kernel().to(f.dtype))
+
+
+class ErosionR2(_MorphologicalR2):
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_r2_input(f, self.channels, "ErosionR2")
+        return erosion_r2(f, self.kernel().to(f.dtype))
+
+
+class LinearR2(nn.Module):
+    """Channel mixing on R2 (1x1 convolution without bias), weight [Cout, Cin]."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_r2_input(f, self.in_channels, "LinearR2")
+        return linear_m2(f, self.weight)
+
+
+class CDELayerR2(nn.Module):
+    """R2 counterpart of :class:`CDELayerM2` (the translation-only "pdecnn-r2" ablation)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size=5, alpha: float = 0.65,
+                 convection: bool = True):
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.convection = ConvectionR2(in_channels) if convection else nn.Identity()
+        self.dilation = DilationR2(in_channels, kernel_size, alpha)
+        self.erosion = ErosionR2(in_channels, kernel_size, alpha)
+        self.linear = LinearR2(in_channels, out_channels)
+        self.batch_norm = nn.BatchNorm2d(out_channels, track_running_stats=True)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        _check_r2_input(f, self.in_channels, "CDELayerR2")
+        return self.batch_norm(self.linear(self.erosion(self.dilation(self.convection(f)))))

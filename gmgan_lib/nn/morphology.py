@@ -1,0 +1,119 @@
+r"""Erosion and dilation (min-plus / max-plus convolution) on M2 and R2, with O(output) gradients.
+
+.. math::
+    (k \,\square\, f)[o, y, x] = \min_{a,i,j}\; f[(o+a-q_a) \bmod O_r,\; y+i-p_h,\; x+j-p_w]
+                                 + k[o, a, i, j], \qquad  \text{dilation} = -(k \,\square\, (-f)).
+
+The computation happens in a backend of :mod:`gmgan_lib.kernels` (reference PyTorch, numba on
+the CPU, Triton on CUDA), chosen by :func:`gmgan_lib.kernels.select_backend`. This file holds the
+one autograd node around it. Why a custom node: autograd through a Python loop of
+``torch.minimum`` would save one tensor per kernel offset (125 copies of the activation for a
+5x5x5 kernel). We save only the compact arg-min index (1 byte per output element): the gradient
+of a minimum is one-hot at the winner, and the index says which offset won.
+
+Gradients with respect to metric parameters are not our business here: the kernel stack is built
+from the metric with ordinary differentiable torch ops (:mod:`gmgan_lib.nn.metric`), so autograd
+chains ``d out / d kstack`` (from this node) into ``d kstack / d metric``.
+Double backward is not supported (the backward is itself a scatter through a fixed index).
+
+R2 is the case ``Or = kOr = 1`` of M2: :func:`erosion_r2` reshapes and calls the same node.
+"""
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from gmgan_lib import kernels
+from gmgan_lib.nn._checks import check_no_nan, check_rank, check_same, odd_sizes
+
+__all__ = ["erosion_m2", "dilation_m2", "erosion_r2", "dilation_r2"]
+
+
+class MinPlusConvolutionM2(torch.autograd.Function):
+    """``out = erosion(f, kstack)``; saves the arg-min index (and, rarely, a dead mask)."""
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, kstack: torch.Tensor) -> torch.Tensor:
+        backend = kernels.select_backend(f)
+        need_index = any(ctx.needs_input_grad[:2])
+        out, index = backend.erosion_forward(f.contiguous(), kstack.contiguous(), need_index)
+        ctx.backend = backend
+        ctx.shapes = (tuple(f.shape), tuple(kstack.shape))
+        # An output whose candidates are all +inf has no winner and must send no gradient
+        # (docs/architecture.md). That needs +inf in f or in the kernel, which is rare; on the CPU
+        # we look for it (no sync cost) and keep a bool mask only if it happens. On CUDA the
+        # check would synchronise, so we always keep the mask there (1 byte per element).
+        dead = None
+        if need_index:
+            dead = torch.isposinf(out)
+            if out.device.type == "cpu" and not dead.any():
+                dead = None
+        ctx.save_for_backward(index, dead)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: torch.Tensor):
+        index, dead = ctx.saved_tensors
+        if dead is not None:
+            grad_out = grad_out.masked_fill(dead, 0)
+        f_shape, k_shape = ctx.shapes
+        grad_f, grad_k = ctx.backend.erosion_backward(grad_out, index, f_shape, k_shape)
+        return (grad_f if ctx.needs_input_grad[0] else None,
+                grad_k if ctx.needs_input_grad[1] else None)
+
+
+def _check_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> None:
+    check_rank("f", f, 5, "[B, C, Or, H, W]")
+    check_rank("kernel_stack", kernel_stack, 5, "[C, Or, kOr, kH, kW]")
+    check_same("f", f, "kernel_stack", kernel_stack)
+    odd_sizes("kernel_stack sizes (kOr, kH, kW)", tuple(kernel_stack.shape[2:]), 3)
+    C, Or = f.shape[1], f.shape[2]
+    if kernel_stack.shape[0] != C:
+        raise ValueError(f"kernel_stack must have C={C} channels like f (layout [C, Or, kOr, kH, kW]), "
+                         f"got {kernel_stack.shape[0]}")
+    if kernel_stack.shape[1] != Or:
+        raise ValueError(f"kernel_stack must have one kernel per orientation of f (Or={Or}, layout "
+                         f"[C, Or, kOr, kH, kW]), got {kernel_stack.shape[1]}")
+    check_no_nan("f", f)
+
+
+def erosion_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> torch.Tensor:
+    """Min-plus convolution on M2: ``f`` [B, C, Or, H, W], ``kernel_stack`` [C, Or, kOr, kH, kW].
+
+    Samples outside the image never win; the orientation axis is periodic.
+    """
+    _check_m2(f, kernel_stack)
+    return MinPlusConvolutionM2.apply(f, kernel_stack)
+
+
+def dilation_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> torch.Tensor:
+    """Max-plus convolution on M2: ``-erosion_m2(-f, kernel_stack)``."""
+    _check_m2(f, kernel_stack)
+    return -MinPlusConvolutionM2.apply(-f, kernel_stack)
+
+
+def _check_r2(f: torch.Tensor, kernel: torch.Tensor) -> None:
+    check_rank("f", f, 4, "[B, C, H, W]")
+    check_rank("kernel", kernel, 3, "[C, kH, kW]")
+    check_same("f", f, "kernel", kernel)
+    odd_sizes("kernel sizes (kH, kW)", tuple(kernel.shape[1:]), 2)
+    if kernel.shape[0] != f.shape[1]:
+        raise ValueError(f"kernel must have C={f.shape[1]} channels like f (layout [C, kH, kW]), "
+                         f"got {kernel.shape[0]}")
+    check_no_nan("f", f)
+
+
+def erosion_r2(f: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Min-plus convolution on R2: ``f`` [B, C, H, W], ``kernel`` [C, kH, kW] (odd sizes).
+
+    ``out[b,c,y,x] = min_{i,j} f[b,c,y+i-ph,x+j-pw] + kernel[c,i,j]`` (correlation form).
+    """
+    _check_r2(f, kernel)
+    return MinPlusConvolutionM2.apply(f.unsqueeze(2), kernel[:, None, None]).squeeze(2)
+
+
+def dilation_r2(f: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Max-plus convolution on R2: ``-erosion_r2(-f, kernel)``."""
+    _check_r2(f, kernel)
+    return -MinPlusConvolutionM2.apply(-f.unsqueeze(2), kernel[:, None, None]).squeeze(2)
