@@ -26,8 +26,14 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from gmgan_lib.nn import functional as F
+
 __all__ = [
     "image_grid", "plot_grid", "save_grid",
+    "structuring_element_arrays", "plot_structuring_element", "make_structuring_element_widget",
+    "morphology_arrays", "erosion_dilation_panel", "make_morphology_widget",
+    "line_filter", "orientation_score", "orientation_score_panel",
+    "make_orientation_score_widget",
     "training_curves", "read_metrics_csv",
     "equivariance_bar_chart",
     "metrics_table", "metrics_bar_chart", "sanity_curves",
@@ -133,6 +139,285 @@ def save_grid(images, path, nrow: int = 8, padding: int = 2,
             os.unlink(tmp)
         raise
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Structuring elements: the Hopf-Lax kernels on R2 and their slices on M2
+# --------------------------------------------------------------------------------------------
+
+#: Kernel values are drawn up to this level: images live in [-1, 1], so an offset whose kernel
+#: value exceeds 2 (the whole dynamic range) can never win an erosion or a dilation.
+KERNEL_CLIP = 2.0
+
+
+def structuring_element_arrays(alpha: float = 0.65, t: float = 1.0,
+                               metric: Sequence[float] = (1.0, 1.0, 1.0),
+                               distance: str = "logarithmic", orientation: int = 0,
+                               kernel_size: Sequence[int] = (5, 9, 9), orientations: int = 8
+                               ) -> dict[str, np.ndarray]:
+    """The numbers behind :func:`plot_structuring_element`.
+
+    Returns ``"r2"``: the R2 kernel ``[kH, kW]`` of the metric ``(w_x, w_y) = (main, lateral)``
+    (the frame of orientation 0); ``"m2"``: the M2 kernels ``[kOr, kH, kW]`` of output
+    ``orientation`` (one spatial slice per angular offset); ``"angles"``: those angular offsets in
+    radians. Both come from :mod:`gmgan_lib.nn.functional`, in float64.
+    """
+    if len(metric) != 3:
+        raise ValueError(f"metric must be (main, lateral, angular) weights, got {metric!r}")
+    if not isinstance(orientation, int) or not 0 <= orientation < orientations:
+        raise ValueError(f"orientation must be an int in [0, {orientations}), got {orientation!r}")
+    kOr, kH, kW = kernel_size
+    w = torch.tensor([list(metric)], dtype=torch.float64)
+    r2 = F.morphological_kernel_r2(w[:, :2], (kH, kW), alpha, t=t)[0]
+    m2 = F.morphological_kernel_m2(w, tuple(kernel_size), orientations, alpha, t=t,
+                                   distance=distance)[0, orientation]
+    angles = (np.arange(kOr) - kOr // 2) * 2 * math.pi / orientations
+    return {"r2": r2.numpy(), "m2": m2.numpy(), "angles": angles}
+
+
+def plot_structuring_element(alpha: float = 0.65, t: float = 1.0,
+                             metric: Sequence[float] = (1.0, 1.0, 1.0),
+                             distance: str = "logarithmic", orientation: int = 0,
+                             kernel_size: Sequence[int] = (5, 9, 9), orientations: int = 8,
+                             clip: float = KERNEL_CLIP) -> Figure:
+    """The kernel ``k_t = (t/beta) (rho/t)^beta`` on R2 and its M2 slices for one orientation.
+
+    Left: the R2 kernel. Right: the M2 kernel of output ``orientation`` at each angular offset
+    (the spatial footprint turns with the orientation and grows with the angular offset, at a
+    rate set by the angular weight). Colours stop at ``clip`` (see :data:`KERNEL_CLIP`).
+    """
+    arr = structuring_element_arrays(alpha, t, metric, distance, orientation, kernel_size,
+                                     orientations)
+    kOr = arr["m2"].shape[0]
+    fig = Figure(figsize=(2.2 * (kOr + 1) + 0.8, 2.6))
+    axes = fig.subplots(1, kOr + 1)
+    style = dict(cmap="viridis", vmin=0.0, vmax=clip, interpolation="nearest")
+    im = axes[0].imshow(arr["r2"], **style)
+    axes[0].set_title("R2 kernel")
+    theta = 360.0 * orientation / orientations
+    for a, ax in enumerate(axes[1:]):
+        ax.imshow(arr["m2"][a], **style)
+        ax.set_title(f"M2, θ={theta:.0f}°, Δθ={np.degrees(arr['angles'][a]):+.0f}°", fontsize=8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="k_t (clipped)")
+    fig.suptitle(f"alpha={alpha:g} (beta={F.beta_of_alpha(alpha):.3g}), t={t:g}, "
+                 f"metric={tuple(metric)}, {distance}", fontsize=9)
+    return fig
+
+
+def make_structuring_element_widget(orientations: int = 8, kernel_size=(5, 9, 9)):
+    """Sliders for alpha, t, the three metric weights, the distance and the orientation,
+    redrawing :func:`plot_structuring_element`. Returns the ``ipywidgets.interactive``."""
+    import ipywidgets as W
+
+    def draw(alpha, t, main, lateral, angular, distance, orientation):
+        return plot_structuring_element(alpha, t, (main, lateral, angular), distance,
+                                        orientation, kernel_size, orientations)
+
+    weight = dict(min=0.0, max=3.0, step=0.1)
+    return W.interactive(
+        draw, {"auto_display": True},
+        alpha=W.FloatSlider(value=0.65, min=0.55, max=1.0, step=0.05, description="alpha"),
+        t=W.FloatSlider(value=1.0, min=0.25, max=3.0, step=0.25, description="t"),
+        main=W.FloatSlider(value=1.0, description="main", **weight),
+        lateral=W.FloatSlider(value=2.0, description="lateral", **weight),
+        angular=W.FloatSlider(value=1.0, description="angular", **weight),
+        distance=W.Dropdown(options=list(F.DISTANCES), value="logarithmic",
+                            description="distance"),
+        orientation=W.IntSlider(value=1, min=0, max=orientations - 1,
+                                description="orientation"))
+
+
+# --------------------------------------------------------------------------------------------
+# Erosion, dilation, opening, closing of one digit
+# --------------------------------------------------------------------------------------------
+
+KERNEL_KINDS = ("square", "disk", "quadratic", "power")
+
+
+def _as_single_image(image) -> torch.Tensor:
+    """One grey image as ``[1, 1, H, W]`` float64 (accepts ``[H, W]``, ``[1, H, W]``, ...)."""
+    x = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image)
+    x = x.detach().cpu().to(torch.float64)
+    while x.dim() > 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.dim() != 2:
+        raise ValueError(f"image must be one grey image [H, W] (or [1, H, W], [1, 1, H, W]), "
+                         f"got shape {tuple(torch.as_tensor(image).shape)}")
+    return x[None, None]
+
+
+def _teaching_kernel(kind: str, size: int, alpha: float, t: float) -> torch.Tensor:
+    """A ``[1, size, size]`` float64 structuring element from :mod:`gmgan_lib.nn.structuring`."""
+    if kind not in KERNEL_KINDS:
+        raise ValueError(f"kernel must be one of {KERNEL_KINDS}, got {kind!r}")
+    if kind == "square":
+        return F.flat_square(size, dtype=torch.float64)
+    if kind == "disk":  # the disk inscribed in the size x size square
+        if not isinstance(size, int) or size < 1 or size % 2 == 0:
+            raise ValueError(f"size must be an odd positive int, got {size!r}")
+        return F.flat_disk(size // 2, dtype=torch.float64)
+    if kind == "quadratic":
+        return F.quadratic(size, t=t, dtype=torch.float64)
+    return F.power(size, alpha, t=t, dtype=torch.float64)
+
+
+def morphology_arrays(image, kernel: str = "quadratic", size: int = 5, alpha: float = 0.65,
+                      t: float = 1.0) -> dict[str, np.ndarray]:
+    """``f`` and its erosion, dilation, opening (dilation of the erosion) and closing (erosion of
+    the dilation) by one structuring element, all ``[H, W]``; plus the ``"kernel"`` ``[k, k]``.
+
+    ``kernel`` is ``"square"`` or ``"disk"`` (flat: 0 inside, +inf outside), ``"quadratic"``
+    (``|x|^2 / 2t``) or ``"power"`` (the Hopf-Lax kernel of ``alpha``).
+    """
+    f = _as_single_image(image)
+    k = _teaching_kernel(kernel, size, alpha, t)
+    ero, dil = F.erosion_r2(f, k), F.dilation_r2(f, k)
+    out = {"f": f, "erosion": ero, "dilation": dil,
+           "opening": F.dilation_r2(ero, k), "closing": F.erosion_r2(dil, k)}
+    out = {name: v[0, 0].numpy() for name, v in out.items()}
+    out["kernel"] = k[0].numpy()
+    return out
+
+
+def erosion_dilation_panel(image, kernel: str = "quadratic", size: int = 5,
+                           alpha: float = 0.65, t: float = 1.0, op: str | None = None) -> Figure:
+    """``f``, erosion, dilation, opening and closing side by side (see :func:`morphology_arrays`).
+
+    With ``op`` (one of ``"erosion"``, ``"dilation"``, ``"opening"``, ``"closing"``) a sixth
+    panel shows what that operation changed, ``op(f) - f``, in a signed colour map.
+    """
+    names = ("erosion", "dilation", "opening", "closing")
+    if op is not None and op not in names:
+        raise ValueError(f"op must be None or one of {names}, got {op!r}")
+    arr = morphology_arrays(image, kernel, size, alpha, t)
+    panels = ["f", *names] + ([op] if op else [])
+    fig = Figure(figsize=(2.1 * len(panels), 2.5))
+    axes = fig.subplots(1, len(panels))
+    for i, (ax, name) in enumerate(zip(axes, panels)):
+        if i == 5:
+            diff = arr[name] - arr["f"]
+            ax.imshow(diff, cmap="RdBu_r", vmin=-2, vmax=2, interpolation="nearest")
+            ax.set_title(f"{name}(f) - f")
+        else:
+            ax.imshow(arr[name], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+            ax.set_title(name)
+        ax.set_axis_off()
+    fig.suptitle(f"{kernel} structuring element, size {size}"
+                 + (f", alpha={alpha:g}" if kernel == "power" else "")
+                 + (f", t={t:g}" if kernel in ("quadratic", "power") else ""), fontsize=9)
+    return fig
+
+
+def make_morphology_widget(images):
+    """A digit explorer: pick a digit, a structuring element and an operation.
+    ``images`` is ``[N, 1, H, W]`` (e.g. MNIST test digits). Returns the ``interactive``."""
+    import ipywidgets as W
+
+    batch = _as_image_batch(images)
+
+    def draw(index, kernel, size, alpha, t, op):
+        return erosion_dilation_panel(batch[index, 0], kernel, size, alpha, t, op)
+
+    return W.interactive(
+        draw, {"auto_display": True},
+        index=W.IntSlider(value=0, min=0, max=len(batch) - 1, description="digit"),
+        kernel=W.Dropdown(options=list(KERNEL_KINDS), value="disk", description="kernel"),
+        size=W.IntSlider(value=3, min=1, max=9, step=2, description="size"),
+        alpha=W.FloatSlider(value=0.65, min=0.55, max=1.0, step=0.05, description="alpha"),
+        t=W.FloatSlider(value=1.0, min=0.25, max=4.0, step=0.25, description="t"),
+        op=W.Dropdown(options=["erosion", "dilation", "opening", "closing"], value="opening",
+                      description="op"))
+
+
+# --------------------------------------------------------------------------------------------
+# Orientation scores: lifting an image from R2 to M2
+# --------------------------------------------------------------------------------------------
+
+def line_filter(size: int = 9, sigma_main: float = 2.0, sigma_lateral: float = 0.8
+                ) -> torch.Tensor:
+    """A zero-mean line detector ``[size, size]`` (float64) along the ``x`` axis (orientation 0).
+
+    ``psi(x, y) = (1 - y^2 / s_l^2) exp(-x^2 / 2 s_m^2 - y^2 / 2 s_l^2)`` minus its mean, scaled
+    to unit L1 norm: a bright stroke along ``x`` gives a large positive response, a constant
+    region gives 0. Lifting with it (:func:`orientation_score`) is a fixed, interpretable lift;
+    ``LiftM2`` does the same with learned filters.
+    """
+    if not isinstance(size, int) or size < 1 or size % 2 == 0:
+        raise ValueError(f"size must be an odd positive int, got {size!r}")
+    if not (sigma_main > 0 and sigma_lateral > 0):
+        raise ValueError(f"sigma_main and sigma_lateral must be > 0, got {sigma_main}, "
+                         f"{sigma_lateral}")
+    r = torch.arange(size, dtype=torch.float64) - size // 2
+    y, x = torch.meshgrid(-r, r, indexing="ij")  # row 0 is the top: y points up
+    psi = (1 - y ** 2 / sigma_lateral ** 2) * torch.exp(
+        -x ** 2 / (2 * sigma_main ** 2) - y ** 2 / (2 * sigma_lateral ** 2))
+    psi = psi - psi.mean()
+    return psi / psi.abs().sum()
+
+
+def orientation_score(image, orientations: int = 8, size: int = 9, sigma_main: float = 2.0,
+                      sigma_lateral: float = 0.8, background: float = -1.0) -> torch.Tensor:
+    """Lift one image to M2 with :func:`line_filter`: ``U(x, theta_o)``, ``[Or, H, W]`` float64.
+
+    ``U(., theta_o)`` is the correlation of ``f`` with the line filter rotated by ``theta_o``
+    (counter-clockwise on screen), computed by the library's
+    :func:`gmgan_lib.nn.functional.lift_m2`. The lift pads with zeros, so we lift
+    ``f - background``: outside the image is then "more background", not a bright frame.
+    A line detector is symmetric under a half turn, so ``U`` at ``theta`` and ``theta + pi``
+    agree: the score tells the orientation of a stroke, not its direction.
+    """
+    f = _as_single_image(image) - background
+    psi = line_filter(size, sigma_main, sigma_lateral)
+    return F.lift_m2(f, psi[None, None], orientations)[0, 0]
+
+
+def orientation_score_panel(image, orientations: int = 8, size: int = 9,
+                            sigma_main: float = 2.0, sigma_lateral: float = 0.8) -> Figure:
+    """The image, every orientation slice of its score, and the winning orientation per pixel
+    (hue = orientation modulo 180 degrees, brightness = the maximal response)."""
+    from matplotlib.colors import hsv_to_rgb
+
+    f = _as_single_image(image)[0, 0].numpy()
+    score = orientation_score(image, orientations, size, sigma_main, sigma_lateral).numpy()
+    fig = Figure(figsize=(1.7 * (orientations + 2), 2.3))
+    axes = fig.subplots(1, orientations + 2)
+    axes[0].imshow(f, cmap="gray", vmin=-1, vmax=1)
+    axes[0].set_title("f")
+    vmax = max(float(np.abs(score).max()), 1e-12)
+    for o in range(orientations):
+        axes[o + 1].imshow(score[o], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        axes[o + 1].set_title(f"θ={360 * o / orientations:.0f}°", fontsize=8)
+    best = score.argmax(axis=0)
+    half = max(orientations // 2, 1)
+    hsv = np.stack([(best % half) / half, np.ones_like(f),
+                    np.clip(score.max(axis=0) / vmax, 0, 1)], axis=-1)
+    axes[-1].imshow(hsv_to_rgb(hsv))
+    axes[-1].set_title("argmax θ", fontsize=8)
+    for ax in axes:
+        ax.set_axis_off()
+    return fig
+
+
+def make_orientation_score_widget(images):
+    """An orientation-score viewer: pick a digit, the number of orientations and the filter's
+    length and width. ``images`` is ``[N, 1, H, W]``. Returns the ``interactive``."""
+    import ipywidgets as W
+
+    batch = _as_image_batch(images)
+
+    def draw(index, orientations, sigma_main, sigma_lateral):
+        return orientation_score_panel(batch[index, 0], orientations, 9, sigma_main,
+                                       sigma_lateral)
+
+    return W.interactive(
+        draw, {"auto_display": True},
+        index=W.IntSlider(value=0, min=0, max=len(batch) - 1, description="digit"),
+        orientations=W.Dropdown(options=[4, 8, 12, 16], value=8, description="Or"),
+        sigma_main=W.FloatSlider(value=2.0, min=0.5, max=4.0, step=0.25, description="length"),
+        sigma_lateral=W.FloatSlider(value=0.8, min=0.4, max=2.0, step=0.1, description="width"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -161,3 +161,171 @@ def test_metrics_bar_chart_and_sanity_curves_draw_the_values():
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [1.0, 5.0, 9.0])
     with pytest.raises(ValueError, match="same length"):
         viz.sanity_curves({"noise": [0, 1]}, {"noise": [1.0]})
+
+
+# ---------------------------------------------------------------------------- structuring elements
+
+@pytest.mark.parametrize("alpha,t", [(0.65, 1.0), (1.0, 0.5), (0.55, 2.0)])
+def test_structuring_element_zero_at_centre_and_growing_with_distance(alpha, t):
+    arr = viz.structuring_element_arrays(alpha=alpha, t=t, metric=(1.0, 1.0, 1.0),
+                                         kernel_size=(5, 9, 9))
+    r2, m2 = arr["r2"], arr["m2"]
+    assert r2.shape == (9, 9) and m2.shape == (5, 9, 9)
+    assert r2[4, 4] == 0.0 and m2[2, 4, 4] == 0.0
+    # isotropic metric: strictly increasing along every ray from the centre
+    for ray in (r2[4, 4:], r2[4::-1, 4], np.diag(r2)[4:]):
+        assert np.all(np.diff(ray) > 0)
+    # the Hopf-Lax formula k_t(x) = (t/beta)(|x|/t)^beta at |x| = 3
+    beta = 2 * alpha / (2 * alpha - 1)
+    np.testing.assert_allclose(r2[4, 7], t / beta * (3 / t) ** beta, rtol=1e-12)
+    # the angular offset costs: every slice away from dtheta = 0 is larger at the centre
+    assert np.all(m2[[0, 1, 3, 4], 4, 4] > 0)
+    np.testing.assert_allclose(arr["angles"], np.arange(-2, 3) * 2 * np.pi / 8)
+
+
+@pytest.mark.parametrize("distance", ["logarithmic", "half_angle", "sub_riemannian", "combined"])
+def test_structuring_element_rotates_with_the_orientation(distance):
+    kw = dict(alpha=0.75, metric=(1.0, 2.5, 1.0), distance=distance, kernel_size=(3, 7, 7))
+    k0 = viz.structuring_element_arrays(orientation=0, **kw)["m2"]
+    k2 = viz.structuring_element_arrays(orientation=2, **kw)["m2"]  # 90 degrees for Or = 8
+    np.testing.assert_allclose(k2, np.rot90(k0, 1, axes=(1, 2)), atol=1e-12)
+    # anisotropy: moving along the orientation (x, main weight 1) is cheaper than across (2.5)
+    assert k0[1, 3, 5] < k0[1, 1, 3]
+
+
+def test_structuring_element_r2_matches_m2_slice_at_orientation_zero():
+    arr = viz.structuring_element_arrays(alpha=0.65, metric=(0.7, 1.9, 1.0))
+    np.testing.assert_allclose(arr["m2"][2], arr["r2"], rtol=1e-12)
+
+
+def test_plot_structuring_element_draws_the_arrays_and_rejects_bad_input():
+    kw = dict(alpha=0.8, t=1.5, metric=(1.0, 2.0, 0.5), orientation=3, kernel_size=(3, 7, 7))
+    fig = viz.plot_structuring_element(**kw)
+    arr = viz.structuring_element_arrays(**kw)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), arr["r2"])
+    for a in range(3):
+        np.testing.assert_allclose(fig.axes[a + 1].images[0].get_array(), arr["m2"][a])
+    with pytest.raises(ValueError, match="orientation"):
+        viz.structuring_element_arrays(orientation=8)
+    with pytest.raises(ValueError, match="alpha"):
+        viz.structuring_element_arrays(alpha=0.5)
+    with pytest.raises(ValueError, match="metric"):
+        viz.structuring_element_arrays(metric=(1.0, 1.0))
+
+
+# ---------------------------------------------------------------------------- morphology panel
+
+@pytest.mark.parametrize("kernel,size", [("square", 3), ("disk", 5), ("quadratic", 5),
+                                         ("power", 7)])
+def test_morphology_arrays_order_and_idempotence(kernel, size):
+    f = _digits(1, seed=3)[0, 0]
+    arr = viz.morphology_arrays(f, kernel=kernel, size=size, alpha=0.7, t=1.0)
+    tol = 1e-12
+    # k(0) = 0 and k >= 0: erosion <= opening <= f <= closing <= dilation
+    assert np.all(arr["erosion"] <= arr["opening"] + tol)
+    assert np.all(arr["opening"] <= arr["f"] + tol)
+    assert np.all(arr["f"] <= arr["closing"] + tol)
+    assert np.all(arr["closing"] <= arr["dilation"] + tol)
+    assert arr["kernel"].shape == (size, size) and arr["kernel"][size // 2, size // 2] == 0
+    # an opening is idempotent
+    again = viz.morphology_arrays(arr["opening"], kernel=kernel, size=size, alpha=0.7)
+    np.testing.assert_allclose(again["opening"], arr["opening"], atol=1e-12)
+
+
+def test_morphology_flat_square_is_a_min_filter():
+    f = _digits(1, seed=4)
+    arr = viz.morphology_arrays(f, kernel="square", size=3)
+    minfilter = -torch.nn.functional.max_pool2d(-f.double(), 3, stride=1, padding=1)
+    np.testing.assert_array_equal(arr["erosion"], minfilter[0, 0].numpy())
+
+
+def test_erosion_dilation_panel_content_and_bad_input():
+    f = _digits(1, seed=5)[0, 0]
+    fig = viz.erosion_dilation_panel(f, kernel="disk", size=3, op="closing")
+    arr = viz.morphology_arrays(f, kernel="disk", size=3)
+    shown = [ax.images[0].get_array() for ax in fig.axes]
+    assert len(shown) == 6
+    np.testing.assert_allclose(shown[1], arr["erosion"])
+    assert np.all(shown[1] <= f.numpy() + 1e-12)  # the erosion image is <= the original
+    np.testing.assert_allclose(shown[5], arr["closing"] - arr["f"])
+    assert np.all(shown[5] >= 0)
+    with pytest.raises(ValueError, match="kernel"):
+        viz.morphology_arrays(f, kernel="triangle")
+    with pytest.raises(ValueError, match="op"):
+        viz.erosion_dilation_panel(f, op="thinning")
+    with pytest.raises(ValueError, match="image"):
+        viz.morphology_arrays(_digits(2))
+
+
+# ---------------------------------------------------------------------------- orientation scores
+
+def _bar(angle_deg, size=29, half_length=9):
+    """A bright bar through the centre at angle_deg, counter-clockwise on screen, on -1."""
+    r = np.arange(size) - size // 2
+    y, x = np.meshgrid(-r, r, indexing="ij")
+    a = np.radians(angle_deg)
+    along, across = x * np.cos(a) + y * np.sin(a), -x * np.sin(a) + y * np.cos(a)
+    return torch.tensor(np.where((np.abs(across) <= 0.5) & (np.abs(along) <= half_length),
+                                 1.0, -1.0))
+
+
+def test_line_filter_is_zero_mean_and_oriented():
+    psi = viz.line_filter(9)
+    assert abs(float(psi.sum())) < 1e-12 and abs(float(psi.abs().sum()) - 1) < 1e-12
+    assert psi[4, 4] == psi.max()  # the centre of the line
+    assert torch.equal(psi, psi.flip(0)) and torch.equal(psi, psi.flip(1))
+
+
+@pytest.mark.parametrize("orientations", [4, 8, 16])
+def test_orientation_score_finds_the_orientation_of_a_bar(orientations):
+    for k in range(orientations // 2):
+        score = viz.orientation_score(_bar(360 * k / orientations), orientations)
+        assert score.shape == (orientations, 29, 29)
+        best = int(score[:, 14, 14].argmax())
+        assert best % (orientations // 2) == k  # theta and theta + pi respond alike
+
+
+def test_orientation_score_is_equivariant_under_quarter_turns():
+    f = _digits(1, seed=6)[0, 0]
+    score = viz.orientation_score(f, 8)
+    turned = viz.orientation_score(torch.rot90(f, 1, (0, 1)), 8)
+    expected = torch.roll(torch.rot90(score, 1, (1, 2)), 2, dims=0)
+    torch.testing.assert_close(turned, expected, atol=1e-12, rtol=0)
+
+
+def test_orientation_score_panel_draws_the_score():
+    f = _bar(45)
+    fig = viz.orientation_score_panel(f, orientations=8)
+    score = viz.orientation_score(f, 8).numpy()
+    assert len(fig.axes) == 10
+    for o in range(8):
+        np.testing.assert_allclose(fig.axes[o + 1].images[0].get_array(), score[o])
+    with pytest.raises(ValueError, match="size"):
+        viz.line_filter(4)
+
+
+# ---------------------------------------------------------------------------- widgets
+
+def test_widgets_construct_and_draw_with_their_defaults():
+    import ipywidgets as W
+
+    digits = _digits(4)
+    for widget in (viz.make_structuring_element_widget(),
+                   viz.make_morphology_widget(digits),
+                   viz.make_orientation_score_widget(digits)):
+        assert isinstance(widget, W.interactive)
+        # the callback ran once with the defaults, and returned a figure (an exception inside
+        # an interact callback is only logged, so this is what proves it worked)
+        assert isinstance(widget.result, Figure)
+        assert len(widget.children) >= 3
+
+
+def test_morphology_widget_redraws_when_a_control_moves():
+    digits = _digits(3)
+    widget = viz.make_morphology_widget(digits)
+    controls = {c.description: c for c in widget.children if hasattr(c, "description")}
+    controls["digit"].value = 2
+    controls["kernel"].value = "square"
+    shown = widget.result.axes[1].images[0].get_array()
+    expected = viz.morphology_arrays(digits[2, 0], kernel="square", size=3)["erosion"]
+    np.testing.assert_allclose(shown, expected)
