@@ -172,17 +172,18 @@ def _read_bytes(path: Path, expected: RawFile) -> bytes:
         data = path.read_bytes()
         if path.suffix == ".gz":
             data = gzip.decompress(data)
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # not PermissionError & co: those
+        # already name the file and are not corruption
         raise DatasetCorruptError(
             f"{path}: cannot be read ({type(err).__name__}: {err}); the file is truncated or "
             f"corrupted. Expected decompressed content with md5 {expected.md5}. "
-            f"Delete it and run `python -m gmgan_lib prepare-data` again.") from err
+            f"Replace or delete it, then run `python -m gmgan_lib prepare-data`.") from err
     digest = hashlib.md5(data).hexdigest()
     if digest != expected.md5:
         raise DatasetCorruptError(
             f"{path}: md5 of the decompressed content is {digest}, expected {expected.md5} "
             f"({expected.name}); the file is corrupted or not the official one. "
-            f"Delete it and run `python -m gmgan_lib prepare-data` again.")
+            f"Replace or delete it, then run `python -m gmgan_lib prepare-data`.")
     return data
 
 
