@@ -60,7 +60,7 @@ def resolve_config(name: str, **config: Any) -> dict[str, Any]:
     for key, value in _PINNED[name].items():
         if key in config and config[key] != value:
             raise ValueError(f"model {name!r} fixes {key}={value!r}; got {key}={config[key]!r}")
-    return PRESETS[preset].replace(**config, **_PINNED[name]).to_dict()
+    return PRESETS[preset].replace(**{**config, **_PINNED[name]}).to_dict()
 
 
 def build(name: str, latent_dim: int = 100, **config: Any) -> GAN:
