@@ -17,9 +17,9 @@ Where the raw files come from (see docs/data.md). For each of the four IDX files
    there is decompressed, md5-checked and only then copied (atomically) into ``data/<NAME>/raw/``;
 3. torchvision's download, when online (disable with ``GMGAN_DATA_DOWNLOAD=0``).
 
-Checksums are those of the *decompressed* IDX content. They are the official ones (torchvision
-lists the same values), and unlike the ``.gz`` md5s they do not change when a mirror re-compresses
-the files, as Debian does for Fashion-MNIST.
+Checksums are those of the *decompressed* IDX content, the official files (docs/data.md says
+where each value comes from). Unlike the ``.gz`` md5s (torchvision's lists), they do not change
+when a mirror re-compresses the files, as Debian does for Fashion-MNIST.
 
 ``"rotmnist"`` is MNIST with digit ``i`` of a split rotated by ``rotation_angles(split)[i]``
 degrees, drawn once from a fixed-seed generator, so every call and every machine sees the same
