@@ -1,0 +1,149 @@
+"""Atomic checkpoint writes and safe loads (gmgan_lib.checkpoint)."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from gmgan_lib import checkpoint as ck
+from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+
+def state(i: int = 0) -> dict:
+    return {"config": {"model": "gan", "i": i}, "generator": {"w": torch.full((3, 4), float(i))},
+            "step": i, "rng": [{"cpu": torch.get_rng_state()}]}
+
+
+def test_round_trip_is_exact(tmp_path):
+    path = tmp_path / "c.pt"
+    s = state(7)
+    save_checkpoint(s, path)
+    back = load_checkpoint(path)
+    assert back["format"] == "gmgan-checkpoint" and back["version"] == 1
+    assert back["config"] == s["config"] and back["step"] == 7
+    assert torch.equal(back["generator"]["w"], s["generator"]["w"])
+    assert torch.equal(back["rng"][0]["cpu"], s["rng"][0]["cpu"])
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]        # no temporary file left
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    save_checkpoint(state(1), path)
+
+    def die_midway(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ck.torch, "save", die_midway)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(state(2), path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_a_failed_rename_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    save_checkpoint(state(1), path)
+    monkeypatch.setattr(ck.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        save_checkpoint(state(2), path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+WRITER = textwrap.dedent("""
+    import sys, torch
+    from gmgan_lib.checkpoint import save_checkpoint
+    path = sys.argv[1]
+    i = 0
+    while True:  # ever larger files, so a kill often lands inside a write
+        i += 1
+        save_checkpoint({"config": {"i": i}, "generator": {"w": torch.full((20000 + 997 * (i % 50),), float(i))},
+                         "step": i}, path)
+        print(i, flush=True)
+""")
+
+
+def test_sigkill_during_a_save_loop_always_leaves_a_complete_checkpoint(tmp_path):
+    path = tmp_path / "c.pt"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    for trial in range(3):
+        proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE,
+                                text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        try:
+            first = proc.stdout.readline()           # at least one complete save
+            assert first.strip(), "writer printed nothing"
+            time.sleep(0.05 + 0.07 * trial)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        s = load_checkpoint(path)                    # never torn
+        i = s["step"]
+        assert i >= 1 and s["config"]["i"] == i
+        w = s["generator"]["w"]
+        assert w.numel() == 20000 + 997 * (i % 50) and bool((w == float(i)).all())
+
+
+def test_truncated_corrupted_and_foreign_files_give_one_line_errors_naming_the_file(tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint(state(3), good)
+    data = good.read_bytes()
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    corrupted = tmp_path / "corrupted.pt"
+    corrupted.write_bytes(data[:200] + bytes(b ^ 0xFF for b in data[200:600]) + data[600:])
+    text = tmp_path / "notes.pt"
+    text.write_text("hello\n")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    future = tmp_path / "future.pt"
+    torch.save({"format": "gmgan-checkpoint", "version": 99, "config": {}, "generator": {}}, future)
+    for path, match in [(truncated, "not a readable gmgan checkpoint"),
+                        (corrupted, "not a readable gmgan checkpoint"),
+                        (text, "not a readable gmgan checkpoint"),
+                        (foreign, "not a gmgan checkpoint"),
+                        (future, "version 99 is not supported"),
+                        (tmp_path / "missing.pt", "no such checkpoint file")]:
+        with pytest.raises(CheckpointError, match=match) as info:
+            load_checkpoint(path)
+        message = str(info.value)
+        assert message.startswith(str(path)) and "\n" not in message
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {EVIL_MARK}",))
+
+
+EVIL_MARK = None
+
+
+def test_a_checkpoint_can_never_run_code(tmp_path):
+    global EVIL_MARK
+    EVIL_MARK = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "gmgan-checkpoint", "version": 1, "config": Evil(), "generator": {}},
+               path)
+    with pytest.raises(CheckpointError, match="evil.pt: not a readable gmgan checkpoint"):
+        load_checkpoint(path)
+    assert not EVIL_MARK.exists()
+
+
+def test_missing_keys_are_named(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint({"config": {}}, path)
+    with pytest.raises(CheckpointError, match="lacks generator"):
+        load_checkpoint(path)
+
+
+def test_save_rejects_a_non_dict(tmp_path):
+    with pytest.raises(ValueError, match="state must be a dict"):
+        save_checkpoint([1, 2], tmp_path / "c.pt")
