@@ -201,7 +201,15 @@ def morphological_kernel_m2(metric: torch.Tensor, kernel_size, orientations: int
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
     x, y, th = m2_offsets(orientations, kernel_size, metric.dtype, metric.device)
-    return _hopf_lax(distance_m2(metric, x, y, th, distance), alpha, t)
+    if orientations % 4 or kernel_size[1] != kernel_size[2]:   # no exact quarter-turn symmetry
+        return _hopf_lax(distance_m2(metric, x, y, th, distance), alpha, t)
+    # Evaluate the first quarter of the orientations only and turn it: K[o + m Or/4] = rot90(K[o], m).
+    # Mathematically the same numbers (the offset grids are exact quarter turns of each other), but
+    # computed this way the stack is exactly rotation-symmetric even though vectorised and scalar
+    # code paths of pow/sin/cos may differ in the last ulp depending on where an element sits.
+    q = orientations // 4
+    quarter = _hopf_lax(distance_m2(metric, x[:q], y[:q], th[:q], distance), alpha, t)
+    return torch.cat([torch.rot90(quarter, m, dims=(-2, -1)) for m in range(4)], dim=1)
 
 
 def morphological_kernel_r2(metric: torch.Tensor, kernel_size, alpha: float, t: float = 1.0) -> torch.Tensor:
