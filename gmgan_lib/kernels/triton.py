@@ -1,0 +1,322 @@
+"""Triton backend of the min-plus convolution on M2 (CUDA; the CPU only through the interpreter).
+
+Same contract as :mod:`gmgan_lib.kernels.reference` (docs/architecture.md)::
+
+    out[b,c,o,y,x] = min over (a,i,j) of  f[b,c,(o+a-qa) mod Or, y+i-ph, x+j-pw] + kstack[c,o,a,i,j]
+
+with the arg-min index ``n = (a*kH + i)*kW + j`` (ties to the smallest ``n``), ``+inf`` padding
+and a periodic orientation axis. Layout ``[B, C, Or, H, W]`` throughout.
+
+Three kernels, each one program per 2-D tile of ``(y, x)`` positions of one ``(b, c, o)`` plane:
+
+* forward: the ``kOr*kH*kW`` offsets are unrolled at compile time (the kernel size is a
+  ``constexpr``) in increasing ``n``, so the running min and arg-min stay in registers and the
+  strict ``<`` gives the tie rule. Outside samples are masked loads with ``other=+inf``. The
+  index is written as ``uint8``/``int16`` (1-2 bytes per output instead of lietorch's 12), and a
+  ``NEED_INDEX=False`` specialisation skips it for inference. The min is exact in the input
+  dtype; the candidate ``f + k`` is added in float32 and rounded once to the input dtype for
+  float16/bfloat16, which is what PyTorch (hence the reference backend) does, so the
+  backends agree bit for bit;
+* backward, input gradient as a *gather*: each input sample visits the outputs that could have
+  read it (offset ``n`` at output ``(y - i + ph, x - j + pw)``, orientation ``s - a + qa``) and
+  adds their gradient where their index equals ``n``. No atomics, so the result is
+  deterministic and does not depend on scheduling; the cost is two masked loads per offset, the
+  same memory pattern as the forward. Only outputs inside the image are visited, so an index
+  pointing outside the image (all candidates ``+inf``) sends nothing, as the contract says;
+* backward, kernel gradient: each program reduces its tile once per offset (``tl.sum`` of the
+  gradient where the index equals ``n`` and that offset reads inside the image) and writes
+  ``kOr*kH*kW`` partial sums; a deterministic ``torch.sum`` over batch and tiles finishes it.
+  (``tl.atomic_add`` into 125 hot addresses per channel would serialise and be nondeterministic.)
+
+Gradients are accumulated in float32 (float64 for float64 inputs) and returned in the dtype of
+``grad_out``.
+
+On the CPU the same kernels run under Triton's interpreter (``InterpretedFunction``): that is how
+CI tests their logic without a GPU. It is very slow, so :func:`supports` only claims CPU tensors
+when ``TRITON_INTERPRET=1`` is set; the dispatcher never sends CPU work here by accident.
+"""
+from __future__ import annotations
+
+import torch
+
+from gmgan_lib.kernels import index_dtype
+
+try:
+    import triton
+    import triton.language as tl
+    from triton.runtime.interpreter import InterpretedFunction
+except ImportError:  # pragma: no cover - triton is pinned, but keep the package importable
+    triton = None
+
+__all__ = ["erosion_forward", "erosion_backward", "supports", "is_available"]
+
+_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def _interpret_requested() -> bool:
+    return triton is not None and _INTERPRETED
+
+
+def is_available() -> bool:
+    """Triton imports and there is a CUDA device (or the interpreter was asked for)."""
+    return triton is not None and (torch.cuda.is_available() or _interpret_requested())
+
+
+def supports(f: torch.Tensor) -> bool:
+    """CUDA tensors of float32/float16/bfloat16/float64; CPU tensors only under
+    ``TRITON_INTERPRET=1`` (tests)."""
+    if f.dtype not in _DTYPES:
+        return False
+    return f.is_cuda or (f.device.type == "cpu" and _interpret_requested())
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels (plain functions; compiled with triton.jit for CUDA, interpreted on the CPU)
+# --------------------------------------------------------------------------------------------
+def _erosion_forward_kernel(
+    f_ptr, k_ptr, out_ptr, idx_ptr,
+    C, OR, H, W,
+    KOR: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
+    BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
+    NEED_INDEX: tl.constexpr, UPCAST: tl.constexpr,
+):
+    pid_plane = tl.program_id(0)           # (b*C + c)*OR + o
+    pid_tile = tl.program_id(1)
+    o = pid_plane % OR
+    bc = pid_plane // OR
+    c = bc % C
+    tiles_w = tl.cdiv(W, BLOCK_W)
+    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
+    inside = (ys < H) & (xs < W)
+    plane = H * W
+    f_bc = f_ptr + bc.to(tl.int64) * OR * plane     # int64: large batches overflow int32
+    k_co = k_ptr + (c * OR + o) * (KOR * KH * KW)
+
+    # (+inf built in float32 and cast: the interpreter has no bfloat16 constants)
+    m = tl.full([BLOCK_H, BLOCK_W], float("inf"), tl.float32).to(f_ptr.dtype.element_ty)
+    arg = tl.zeros([BLOCK_H, BLOCK_W], tl.int32)
+    for a in tl.static_range(KOR):
+        # (o + a - qa) mod OR with a non-negative numerator (Triton's % truncates like C).
+        s = (o + a - KOR // 2 + (KOR // 2) * OR) % OR
+        f_s = f_bc + s * plane
+        for i in tl.static_range(KH):
+            yy = ys + (i - KH // 2)
+            row_ok = (yy >= 0) & (yy < H)
+            for j in tl.static_range(KW):
+                xx = xs + (j - KW // 2)
+                ok = row_ok & (xx >= 0) & (xx < W)
+                v = tl.load(f_s + yy * W + xx, mask=ok, other=float("inf"))
+                kv = tl.load(k_co + (a * KH + i) * KW + j)
+                if UPCAST:
+                    cand = (v.to(tl.float32) + kv.to(tl.float32)).to(v.dtype)
+                else:
+                    cand = v + kv
+                better = cand < m              # strict: ties keep the smaller n
+                m = tl.where(better, cand, m)
+                if NEED_INDEX:
+                    arg = tl.where(better, (a * KH + i) * KW + j, arg)
+    offs = pid_plane.to(tl.int64) * plane + ys * W + xs
+    tl.store(out_ptr + offs, m, mask=inside)
+    if NEED_INDEX:
+        tl.store(idx_ptr + offs, arg.to(idx_ptr.dtype.element_ty), mask=inside)
+
+
+def _erosion_backward_input_kernel(
+    g_ptr, idx_ptr, gf_ptr,
+    C, OR, H, W,
+    g_sb, g_sc, g_so, g_sy, g_sx,
+    KOR: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
+    BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ACC: tl.constexpr,
+):
+    pid_plane = tl.program_id(0)           # (b*C + c)*OR + s: an INPUT plane
+    pid_tile = tl.program_id(1)
+    s = pid_plane % OR
+    bc = pid_plane // OR
+    b = bc // C
+    c = bc % C
+    tiles_w = tl.cdiv(W, BLOCK_W)
+    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
+    inside = (ys < H) & (xs < W)
+    plane = H * W
+    idx_bc = idx_ptr + bc.to(tl.int64) * OR * plane
+    g_bc = g_ptr + b.to(tl.int64) * g_sb + c.to(tl.int64) * g_sc
+
+    acc = tl.zeros([BLOCK_H, BLOCK_W], ACC)
+    for a in tl.static_range(KOR):
+        # The output orientation that reads input orientation s at angular offset a.
+        o = (s - a + KOR // 2 + KOR * OR) % OR
+        idx_o = idx_bc + o * plane
+        g_o = g_bc + o.to(tl.int64) * g_so
+        for i in tl.static_range(KH):
+            y = ys - (i - KH // 2)
+            row_ok = inside & (y >= 0) & (y < H)
+            for j in tl.static_range(KW):
+                x = xs - (j - KW // 2)
+                ok = row_ok & (x >= 0) & (x < W)
+                won = tl.load(idx_o + y * W + x, mask=ok, other=-1).to(tl.int32)
+                hit = ok & (won == (a * KH + i) * KW + j)
+                g = tl.load(g_o + y * g_sy + x * g_sx, mask=hit, other=0.0)
+                acc += g.to(ACC)
+    offs = pid_plane.to(tl.int64) * plane + ys * W + xs
+    tl.store(gf_ptr + offs, acc.to(gf_ptr.dtype.element_ty), mask=inside)
+
+
+def _erosion_backward_kernel_kernel(
+    g_ptr, idx_ptr, part_ptr,
+    C, OR, H, W,
+    g_sb, g_sc, g_so, g_sy, g_sx,
+    KOR: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
+    BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ACC: tl.constexpr,
+):
+    pid_plane = tl.program_id(0)           # (b*C + c)*OR + o: an OUTPUT plane
+    pid_tile = tl.program_id(1)
+    o = pid_plane % OR
+    bc = pid_plane // OR
+    b = bc // C
+    c = bc % C
+    tiles_w = tl.cdiv(W, BLOCK_W)
+    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
+    inside = (ys < H) & (xs < W)
+    plane = H * W
+    won = tl.load(idx_ptr + pid_plane.to(tl.int64) * plane + ys * W + xs, mask=inside,
+                  other=-1).to(tl.int32)
+    g_o = g_ptr + b.to(tl.int64) * g_sb + c.to(tl.int64) * g_sc + o.to(tl.int64) * g_so
+    g = tl.load(g_o + ys * g_sy + xs * g_sx, mask=inside, other=0.0).to(ACC)
+    part = part_ptr + (pid_plane.to(tl.int64) * tl.num_programs(1) + pid_tile) * (KOR * KH * KW)
+    for a in tl.static_range(KOR):
+        for i in tl.static_range(KH):
+            yy = ys + (i - KH // 2)
+            row_ok = (yy >= 0) & (yy < H)
+            for j in tl.static_range(KW):
+                xx = xs + (j - KW // 2)
+                n = (a * KH + i) * KW + j
+                # Only a winner that read inside the image carries gradient (contract).
+                hit = row_ok & (xx >= 0) & (xx < W) & (won == n)
+                tl.store(part + n, tl.sum(tl.where(hit, g, 0.0)))
+
+
+# Triton decides at decoration time whether a kernel is compiled or interpreted, and its own
+# library functions (tl.sum, tl.cdiv) were decorated when triton was imported: the interpreter
+# therefore only works when TRITON_INTERPRET=1 was set before triton's first import (tests run
+# it in a fresh subprocess). _INTERPRETED records which world this process lives in.
+_INTERPRETED = False
+if triton is not None:
+    _erosion_forward_kernel = triton.jit(_erosion_forward_kernel)
+    _erosion_backward_input_kernel = triton.jit(_erosion_backward_input_kernel)
+    _erosion_backward_kernel_kernel = triton.jit(_erosion_backward_kernel_kernel)
+    _INTERPRETED = isinstance(tl.cdiv, InterpretedFunction)
+
+
+# --------------------------------------------------------------------------------------------
+# Backend API
+# --------------------------------------------------------------------------------------------
+def _tile(H: int, W: int) -> tuple[int, int]:
+    """A power-of-two tile of about 512 positions covering rows of the image."""
+    block_w = min(triton.next_power_of_2(W), 64)
+    block_h = max(1, min(triton.next_power_of_2(H), 512 // block_w))
+    return block_h, block_w
+
+
+def _acc_dtype(dtype: torch.dtype):
+    return tl.float64 if dtype == torch.float64 else tl.float32
+
+
+def _check_pair(f: torch.Tensor, kstack: torch.Tensor) -> None:
+    if not isinstance(f, torch.Tensor) or f.dim() != 5:
+        raise ValueError("f must be a 5-D tensor [B, C, Or, H, W], got "
+                         f"{tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__}")
+    if not isinstance(kstack, torch.Tensor) or kstack.dim() != 5:
+        raise ValueError("kstack must be a 5-D tensor [C, Or, kOr, kH, kW], got "
+                         f"{tuple(kstack.shape) if isinstance(kstack, torch.Tensor) else type(kstack).__name__}")
+    if f.dtype not in _DTYPES:
+        raise ValueError(f"the triton backend needs f in one of {_DTYPES}, got {f.dtype}")
+    if kstack.dtype != f.dtype or kstack.device != f.device:
+        raise ValueError(f"kstack must match f in dtype and device ({f.dtype}, {f.device}), "
+                         f"got {kstack.dtype} on {kstack.device}")
+    B, C, Or, H, W = f.shape
+    if kstack.shape[0] != C or kstack.shape[1] != Or:
+        raise ValueError(f"kstack must be [C={C}, Or={Or}, kOr, kH, kW] for f of shape "
+                         f"{tuple(f.shape)}, got {tuple(kstack.shape)}")
+    if min(kstack.shape[2:]) < 1 or min(f.shape) < 1:
+        raise ValueError(f"empty f {tuple(f.shape)} or kstack {tuple(kstack.shape)}")
+
+
+def _check_device(t: torch.Tensor) -> None:
+    if _INTERPRETED:
+        if t.device.type != "cpu":
+            raise ValueError(f"under TRITON_INTERPRET=1 the triton backend runs CPU tensors, got {t.device}")
+    elif not t.is_cuda:
+        raise ValueError(f"the triton backend needs CUDA tensors, got {t.device} (CPU tensors run "
+                         "only interpreted: set TRITON_INTERPRET=1 before triton is first imported)")
+
+
+def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
+    """Min-plus convolution of ``f`` [B,C,Or,H,W] with ``kstack`` [C,Or,kOr,kH,kW]. Returns
+    ``(out, index)``, the ``uint8``/``int16`` arg-min ``index`` only if ``need_index``."""
+    if triton is None:  # pragma: no cover
+        raise RuntimeError("the triton backend needs triton")
+    _check_pair(f, kstack)
+    _check_device(f)
+    B, C, Or, H, W = f.shape
+    kOr, kH, kW = kstack.shape[2:]
+    f = f.detach().contiguous()
+    kstack = kstack.detach().contiguous()
+    out = torch.empty_like(f)
+    idx_t = index_dtype(kOr * kH * kW)
+    # Without an index nothing is written; a 1-element stand-in keeps the signature fixed.
+    index = torch.empty(f.shape if need_index else (1,), dtype=idx_t, device=f.device)
+    bh, bw = _tile(H, W)
+    grid = (B * C * Or, triton.cdiv(H, bh) * triton.cdiv(W, bw))
+    _erosion_forward_kernel[grid](
+        f, kstack, out, index, C, Or, H, W,
+        KOR=kOr, KH=kH, KW=kW, BLOCK_H=bh, BLOCK_W=bw,
+        NEED_INDEX=bool(need_index), UPCAST=f.dtype in (torch.float16, torch.bfloat16))
+    return out, (index if need_index else None)
+
+
+def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape):
+    """Gradients of the erosion from ``grad_out`` [B,C,Or,H,W] (any strides, expanded ones
+    included) and the forward's ``index``. Returns ``(grad_f, grad_kstack)`` in the dtype of
+    ``grad_out``."""
+    if triton is None:  # pragma: no cover
+        raise RuntimeError("the triton backend needs triton")
+    f_shape, kstack_shape = tuple(f_shape), tuple(kstack_shape)
+    if len(f_shape) != 5 or len(kstack_shape) != 5:
+        raise ValueError(f"f_shape must be [B,C,Or,H,W] and kstack_shape [C,Or,kOr,kH,kW], got "
+                         f"{f_shape} and {kstack_shape}")
+    if tuple(grad_out.shape) != f_shape or tuple(index.shape) != f_shape:
+        raise ValueError(f"grad_out and index must have shape f_shape={f_shape}, got "
+                         f"{tuple(grad_out.shape)} and {tuple(index.shape)}")
+    B, C, Or, H, W = f_shape
+    kOr, kH, kW = kstack_shape[2:]
+    if kstack_shape[:2] != (C, Or):
+        raise ValueError(f"kstack_shape must start with (C, Or)=({C}, {Or}), got {kstack_shape}")
+    if index.dtype != index_dtype(kOr * kH * kW):
+        raise ValueError(f"index must be {index_dtype(kOr * kH * kW)} for {kOr * kH * kW} "
+                         f"offsets, got {index.dtype}")
+    if grad_out.dtype not in _DTYPES:
+        raise ValueError(f"grad_out must be one of {_DTYPES}, got {grad_out.dtype}")
+    if index.device != grad_out.device:
+        raise ValueError(f"index ({index.device}) and grad_out ({grad_out.device}) must share a device")
+    _check_device(grad_out)
+    index = index.contiguous()
+    acc = _acc_dtype(grad_out.dtype)
+    bh, bw = _tile(H, W)
+    tiles = triton.cdiv(H, bh) * triton.cdiv(W, bw)
+    grid = (B * C * Or, tiles)
+    strides = grad_out.stride()  # honoured as given: no copy of an expanded gradient
+    common = dict(KOR=kOr, KH=kH, KW=kW, BLOCK_H=bh, BLOCK_W=bw, ACC=acc)
+
+    grad_f = torch.empty(f_shape, dtype=grad_out.dtype, device=grad_out.device)
+    _erosion_backward_input_kernel[grid](
+        grad_out, index, grad_f, C, Or, H, W, *strides, **common)
+
+    part_dtype = torch.float64 if grad_out.dtype == torch.float64 else torch.float32
+    part = torch.empty((B, C, Or, tiles, kOr * kH * kW), dtype=part_dtype, device=grad_out.device)
+    _erosion_backward_kernel_kernel[grid](
+        grad_out, index, part, C, Or, H, W, *strides, **common)
+    grad_k = part.sum(dim=(0, 3)).reshape(kstack_shape).to(grad_out.dtype)
+    return grad_f, grad_k
