@@ -1,0 +1,113 @@
+"""Convection on M2 and R2: identity at g0 = 0, exact shifts, interpolation, gradients, equivariance."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gmgan_lib.nn import ConvectionM2, ConvectionR2, functional as gf
+from gmgan_lib.nn.equivariance import rot90_m2
+
+f64 = torch.float64
+
+
+def _shift(img: torch.Tensor, right: int, up: int) -> torch.Tensor:
+    """``out(x) = img(x - (right, up))`` with zeros shifted in (rows grow downwards)."""
+    out = torch.zeros_like(img)
+    H, W = img.shape[-2:]
+    rs, cs = -up, right                               # row shift, column shift
+    out[..., max(rs, 0):H + min(rs, 0), max(cs, 0):W + min(cs, 0)] = \
+        img[..., max(-rs, 0):H + min(-rs, 0), max(-cs, 0):W + min(-cs, 0)]
+    return out
+
+
+def test_zero_g0_is_the_identity():
+    torch.manual_seed(0)
+    f = torch.randn(2, 3, 8, 7, 6)
+    torch.testing.assert_close(gf.convection_m2(f, torch.zeros(3, 3)), f, rtol=0, atol=1e-6)
+    f = f.double()
+    torch.testing.assert_close(gf.convection_m2(f, torch.zeros(3, 3, dtype=f64)), f, rtol=0, atol=1e-12)
+    assert torch.equal(ConvectionM2(3).g0, torch.zeros(3, 3))
+
+
+def test_integer_shift_moves_along_each_orientation_frame():
+    """g0 = (2, 1, 0): orientation theta shifts by R_theta (2, 1), counter-clockwise on screen."""
+    torch.manual_seed(1)
+    f = torch.randn(1, 1, 4, 9, 9, dtype=f64)
+    out = gf.convection_m2(f, torch.tensor([[2.0, 1.0, 0.0]], dtype=f64))
+    moves = [(2, 1), (-1, 2), (-2, -1), (1, -2)]      # R_{k*90} (2, 1), (right, up)
+    for o, (right, up) in enumerate(moves):
+        torch.testing.assert_close(out[0, 0, o], _shift(f[0, 0, o], right, up), rtol=0, atol=1e-12)
+
+
+def test_one_orientation_step_is_a_roll():
+    torch.manual_seed(2)
+    f = torch.randn(2, 2, 8, 5, 5, dtype=f64)
+    step = 2 * math.pi / 8
+    for k in (1, 3, -2, 9):
+        out = gf.convection_m2(f, torch.tensor([[0.0, 0.0, k * step]] * 2, dtype=f64))
+        torch.testing.assert_close(out, torch.roll(f, k, dims=2), rtol=0, atol=1e-12)
+
+
+def test_fractional_shift_is_linear_interpolation():
+    """A ramp in x and in theta is reproduced exactly by trilinear interpolation (inside)."""
+    Or, H, W = 8, 9, 9
+    cols = torch.arange(W, dtype=f64).view(1, 1, 1, 1, W)
+    f = (3.0 * cols).expand(1, 1, Or, H, W).clone()
+    out = gf.convection_m2(f, torch.tensor([[0.4, 0.0, 0.0]], dtype=f64))
+    torch.testing.assert_close(out[0, 0, 0, :, 1:], 3.0 * (cols[0, 0, 0, :, 1:] - 0.4).expand(H, W - 1),
+                               rtol=0, atol=1e-12)
+    # Half a step in theta averages neighbouring orientations (periodically).
+    g = torch.randn(1, 1, Or, 5, 5, dtype=f64)
+    half = gf.convection_m2(g, torch.tensor([[0.0, 0.0, 0.5 * 2 * math.pi / Or]], dtype=f64))
+    torch.testing.assert_close(half, 0.5 * (g + torch.roll(g, 1, dims=2)), rtol=0, atol=1e-12)
+
+
+def test_gradcheck_convection():
+    torch.manual_seed(3)
+    f = torch.randn(1, 2, 4, 5, 5, dtype=f64, requires_grad=True)
+    # Away from kinks: no sample position lands on a grid line.
+    g0 = torch.tensor([[0.3, -0.45, 0.2], [-0.7, 0.15, -0.9]], dtype=f64, requires_grad=True)
+    assert torch.autograd.gradcheck(gf.convection_m2, (f, g0), atol=1e-6)
+    fr = torch.randn(1, 2, 5, 5, dtype=f64, requires_grad=True)
+    shift = torch.tensor([[0.3, -0.45], [1.2, 0.35]], dtype=f64, requires_grad=True)
+    assert torch.autograd.gradcheck(gf.convection_r2, (fr, shift), atol=1e-6)
+
+
+@pytest.mark.parametrize("Or", [4, 8])
+def test_convection_equivariance(Or):
+    torch.manual_seed(4)
+    conv = ConvectionM2(3)
+    with torch.no_grad():
+        conv.g0.copy_(torch.tensor([[1.3, -0.6, 0.4], [2.0, 1.0, 0.0], [-0.2, 0.9, -2.5]]))
+    f = torch.randn(2, 3, Or, 10, 10)
+    assert conv.check_equivariance(f) < 1e-5
+    assert torch.allclose(conv(rot90_m2(f)), rot90_m2(conv(f)), atol=1e-5)
+
+
+def test_convection_r2_shift_and_identity():
+    torch.manual_seed(5)
+    f = torch.randn(2, 2, 7, 8, dtype=f64)
+    assert torch.allclose(ConvectionR2(2).double()(f), f, atol=1e-12)
+    out = gf.convection_r2(f, torch.tensor([[1.0, 0.0], [0.0, -2.0]], dtype=f64))
+    torch.testing.assert_close(out[:, 0], _shift(f[:, 0], 1, 0), rtol=0, atol=1e-12)
+    torch.testing.assert_close(out[:, 1], _shift(f[:, 1], 0, -2), rtol=0, atol=1e-12)
+
+
+def test_convection_bad_input():
+    f = torch.randn(1, 2, 4, 5, 5)
+    with pytest.raises(ValueError, match="g0"):
+        gf.convection_m2(f, torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="g0"):
+        gf.convection_m2(f, torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="f"):
+        gf.convection_m2(f[0], torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="dtype"):
+        gf.convection_m2(f, torch.zeros(2, 3, dtype=f64))
+    with pytest.raises(ValueError, match="NaN"):
+        gf.convection_m2(f * float("nan"), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="shift"):
+        gf.convection_r2(f[:, :, 0], torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="ConvectionM2"):
+        ConvectionM2(3)(f)
