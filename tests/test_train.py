@@ -1,0 +1,306 @@
+"""The training procedure and CLI: resume equivalence, faults (SIGKILL, SIGINT, NaN), bad input.
+
+Runs are tiny (batch 8, a few dozen MNIST digits, a handful of steps) so the whole file stays
+well under two minutes on two shared cores.
+"""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from gmgan_lib import train as tr
+from gmgan_lib.__main__ import main
+from gmgan_lib.checkpoint import load_checkpoint, save_checkpoint
+from gmgan_lib.train import NonFiniteLossError, TrainConfig, load_generator, sample, train
+
+REPO = Path(__file__).resolve().parents[1]
+# 36 digits at batch 8: 4 steps per epoch, so short runs cross epoch boundaries.
+FRACTION = 0.0006
+SMALL = dict(batch_size=8, data_fraction=FRACTION, log_every=1, checkpoint_every=3)
+TINY_GM = {"preset": "tiny"}
+
+
+def cfg(**kw) -> TrainConfig:
+    return TrainConfig(**{"model": "gan", **SMALL, **kw})
+
+
+def rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    for key in ("generator", "discriminator"):
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
+    for key in ("optimizer_g", "optimizer_d"):
+        for pid, sa in a[key]["state"].items():
+            for name, t in sa.items():
+                assert torch.equal(t, b[key]["state"][pid][name]), f"{key}[{pid}].{name}"
+    assert torch.equal(a["rng"][0]["cpu"], b["rng"][0]["cpu"])
+    assert a["step"] == b["step"]
+
+
+# ------------------------------------------------------------------------------ resume
+
+
+@pytest.mark.parametrize("model, model_config", [("gan", {}), ("gmgan", TINY_GM)], ids=["gan", "gmgan"])
+def test_n_steps_straight_equal_half_then_resume(tmp_path, model, model_config):
+    n = 10  # crosses two epoch ends (4 steps each) and resumes mid-epoch
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(cfg(model=model, model_config=model_config, max_steps=n), straight)
+    first = train(cfg(model=model, model_config=model_config, max_steps=n // 2), split)
+    assert first.step == n // 2
+    second = train(cfg(model=model, model_config=model_config, max_steps=n), split, resume=True)
+    assert second.step == n
+    assert_same_state(load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(split / "checkpoint.pt"))
+    a, b = rows(straight), rows(split)
+    assert [r["step"] for r in b] == [str(s) for s in range(1, n + 1)]
+    assert [(r["step"], r["epoch"], r["loss_d"], r["loss_g"]) for r in a] == \
+           [(r["step"], r["epoch"], r["loss_d"], r["loss_g"]) for r in b]
+    assert [r["epoch"] for r in a] == ["1"] * 4 + ["2"] * 4 + ["3"] * 2
+
+
+def test_run_directory_contents(tmp_path):
+    out = tmp_path / "run"
+    result = train(cfg(max_steps=9, model_config={"g_width": 16, "d_width": 8}), out)
+    assert result.stopped_by == "done" and result.step == 9 and result.epoch == 3
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt", "config.json", "metrics.csv", "samples.png",
+        "samples_epoch_001.png", "samples_epoch_002.png"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "gan" and config["steps_per_epoch"] == 4 and config["total_steps"] == 9
+    assert config["parameters"]["total"] == result.parameters["total"]
+    assert (out / "metrics.csv").read_text().splitlines()[0] == "step,epoch,loss_d,loss_g,seconds"
+    seconds = [float(r["seconds"]) for r in rows(out)]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    with Image.open(out / "samples.png") as im:     # 64 fixed-noise samples, 8 per row
+        assert im.size == (8 * 30 + 2, 8 * 30 + 2)
+    ck = load_checkpoint(out / "checkpoint.pt")
+    assert ck["step"] == 9 and ck["fixed_noise"].shape == (64, 100)
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    out = tmp_path / "never"
+    result = train(cfg(), out, dry_run=True)
+    assert result.step == 1 and not out.exists()
+
+
+def test_resume_of_a_different_run_is_refused(tmp_path):
+    out = tmp_path / "run"
+    train(cfg(max_steps=2), out)
+    with pytest.raises(ValueError, match=r"belongs to a different run: batch_size=8 \(now 4\)"):
+        train(cfg(max_steps=4, batch_size=4), out, resume=True)
+    with pytest.raises(ValueError, match="already holds a run.*pass --resume"):
+        train(cfg(max_steps=4), out)
+
+
+# ------------------------------------------------------------------------------ faults
+
+
+def cli(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "gmgan_lib", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def wait_for_rows(run: Path, n: int, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if (run / "metrics.csv").exists() and len(rows(run)) >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"no {n} rows in {timeout} s")
+
+
+TRAIN_ARGS = ("train", "--model", "gan", "--batch-size", "8", "--data-fraction", str(FRACTION),
+              "--log-every", "1", "--checkpoint-every", "3", "--max-steps", "100000")
+
+
+def test_sigkill_then_resume_loses_nothing_and_equals_a_straight_run(tmp_path):
+    run = tmp_path / "killed"
+    proc = cli(*TRAIN_ARGS, "--out", str(run))
+    try:
+        wait_for_rows(run, 5, proc)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    killed_at = load_checkpoint(run / "checkpoint.pt")["step"]   # the last complete checkpoint
+    assert killed_at >= 3 and (killed_at % 3 == 0 or killed_at % 4 == 0)  # checkpoint steps
+    target = killed_at + 5
+    train(cfg(max_steps=target), run, resume=True, verbose=False)
+    assert [int(r["step"]) for r in rows(run)] == list(range(1, target + 1))
+    train(cfg(max_steps=target), tmp_path / "straight", verbose=False)
+    assert_same_state(load_checkpoint(run / "checkpoint.pt"),
+                      load_checkpoint(tmp_path / "straight" / "checkpoint.pt"))
+
+
+def test_sigint_writes_a_checkpoint_and_exits_130(tmp_path):
+    run = tmp_path / "interrupted"
+    proc = cli(*TRAIN_ARGS, "--out", str(run))
+    try:
+        wait_for_rows(run, 3, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    step = load_checkpoint(run / "checkpoint.pt")["step"]
+    assert step == int(rows(run)[-1]["step"])          # every logged step is in the checkpoint
+    assert (run / "samples.png").exists()
+
+
+def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    original = tr.gan_losses_step
+    calls = {"n": 0}
+
+    def poisoned(generator, discriminator, *args):
+        calls["n"] += 1
+        if calls["n"] == 5:   # a real divergence: the generator's weights become NaN
+            with torch.no_grad():
+                next(generator.parameters()).fill_(float("nan"))
+        return original(generator, discriminator, *args)
+
+    monkeypatch.setattr(tr, "gan_losses_step", poisoned)
+    out = tmp_path / "run"
+    # Checkpoints at step 3 (checkpoint_every) and 4 (end of epoch 1); step 5 goes bad.
+    with pytest.raises(NonFiniteLossError, match=r"at step 5; .*last good checkpoint \(step 4\)"):
+        train(cfg(max_steps=20, checkpoint_every=3), out, verbose=False)
+    ck = load_checkpoint(out / "checkpoint.pt")
+    assert ck["step"] == 4
+    assert all(torch.isfinite(t).all() for t in ck["generator"].values() if t.is_floating_point())
+    assert int(rows(out)[-1]["step"]) == 4     # no row for the bad step
+
+    calls["n"] = 0
+    rc = main(["train", "--model", "gan", "--batch-size", "8", "--data-fraction", str(FRACTION),
+               "--max-steps", "20", "--out", str(tmp_path / "cli")])
+    assert rc == 1
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail if anything loads data: bad arguments must be rejected before any work."""
+    import gmgan_lib.data
+
+    def forbidden(*a, **k):
+        raise AssertionError("data were loaded before the arguments were checked")
+
+    monkeypatch.setattr(gmgan_lib.data, "load_tensors", forbidden)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "0"], "batch_size must be a positive integer, got 0"),
+    (["--epochs", "-1"], "epochs must be a positive integer, got -1"),
+    (["--data-fraction", "0"], r"data_fraction must be a number in \(0, 1\], got 0.0"),
+    (["--data-fraction", "1.5"], r"data_fraction must be a number in \(0, 1\], got 1.5"),
+    (["--max-steps", "0"], "max_steps must be a positive integer"),
+    (["--checkpoint-every", "0"], "checkpoint_every must be a positive integer"),
+    (["--latent-dim", "0"], "latent_dim must be a positive integer"),
+    (["--seed", "-3"], "seed must be a non-negative integer"),
+    (["--model-config", "{oops"], "--model-config must be a JSON object"),
+    (["--model-config", '{"orientations": 6}'], "orientations must be a positive multiple of 4"),
+    (["--max-minutes", "0"], "--max-minutes must be a positive number"),
+])
+def test_cli_rejects_bad_values_before_any_work(tmp_path, capsys, no_work, args, message):
+    out = tmp_path / "run"
+    rc = main(["train", "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("error: ") and "Traceback" not in err
+    import re
+    assert re.search(message, err), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--model", "vae"), ("--dataset", "cifar10"),
+                                         ("--device", "tpu")])
+def test_cli_rejects_unknown_choices_naming_the_valid_ones(tmp_path, capsys, no_work, flag, value):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--out", str(tmp_path / "run"), flag, value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"invalid choice: '{value}'" in err and "choose from" in err
+
+
+def test_api_rejects_unknown_names_naming_the_valid_ones(no_work, tmp_path):
+    with pytest.raises(ValueError, match="model must be one of gmgan, gan, gmgan-de, pdecnn-r2"):
+        train(TrainConfig(model="vae"), tmp_path)
+    with pytest.raises(ValueError, match="dataset must be one of mnist, rotmnist, fashion-mnist"):
+        train(TrainConfig(dataset="cifar10"), tmp_path)
+
+
+def test_out_that_is_a_file_is_rejected(tmp_path, capsys, no_work):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert main(["train", "--out", str(f)]) == 2
+    assert "out must be a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_without_a_gpu_is_rejected(tmp_path, capsys, no_work):
+    assert main(["train", "--out", str(tmp_path / "r"), "--device", "cuda"]) == 2
+    assert "no CUDA device is available" in capsys.readouterr().err
+
+
+def test_a_batch_larger_than_the_data_is_explained(tmp_path):
+    with pytest.raises(ValueError, match="batch_size 64 is larger than the 36 training images"):
+        train(cfg(batch_size=64), tmp_path / "r")
+
+
+def test_resume_from_a_corrupt_checkpoint_is_a_one_line_cli_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"\x00garbage")
+    rc = main(["train", "--model", "gan", "--out", str(out), "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "checkpoint.pt: not a readable gmgan checkpoint" in err
+    assert err.count("\n") == 1
+
+
+# ------------------------------------------------------------------------------ sampling
+
+
+def test_generator_only_checkpoints_load_and_sample_deterministically(tmp_path, capsys):
+    result = train(cfg(max_steps=2, model="gmgan", model_config=TINY_GM), tmp_path / "run",
+                   verbose=False)
+    full = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    small = tmp_path / "g.pt"
+    save_checkpoint(tr.generator_only(full), small)
+    assert small.stat().st_size < (tmp_path / "run" / "checkpoint.pt").stat().st_size
+    G = load_generator(small)
+    assert not G.training
+    for name, t in result.generator.state_dict().items():
+        assert torch.equal(G.state_dict()[name], t)
+    a, b = sample(small, n=5, seed=3), sample(G, n=5, seed=3)
+    assert a.shape == (5, 1, 28, 28) and torch.equal(a, b)
+    assert not torch.equal(a, sample(G, n=5, seed=4))
+
+    assert main(["sample", "--checkpoint", str(small), "--n", "10", "--out", str(tmp_path / "grid.png")]) == 0
+    with Image.open(tmp_path / "grid.png") as im:
+        assert im.size == (4 * 30 + 2, 3 * 30 + 2)   # ceil(sqrt(10)) = 4 per row, 3 rows
+    assert main(["sample", "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "nope.pt: no such checkpoint file" in capsys.readouterr().err
+
+
+def test_epoch_permutations_depend_only_on_seed_and_epoch():
+    a = tr.epoch_permutation(100, seed=1, epoch=2)
+    assert torch.equal(a, tr.epoch_permutation(100, seed=1, epoch=2))
+    assert not torch.equal(a, tr.epoch_permutation(100, seed=1, epoch=3))
+    assert sorted(a.tolist()) == list(range(100))
+    shards = [a[r::2] for r in range(2)]       # what two DDP ranks draw: disjoint, covering
+    assert set(shards[0].tolist()).isdisjoint(shards[1].tolist())
+    assert sorted(torch.cat(shards).tolist()) == list(range(100))
