@@ -226,11 +226,12 @@ def save_classifier(model: LeNet, dataset: str, directory: Path | str = DEFAULT_
         "format": FORMAT, "version": FORMAT_VERSION, "dataset": dataset, "arch": "lenet",
         "feature_dim": model.num_features, "num_classes": model.num_classes,
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "torch_version": torch.__version__, **meta,
+        "torch_version": str(torch.__version__), **meta,
     }
     buf = io.BytesIO()
     torch.save(blob, buf)
     data = buf.getvalue()
+    torch.load(io.BytesIO(data), weights_only=True)  # fail now, not at the first load_classifier
     digest = sha256_bytes(data)
     _atomic_write(directory / f"{dataset}.pt", data)
     entries = read_manifest(directory) if (directory / MANIFEST).is_file() else {}

@@ -214,6 +214,19 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """CLI entry: 0 when done; 2 with a one-line message for bad arguments, a missing or
+    unreadable checkpoint, or a classifier file that fails its checksum."""
+    from gmgan_lib.checkpoint import CheckpointError
+
+    try:
+        return _evaluate(args)
+    except (ValueError, FileNotFoundError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from gmgan_lib.checkpoint import load_checkpoint
     from gmgan_lib.data import load_tensors
     from gmgan_lib.train import load_generator
 
@@ -222,10 +235,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     ckpt = Path(args.checkpoint)
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"--checkpoint {ckpt} does not exist")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    generator, config = load_generator(str(ckpt))
+    generator = load_generator(ckpt, device=device)
+    config = load_checkpoint(ckpt, require=("config",))["config"]
     dataset = args.dataset or config.get("dataset", "mnist")
     latent_dim = int(config["latent_dim"])
     out_dir = Path(args.out) if args.out else ckpt.parent

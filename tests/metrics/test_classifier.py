@@ -1,0 +1,138 @@
+"""The feature classifiers: deterministic training, sha256-checked loading, the committed
+weights (accuracy, size, manifest) and the augmentation's geometry."""
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import subprocess
+
+import pytest
+import torch
+
+from gmgan_lib.data import load_tensors
+from gmgan_lib.metrics.classifier import (DATASETS, DEFAULT_DIR, MANIFEST, ClassifierChecksumError, LeNet,
+                                          accuracy, augment, load_classifier, read_manifest,
+                                          save_classifier, train_classifier)
+
+COMMITTED = [d for d in DATASETS if (DEFAULT_DIR / f"{d}.pt").is_file()]
+
+
+@pytest.fixture(scope="module")
+def small_mnist():
+    return load_tensors("mnist", "train", fraction=0.01, seed=0)   # 600 digits
+
+
+def _train_few(images, labels, seed):
+    return train_classifier(images, labels, epochs=1, batch_size=64, seed=seed, max_steps=4, threads=1)
+
+
+def test_training_is_deterministic(small_mnist):
+    a, b = _train_few(*small_mnist, seed=0), _train_few(*small_mnist, seed=0)
+    c = _train_few(*small_mnist, seed=1)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    # Training must not leave the global switches changed.
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_training_rejects_bad_shapes(small_mnist):
+    x, y = small_mnist
+    with pytest.raises(ValueError, match=r"images must have shape \[N, 1, 28, 28\]"):
+        train_classifier(x[:, 0], y)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        train_classifier(x, y[:-1])
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        train_classifier(x, y, epochs=0)
+
+
+def test_augment_keeps_background_and_identity():
+    g = torch.Generator().manual_seed(0)
+    blank = -torch.ones(8, 1, 28, 28)
+    assert torch.equal(augment(blank, g), blank)   # pixels entering from outside are background
+    x = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1
+    torch.testing.assert_close(augment(x, g, max_shift=0.0, max_degrees=0.0), x, atol=1e-5, rtol=0)
+    # A one-pixel shift is an exact translation at interior pixels.
+    x = torch.zeros(1, 1, 28, 28) - 1
+    x[0, 0, 10, 12] = 1
+    moved = augment(x, torch.Generator().manual_seed(0), max_shift=0.0, max_degrees=0.0)
+    assert moved.argmax() == x.argmax()
+
+
+def test_save_load_round_trip(tmp_path, small_mnist):
+    model = _train_few(*small_mnist, seed=0)
+    digest = save_classifier(model, "mnist", tmp_path, test_accuracy=0.5)
+    assert read_manifest(tmp_path) == {"mnist.pt": digest}
+    assert hashlib.sha256((tmp_path / "mnist.pt").read_bytes()).hexdigest() == digest
+    loaded = load_classifier("mnist", tmp_path)
+    assert not loaded.training and loaded.sha256 == digest and loaded.test_accuracy == 0.5
+    x = small_mnist[0][:16]
+    torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    # No temporary files are left behind by the atomic writes.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, "mnist.pt"]
+
+
+@pytest.fixture
+def committed_copy(tmp_path):
+    if "mnist" not in COMMITTED:
+        pytest.skip("data/classifiers/mnist.pt is not committed yet")
+    for name in ("mnist.pt", MANIFEST):
+        shutil.copy(DEFAULT_DIR / name, tmp_path / name)
+    return tmp_path
+
+
+def test_tampered_file_is_rejected_with_names_and_hash(committed_copy):
+    path = committed_copy / "mnist.pt"
+    expected = read_manifest(committed_copy)["mnist.pt"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ClassifierChecksumError) as err:
+        load_classifier("mnist", committed_copy)
+    assert str(path) in str(err.value) and expected in str(err.value)
+    path.write_bytes(bytes(data[:1000]))   # truncated
+    with pytest.raises(ClassifierChecksumError, match=expected):
+        load_classifier("mnist", committed_copy)
+
+
+def test_missing_manifest_entry_file_or_dataset(committed_copy):
+    (committed_copy / MANIFEST).write_text("")
+    with pytest.raises(ValueError, match="has no sha256 for mnist.pt"):
+        load_classifier("mnist", committed_copy)
+    (committed_copy / MANIFEST).write_text("not a manifest line\n")
+    with pytest.raises(ValueError, match="expected '<sha256>  <file>'"):
+        load_classifier("mnist", committed_copy)
+    with pytest.raises(FileNotFoundError, match="train-classifier --dataset rotmnist"):
+        load_classifier("rotmnist", committed_copy)
+    with pytest.raises(ValueError, match="mnist, rotmnist, fashion-mnist"):
+        load_classifier("cifar10")
+
+
+@pytest.mark.skipif(not COMMITTED, reason="no classifier weights committed yet")
+def test_manifest_is_sha256sum_compatible():
+    if shutil.which("sha256sum") is None:
+        pytest.skip("sha256sum is not installed")
+    res = subprocess.run(["sha256sum", "--check", "--strict", MANIFEST], cwd=DEFAULT_DIR,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert set(read_manifest(DEFAULT_DIR)) == {f"{d}.pt" for d in COMMITTED}
+
+
+@pytest.mark.parametrize("dataset", COMMITTED)
+def test_committed_classifier(dataset):
+    model = load_classifier(dataset)
+    assert isinstance(model, LeNet) and not model.training
+    assert not any(p.requires_grad for p in model.parameters())
+    assert (DEFAULT_DIR / f"{dataset}.pt").stat().st_size < 1_000_000
+    x, y = load_tensors(dataset, "test")
+    with torch.no_grad():
+        feats = model.features(x[:64])
+        assert feats.shape == (64, model.num_features) and (feats >= 0).all()   # after a ReLU
+        torch.testing.assert_close(model(x[:64]), model.head(feats))
+    # The accuracy stored in the file is the one measured now, on the full test split.
+    acc = accuracy(model, x, y)
+    assert acc == model.test_accuracy
+    floor = {"mnist": 0.99, "rotmnist": 0.95, "fashion-mnist": 0.88}[dataset]
+    assert acc >= floor
+    assert math.isclose(acc * len(y), round(acc * len(y)))
