@@ -56,23 +56,25 @@ def rotate_m2(y: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.roll(flat, shifts=steps, dims=2)
 
 
-def _space(module, attr: str) -> str:
-    space = getattr(module, attr, "m2")
+def _space(module, attr: str, given: str | None) -> str:
+    space = given or getattr(module, attr, "m2")
     if space not in ("r2", "m2"):
         raise ValueError(f"{attr} must be 'r2' or 'm2', got {space!r}")
     return space
 
 
-def check_equivariance(module: torch.nn.Module, x: torch.Tensor, k: int = 1) -> float:
+def check_equivariance(module: torch.nn.Module, x: torch.Tensor, k: int = 1,
+                       input_space: str | None = None, output_space: str | None = None) -> float:
     """Max abs error of ``module(Rot x) - Rot module(x)`` for ``k`` quarter turns.
 
-    The module's ``input_space`` / ``output_space`` (``"r2"`` or ``"m2"``, default ``"m2"``)
-    say which rotation applies on each side. The module is deep-copied so that running statistics
-    (batch norm in training mode) of the caller's module are left untouched.
+    ``input_space`` / ``output_space`` (``"r2"`` or ``"m2"``) say which rotation applies on each
+    side; by default they are read from the module's attributes of the same name (default
+    ``"m2"``), so pass them for a plain ``nn.Sequential``. The module is deep-copied so that
+    running statistics (batch norm in training mode) of the caller's module are left untouched.
     """
+    rot_in = rot90_r2 if _space(module, "input_space", input_space) == "r2" else rot90_m2
+    rot_out = rot90_r2 if _space(module, "output_space", output_space) == "r2" else rot90_m2
     module = copy.deepcopy(module)
-    rot_in = rot90_r2 if _space(module, "input_space") == "r2" else rot90_m2
-    rot_out = rot90_r2 if _space(module, "output_space") == "r2" else rot90_m2
     with torch.no_grad():
         a = module(rot_in(x, k))
         b = rot_out(module(x), k)
@@ -85,25 +87,30 @@ def _central_disk(H: int, W: int, margin: float, device) -> torch.Tensor:
     return rows ** 2 + cols ** 2 <= (min(H, W) / 2 - margin) ** 2
 
 
-def rotation_error_45(module: torch.nn.Module, x: torch.Tensor, margin: float = 2.0) -> float:
-    """Relative L2 error of equivariance under a 45-degree rotation (needs ``Or % 8 == 0``).
+def _rotate_45(t: torch.Tensor, space: str) -> torch.Tensor:
+    if space == "r2":
+        return rotate_r2(t, math.pi / 4)
+    Or = t.shape[-3]
+    if Or % 8:
+        raise ValueError(f"a 45-degree rotation of an M2 map needs Or divisible by 8, got Or={Or}")
+    return rotate_m2(t, Or // 8)
+
+
+def rotation_error_45(module: torch.nn.Module, x: torch.Tensor, margin: float = 2.0,
+                      input_space: str | None = None, output_space: str | None = None) -> float:
+    """Relative L2 error of equivariance under a 45-degree rotation (M2 maps need ``Or % 8 == 0``).
 
     ``|module(Rot x) - Rot module(x)| / |Rot module(x)|`` over a central disk (``margin`` pixels
     inside the inscribed circle, away from the corners that the rotation cuts off). Use smooth
     inputs (blobs, bars): on pixel noise bilinear resampling alone makes large errors.
-    A measurement to report, not a pass/fail test.
+    A measurement to report, not a pass/fail test. Spaces as in :func:`check_equivariance`.
     """
+    space_in = _space(module, "input_space", input_space)
+    space_out = _space(module, "output_space", output_space)
     module = copy.deepcopy(module)
-    space_in, space_out = _space(module, "input_space"), _space(module, "output_space")
     with torch.no_grad():
         y = module(x)
-        Or = (y if space_out == "m2" else x).shape[-3] if "m2" in (space_in, space_out) else 8
-        if Or % 8:
-            raise ValueError(f"a 45-degree rotation needs Or divisible by 8, got Or={Or}")
-        step = Or // 8
-        rot_in = (lambda t: rotate_r2(t, math.pi / 4)) if space_in == "r2" else (lambda t: rotate_m2(t, step))
-        rot_out = (lambda t: rotate_r2(t, math.pi / 4)) if space_out == "r2" else (lambda t: rotate_m2(t, step))
-        a, b = module(rot_in(x)), rot_out(y)
+        a, b = module(_rotate_45(x, space_in)), _rotate_45(y, space_out)
         mask = _central_disk(a.shape[-2], a.shape[-1], margin, a.device)
         diff = ((a - b) * mask).norm()
         return (diff / (b * mask).norm().clamp_min(1e-30)).item()
