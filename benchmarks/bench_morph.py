@@ -1,0 +1,308 @@
+"""Benchmark of the min-plus (morphological) convolution on M2: one table, measured in one run.
+
+Rows (each the erosion of f [B,C,Or,H,W] by a kernel stack [C,Or,kOr,kH,kW], same footprint):
+
+* ``gmgan fast``     - ``gmgan_lib.nn.functional.erosion_m2`` with the automatic backend (Numba
+                       on the CPU, Triton on CUDA), i.e. what the library's callers get;
+* ``gmgan reference``- the same autograd node on the pure-PyTorch reference backend;
+* ``shift loop``     - the naive baseline: a Python loop over the offsets, ``torch.minimum`` of
+                       shifted copies, autograd through every step (saves one copy per offset);
+* ``shift loop (torch.compile)`` - the same function under ``torch.compile`` (``--compile``; on by
+                       default only on CUDA: on 2 CPU cores it compiles for about a minute);
+* ``depthwise conv3d`` - ``F.conv3d(groups=C)`` of the same footprint (cuDNN / oneDNN): not the
+                       same operator, a yardstick for what the hardware does with the same
+                       memory traffic when a vendor library does it;
+* ``lietorch``       - ``lietorch.m2.MorphologicalConvolutionM2`` when ``import lietorch`` works
+                       (a separate venv: scripts/lietorch_env.sh). It rotates one kernel per
+                       orientation itself, so its kernel is [C, kOr, kH, kW]; same cost.
+
+"forward" is the training forward (inputs require grad, so the fast path also writes its arg-min
+index); "fwd+bwd" adds the backward of ``out`` with a fixed random ``grad_out``. Medians over
+``--repeats`` runs after one warm-up call (whose time is printed as "first call"). Peak extra
+memory: on CUDA ``torch.cuda.max_memory_allocated`` above the inputs; on the CPU the resident set
+size sampled every millisecond by a thread (approximate, and only an upper bound's shape: glibc
+may keep freed memory). The ratio columns divide each row's time by the fast path's.
+
+Examples::
+
+    python benchmarks/bench_morph.py                       # reference shape, this machine
+    python benchmarks/bench_morph.py --device cpu --threads 2 --compile
+    python benchmarks/bench_morph.py --quick               # small shape, a few seconds
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, REPO)
+
+from gmgan_lib import kernels  # noqa: E402
+from gmgan_lib.nn.functional import erosion_m2  # noqa: E402
+
+
+# --------------------------------------------------------------------------------------------
+# implementations
+# --------------------------------------------------------------------------------------------
+def shift_loop(f: torch.Tensor, kstack: torch.Tensor) -> torch.Tensor:
+    """Naive min-plus convolution: pad with +inf, then a running torch.minimum over offsets."""
+    H, W = f.shape[-2:]
+    kOr, kH, kW = kstack.shape[2:]
+    qa, ph, pw = kOr // 2, kH // 2, kW // 2
+    fp = F.pad(f, (pw, pw, ph, ph), value=float("inf"))
+    out = None
+    for a in range(kOr):
+        fa = torch.roll(fp, shifts=-(a - qa), dims=2)
+        for i in range(kH):
+            for j in range(kW):
+                cand = fa[..., i:i + H, j:j + W] + kstack[:, :, a, i, j, None, None]
+                out = cand if out is None else torch.minimum(out, cand)
+    return out
+
+
+def gmgan(backend: str):
+    def run(f, kstack):
+        with kernels.use_backend(backend):
+            return erosion_m2(f, kstack)
+    return run
+
+
+def depthwise_conv3d(f: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    kOr, kH, kW = weight.shape[2:]
+    return F.conv3d(f, weight, padding=(kOr // 2, kH // 2, kW // 2), groups=f.shape[1])
+
+
+def lietorch_module(C: int, ksize, device, dtype):
+    try:
+        import lietorch  # noqa: F401
+        from lietorch.m2 import MorphologicalConvolutionM2
+    except Exception as err:  # ImportError, or lietorch 0.6.2 on a CPU-only torch (method.md 5.4)
+        return None, f"{type(err).__name__}: {err}".splitlines()[0][:100]
+    module = MorphologicalConvolutionM2(C, ksize).to(device=device, dtype=dtype)
+    return module, None
+
+
+# --------------------------------------------------------------------------------------------
+# measuring
+# --------------------------------------------------------------------------------------------
+class RssSampler:
+    """Peak resident set size above the starting value, sampled every millisecond."""
+
+    def __init__(self):
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * self.page
+
+    def __enter__(self):
+        self.start = self.peak = self._rss()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def extra_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time(fn, device, repeats):
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def measure(name, forward, f, kstack, grad, repeats, device):
+    """First-call, forward and forward+backward times (ms) and peak extra memory (MB)."""
+    def fwd():
+        return forward(f, kstack)
+
+    def fwd_bwd():
+        out = forward(f, kstack)
+        out.backward(grad)
+
+    t0 = time.perf_counter()
+    fwd_bwd()
+    _sync(device)
+    first = (time.perf_counter() - t0) * 1e3
+    t_fwd = _time(fwd, device, repeats)
+    t_fb = _time(fwd_bwd, device, repeats)
+    f.grad = kstack.grad = None
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fwd_bwd()
+        _sync(device)
+        mem = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        with RssSampler() as sampler:
+            fwd_bwd()
+        mem = sampler.extra_mb
+    f.grad = kstack.grad = None
+    return dict(name=name, first=first, fwd=t_fwd, fb=t_fb, mem=mem)
+
+
+# --------------------------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------------------------
+def _ints(text: str, n: int, what: str):
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != n or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{what} must be {n} positive integers separated by commas")
+    return values
+
+
+def _device_name(device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} logical CPUs)"
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--shape", default="64,16,8,28,28", help="B,C,Or,H,W (default 64,16,8,28,28)")
+    parser.add_argument("--kernel", default="5,5,5", help="kOr,kH,kW (default 5,5,5)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16", "float64"])
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per row (default 10, 5 on CPU)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="include the torch.compile'd shift loop (default: only on CUDA)")
+    parser.add_argument("--quick", action="store_true", help="small shape (8,4,8,28,28), 3 repeats, no compile")
+    parser.add_argument("--skip", default="", help="comma-separated rows to leave out: "
+                        "reference,shift,compile,conv,lietorch")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda given but CUDA is not available")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device must be cpu or cuda, got {args.device!r}")
+    shape = _ints("8,4,8,28,28" if args.quick else args.shape, 5, "--shape")
+    ksize = _ints(args.kernel, 3, "--kernel")
+    repeats = args.repeats or (3 if args.quick else (5 if device.type == "cpu" else 10))
+    if repeats < 1:
+        parser.error("--repeats must be >= 1")
+    use_compile = (device.type == "cuda") if args.compile is None else args.compile
+    if args.quick and args.compile is None:
+        use_compile = False
+    skip = {s for s in args.skip.split(",") if s}
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+
+    B, C, Or, H, W = shape
+    kOr, kH, kW = ksize
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(shape, generator=g, dtype=torch.float32).to(device=device, dtype=dtype).requires_grad_()
+    kstack = torch.rand((C, Or, kOr, kH, kW), generator=g).to(device=device, dtype=dtype).requires_grad_()
+    grad = torch.randn(shape, generator=g).to(device=device, dtype=dtype)
+    pairs = B * C * Or * H * W * kOr * kH * kW
+    act_mb = f.numel() * f.element_size() / 2**20
+
+    fast_backend = kernels.select_backend(f).__name__.rsplit(".", 1)[-1]
+    rows = [(f"gmgan fast ({fast_backend})", gmgan("auto"), f, kstack)]
+    if "reference" not in skip:
+        rows.append(("gmgan reference", gmgan("reference"), f, kstack))
+    if "shift" not in skip:
+        rows.append(("shift loop (eager)", shift_loop, f, kstack))
+    compile_s = None
+    if use_compile and "compile" not in skip:
+        compiled = torch.compile(shift_loop)
+        t0 = time.perf_counter()
+        compiled(f, kstack).backward(grad)  # compile forward and backward graphs
+        _sync(device)
+        compile_s = time.perf_counter() - t0
+        f.grad = kstack.grad = None
+        rows.append(("shift loop (torch.compile)", compiled, f, kstack))
+    if "conv" not in skip:
+        weight = torch.randn((C, 1, kOr, kH, kW), generator=g).to(device=device, dtype=dtype).requires_grad_()
+        rows.append((f"depthwise conv3d ({'cuDNN' if device.type == 'cuda' else 'ATen/oneDNN'})",
+                     depthwise_conv3d, f, weight))
+    lietorch_note = "skipped (--skip)"
+    if "lietorch" not in skip:
+        module, lietorch_note = lietorch_module(C, ksize, device, dtype)
+        if module is not None:
+            rows.append(("lietorch MorphologicalConvolutionM2", lambda x, _k: module(x), f, kstack))
+
+    print(f"# bench_morph: min-plus erosion on M2, {args.dtype}")
+    print(f"command : {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    print(f"device  : {_device_name(device)}" + (f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""))
+    versions = f"torch {torch.__version__}, python {platform.python_version()}"
+    for mod in ("numba", "triton"):
+        try:
+            versions += f", {mod} {__import__(mod).__version__}"
+        except ImportError:
+            pass
+    print(f"versions: {versions}")
+    if hasattr(os, "getloadavg"):
+        print("load avg: {:.2f} {:.2f} {:.2f} (1/5/15 min, before the run)".format(*os.getloadavg()))
+    print(f"shape   : f {tuple(shape)}, kernel stack {(C, Or, kOr, kH, kW)}; {pairs / 1e9:.3f} G add-min "
+          f"pairs per erosion; activation {act_mb:.1f} MiB; {repeats} repeats (median)")
+    if compile_s is not None:
+        print(f"torch.compile of the shift loop (forward+backward graphs): {compile_s:.1f} s")
+    if lietorch_note:
+        print(f"lietorch: not measured ({lietorch_note})")
+    print()
+
+    results = []
+    for name, fn, x, w in rows:
+        results.append(measure(name, fn, x, w, grad, repeats, device))
+    fast = results[0]
+    mem_label = "peak extra MiB" + ("" if device.type == "cuda" else " (RSS)")
+    header = (f"| {'implementation':<38} | {'first call ms':>13} | {'forward ms':>10} | {'fwd+bwd ms':>10} | "
+              f"{mem_label:>20} | {'fwd / fast':>10} | {'fwd+bwd / fast':>14} |")
+    print(header)
+    print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
+    for r in results:
+        print(f"| {r['name']:<38} | {r['first']:>13.1f} | {r['fwd']:>10.2f} | {r['fb']:>10.2f} | "
+              f"{r['mem']:>20.1f} | {r['fwd'] / fast['fwd']:>10.2f} | {r['fb'] / fast['fb']:>14.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
