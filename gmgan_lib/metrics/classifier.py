@@ -128,7 +128,7 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int =
 
 def train_classifier(images: Tensor, labels: Tensor, *, epochs: int = 4, batch_size: int = 128,
                      lr: float = 2e-3, seed: int = 0, augmentation: bool = True,
-                     threads: int | None = 2, max_steps: int | None = None,
+                     threads: int | None = 1, max_steps: int | None = None,
                      log_every: int = 0) -> LeNet:
     """Train a :class:`LeNet` on ``images [N, 1, 28, 28]`` in ``[-1, 1]`` and ``labels [N]``.
 
@@ -294,7 +294,7 @@ def add_train_classifier_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2,
+    p.add_argument("--threads", type=int, default=1,
                    help="CPU threads; part of what makes training bit-reproducible")
     p.add_argument("--no-augment", action="store_true", help="no random shifts/rotations")
     p.add_argument("--out", default=str(DEFAULT_DIR),

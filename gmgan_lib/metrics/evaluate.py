@@ -177,18 +177,6 @@ def markdown_rows(name: str, n: int, seeds: int, summary: dict, floor: dict) -> 
     return "\n".join([head, rule, row(name, summary), row("floor: real test vs train", floor)])
 
 
-@torch.no_grad()
-def sample_generator(generator: torch.nn.Module, n: int, latent_dim: int, seed: int,
-                     batch_size: int = 500, device: str | torch.device = "cpu") -> Tensor:
-    """``n`` images from ``generator``, with z ~ N(0, I) drawn on the CPU from ``seed`` (so the
-    same seed gives the same latents on every device)."""
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, latent_dim, generator=g)
-    generator = generator.to(device).eval()
-    return torch.cat([generator(z[i:i + batch_size].to(device)).float().cpu()
-                      for i in range(0, n, batch_size)])
-
-
 def _versions() -> dict:
     import numpy
     import scipy
@@ -228,7 +216,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from gmgan_lib.checkpoint import load_checkpoint
     from gmgan_lib.data import load_tensors
-    from gmgan_lib.train import load_generator
+    from gmgan_lib.train import load_generator, sample
 
     if args.n < 2:
         raise ValueError(f"--n must be at least 2, got {args.n}")
@@ -239,7 +227,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     generator = load_generator(ckpt, device=device)
     config = load_checkpoint(ckpt, require=("config",))["config"]
     dataset = args.dataset or config.get("dataset", "mnist")
-    latent_dim = int(config["latent_dim"])
     out_dir = Path(args.out) if args.out else ckpt.parent
     notes = []
     if args.n < REPORT_N:
@@ -258,7 +245,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         real_radii = knn_radii(real.features)
         per_seed, floor = [], []
         for seed in range(args.seeds):
-            fake = sample_generator(generator, args.n, latent_dim, seed, args.batch_size, device)
+            # z ~ N(0, I) drawn on the CPU from `seed`: the same images on every device.
+            fake = sample(generator, n=args.n, seed=seed)
             fake_out = classifier_outputs(fake, classifier, args.batch_size, device, name="generated")
             r = {"seed": seed, **metrics_from_outputs(fake_out, real, real_radii=real_radii)}
             if args.inception:

@@ -1,0 +1,180 @@
+"""The metrics on real MNIST digits: real-vs-real floors, monotone growth under noise and
+blur, mode dropping, the MNIST score of real data, input checks, and the evaluate CLI.
+
+N = 2000 keeps the module fast; classifier outputs of the real sets are computed once."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torchvision.transforms.functional import gaussian_blur
+
+from gmgan_lib.data import load_tensors
+from gmgan_lib.metrics import (check_images, classifier_outputs, evaluate_images, frechet_distance,
+                               load_classifier)
+from gmgan_lib.metrics.classifier import DEFAULT_DIR, read_manifest
+from gmgan_lib.metrics.evaluate import metrics_from_outputs
+
+N = 2000
+pytestmark = pytest.mark.skipif(not (DEFAULT_DIR / "mnist.pt").is_file(),
+                                reason="data/classifiers/mnist.pt is not committed yet")
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return load_classifier("mnist")
+
+
+@pytest.fixture(scope="module")
+def test_set():
+    return load_tensors("mnist", "test", fraction=N / 10_000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def test_out(clf, test_set):
+    return classifier_outputs(test_set[0], clf)
+
+
+@pytest.fixture(scope="module")
+def train_out(clf):
+    images, _ = load_tensors("mnist", "train", fraction=N / 60_000, seed=0)
+    return classifier_outputs(images, clf)
+
+
+def fid_to_test(clf, test_out, images) -> float:
+    return frechet_distance(test_out.features, classifier_outputs(images, clf).features)
+
+
+def test_real_vs_real_floor(test_out, train_out):
+    m = metrics_from_outputs(train_out, test_out)
+    assert m["fid"] < 1.0
+    assert m["kl"] < 0.01
+    assert m["precision"] > 0.9 and m["recall"] > 0.9
+
+
+def test_perfect_copy(test_out):
+    m = metrics_from_outputs(test_out, test_out)
+    assert m["fid"] < 1e-8 and m["kl"] == 0.0
+    assert m["precision"] == 1.0 and m["recall"] == 1.0
+
+
+def test_fid_grows_with_gaussian_noise(clf, test_set, test_out, train_out):
+    x = test_set[0]
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(x.shape, generator=g)
+    floor = frechet_distance(test_out.features, train_out.features)
+    fids = [fid_to_test(clf, test_out, (x + s * noise).clamp(-1, 1)) for s in (0.1, 0.3, 0.6)]
+    assert floor < fids[0] < fids[1] < fids[2]
+    assert fids[2] > 10 * fids[0]
+
+
+def test_fid_grows_with_blur(clf, test_set, test_out, train_out):
+    x = test_set[0]
+    floor = frechet_distance(test_out.features, train_out.features)
+    fids = [fid_to_test(clf, test_out, gaussian_blur(x, kernel_size=9, sigma=s)) for s in (0.7, 1.2, 2.0)]
+    assert floor < fids[0] < fids[1] < fids[2]
+
+
+def test_single_class_generator(clf, test_set, test_out):
+    images, labels = test_set
+    threes = images[labels == 3]
+    m = metrics_from_outputs(classifier_outputs(threes, clf), test_out)
+    assert m["kl"] > 5.0              # about 0.9 log(0.1 / 1e-6) = 10.4 if all are read as 3
+    assert m["recall"] < 0.25         # nine classes of the real manifold are not covered
+    assert m["precision"] > 0.9       # but what it draws looks real
+    assert m["mnist_score"] < 1.5     # one confident class: exp(KL) near 1
+
+
+def test_mnist_score_of_real_digits(test_out):
+    from gmgan_lib.metrics import mnist_score
+
+    assert 9.0 < mnist_score(test_out.probs) <= 10.0
+
+
+def test_evaluate_images_end_to_end(test_set):
+    real = test_set[0][:1000]
+    fake = test_set[0][1000:]
+    m = evaluate_images(fake, real)
+    assert set(m) >= {"fid", "kl", "mnist_score", "precision", "recall", "n", "n_real",
+                      "feature_net", "feature_net_sha256"}
+    assert m["n"] == len(fake) and m["n_real"] == len(real)
+    assert m["feature_net_sha256"] == read_manifest(DEFAULT_DIR)["mnist.pt"]
+    assert m["fid"] < 2.0 and 9.0 < m["mnist_score"] <= 10.0
+
+
+@pytest.mark.parametrize("bad, match", [
+    (torch.zeros(10, 28, 28), r"fake must have shape \[N, 1, 28, 28\]"),
+    (torch.zeros(10, 3, 28, 28), r"fake must have shape \[N, 1, 28, 28\]"),
+    (torch.zeros(1, 1, 28, 28), "at least 2 images"),
+    (torch.full((10, 1, 28, 28), 255.0), r"fake must be scaled to \[-1, 1\]"),
+    (torch.zeros(10, 1, 28, 28, dtype=torch.uint8), "floating-point"),
+    (torch.zeros(10, 1, 28, 28).index_fill_(0, torch.tensor([3]), float("nan")), "NaN"),
+    ([[0.0]], "torch.Tensor"),
+])
+def test_bad_images_rejected(bad, match, clf):
+    with pytest.raises(ValueError, match=match):
+        evaluate_images(bad, torch.zeros(10, 1, 28, 28), classifier=clf)
+
+
+def test_range_tolerance_and_small_n_warning(clf):
+    check_images(torch.full((4, 1, 28, 28), 1.0005))           # round-off is accepted
+    with pytest.warns(UserWarning, match="small for a covariance"):
+        classifier_outputs(torch.zeros(100, 1, 28, 28), clf)
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+def _tiny_checkpoint(path):
+    train = pytest.importorskip("gmgan_lib.train", reason="gmgan_lib.train (load_generator) is not there yet")
+    from gmgan_lib.checkpoint import save_checkpoint
+    from gmgan_lib.models import build, resolve_config
+
+    torch.manual_seed(0)
+    model_config = resolve_config("gan", g_width=16, d_width=16)
+    generator = build("gan", 8, **model_config).generator
+    save_checkpoint({"config": {"model": "gan", "dataset": "mnist", "latent_dim": 8,
+                                "model_config": model_config},
+                     "generator": generator.state_dict()}, path)
+    return train
+
+
+def test_evaluate_cli_on_a_tiny_generator(tmp_path, capsys):
+    from gmgan_lib.__main__ import main
+
+    ckpt = tmp_path / "ckpt.pt"
+    train = _tiny_checkpoint(ckpt)
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--n", "700", "--seeds", "2",
+                 "--out", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr()
+    assert "not for reported comparisons" in printed.err
+    assert "| FID_MNIST |" in printed.out and "floor: real test vs train" in printed.out
+    report = json.loads((out / "eval.json").read_text())
+    assert [r["seed"] for r in report["per_seed"]] == [0, 1]
+    assert report["n"] == 700 and report["n_real"] == 10_000
+    assert report["classifier"]["sha256"] == read_manifest(DEFAULT_DIR)["mnist.pt"]
+    fids = torch.tensor([r["fid"] for r in report["per_seed"]], dtype=torch.float64)
+    assert report["mean_std"]["fid"]["mean"] == pytest.approx(float(fids.mean()))
+    assert report["mean_std"]["fid"]["std"] == pytest.approx(float(fids.std()))
+    # An untrained generator is far above the real-vs-real floor.
+    assert report["mean_std"]["fid"]["mean"] > 10 * report["floor"]["mean_std"]["fid"]["mean"]
+    assert report["floor"]["mean_std"]["recall"]["mean"] > 0.8
+    # Seed 0 of the protocol is exactly sample(checkpoint, n, seed=0) scored against the test split.
+    clf = load_classifier("mnist")
+    direct = metrics_from_outputs(classifier_outputs(train.sample(str(ckpt), n=700, seed=0), clf),
+                                  classifier_outputs(load_tensors("mnist", "test")[0], clf))
+    for key in ("fid", "kl", "mnist_score", "precision", "recall"):
+        assert report["per_seed"][0][key] == pytest.approx(direct[key], rel=1e-9)
+    assert not list(out.glob(".*tmp"))   # the atomic write left nothing behind
+
+
+def test_evaluate_cli_bad_arguments(tmp_path, capsys):
+    from gmgan_lib.__main__ import main
+
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+    ckpt = tmp_path / "ckpt.pt"
+    _tiny_checkpoint(ckpt)
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--n", "1"]) == 2
+    assert "--n must be at least 2" in capsys.readouterr().err
