@@ -33,9 +33,8 @@ class MinPlusConvolutionM2(torch.autograd.Function):
     """``out = erosion(f, kstack)``; saves the arg-min index (and, rarely, a dead mask)."""
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor, kstack: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, f: torch.Tensor, kstack: torch.Tensor, need_index: bool) -> torch.Tensor:
         backend = kernels.select_backend(f)
-        need_index = any(ctx.needs_input_grad[:2])
         out, index = backend.erosion_forward(f.contiguous(), kstack.contiguous(), need_index)
         ctx.backend = backend
         ctx.shapes = (tuple(f.shape), tuple(kstack.shape))
@@ -60,7 +59,14 @@ class MinPlusConvolutionM2(torch.autograd.Function):
         f_shape, k_shape = ctx.shapes
         grad_f, grad_k = ctx.backend.erosion_backward(grad_out, index, f_shape, k_shape)
         return (grad_f if ctx.needs_input_grad[0] else None,
-                grad_k if ctx.needs_input_grad[1] else None)
+                grad_k if ctx.needs_input_grad[1] else None, None)
+
+
+def _min_plus(f: torch.Tensor, kstack: torch.Tensor) -> torch.Tensor:
+    # The index costs a pass of writes; skip it when no gradient will be asked for
+    # (inference, torch.no_grad(), frozen inputs).
+    need_index = torch.is_grad_enabled() and (f.requires_grad or kstack.requires_grad)
+    return MinPlusConvolutionM2.apply(f, kstack, need_index)
 
 
 def _check_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> None:
@@ -84,13 +90,13 @@ def erosion_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> torch.Tensor:
     Samples outside the image never win; the orientation axis is periodic.
     """
     _check_m2(f, kernel_stack)
-    return MinPlusConvolutionM2.apply(f, kernel_stack)
+    return _min_plus(f, kernel_stack)
 
 
 def dilation_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> torch.Tensor:
     """Max-plus convolution on M2: ``-erosion_m2(-f, kernel_stack)``."""
     _check_m2(f, kernel_stack)
-    return -MinPlusConvolutionM2.apply(-f, kernel_stack)
+    return -_min_plus(-f, kernel_stack)
 
 
 def _check_r2(f: torch.Tensor, kernel: torch.Tensor) -> None:
@@ -110,10 +116,10 @@ def erosion_r2(f: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     ``out[b,c,y,x] = min_{i,j} f[b,c,y+i-ph,x+j-pw] + kernel[c,i,j]`` (correlation form).
     """
     _check_r2(f, kernel)
-    return MinPlusConvolutionM2.apply(f.unsqueeze(2), kernel[:, None, None]).squeeze(2)
+    return _min_plus(f.unsqueeze(2), kernel[:, None, None]).squeeze(2)
 
 
 def dilation_r2(f: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Max-plus convolution on R2: ``-erosion_r2(-f, kernel)``."""
     _check_r2(f, kernel)
-    return -MinPlusConvolutionM2.apply(-f.unsqueeze(2), kernel[:, None, None]).squeeze(2)
+    return -_min_plus(-f.unsqueeze(2), kernel[:, None, None]).squeeze(2)

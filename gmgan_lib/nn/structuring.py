@@ -20,10 +20,11 @@ from gmgan_lib.nn.metric import beta_of_alpha
 __all__ = ["delta", "flat_square", "flat_disk", "quadratic", "power"]
 
 
-def _radius(size: int, dtype, device) -> torch.Tensor:
+def _radius2(size: int, dtype, device) -> torch.Tensor:
+    """Squared distance to the centre (exact integers, so quadratic kernels are exact too)."""
     (size,) = odd_sizes("size", size, 1)
     r = torch.arange(size, dtype=dtype, device=device) - size // 2
-    return torch.sqrt(r.view(-1, 1) ** 2 + r.view(1, -1) ** 2)
+    return r.view(-1, 1) ** 2 + r.view(1, -1) ** 2
 
 
 def _channels(kernel: torch.Tensor, channels: int) -> torch.Tensor:
@@ -33,22 +34,21 @@ def _channels(kernel: torch.Tensor, channels: int) -> torch.Tensor:
 
 def delta(size: int = 1, channels: int = 1, dtype=torch.float32, device="cpu") -> torch.Tensor:
     """0 at the centre, ``+inf`` elsewhere: erosion by it is the identity."""
-    r = _radius(size, dtype, device)
-    return _channels(torch.where(r == 0, 0.0, float("inf")).to(dtype), channels)
+    r2 = _radius2(size, dtype, device)
+    return _channels(torch.where(r2 == 0, 0.0, float("inf")).to(dtype), channels)
 
 
 def flat_square(size: int, channels: int = 1, dtype=torch.float32, device="cpu") -> torch.Tensor:
     """0 on the whole ``size x size`` square: erosion is the min filter over the square."""
-    r = _radius(size, dtype, device)
-    return _channels(torch.zeros_like(r), channels)
+    return _channels(torch.zeros_like(_radius2(size, dtype, device)), channels)
 
 
 def flat_disk(radius: float, channels: int = 1, dtype=torch.float32, device="cpu") -> torch.Tensor:
     """0 on the pixels with ``|x| <= radius``, ``+inf`` outside; size ``2*floor(radius)+1``."""
     if not isinstance(radius, (int, float)) or isinstance(radius, bool) or not radius >= 0:
         raise ValueError(f"radius must be a non-negative number of pixels, got {radius!r}")
-    r = _radius(2 * int(radius) + 1, dtype, device)
-    return _channels(torch.where(r <= radius, 0.0, float("inf")).to(dtype), channels)
+    r2 = _radius2(2 * int(radius) + 1, torch.float64, device)
+    return _channels(torch.where(r2 <= radius ** 2, 0.0, float("inf")).to(dtype), channels)
 
 
 def quadratic(size: int, t: float = 1.0, channels: int = 1, dtype=torch.float32, device="cpu") -> torch.Tensor:
@@ -62,5 +62,5 @@ def power(size: int, alpha: float, t: float = 1.0, channels: int = 1, dtype=torc
     beta = beta_of_alpha(alpha)
     if not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0:
         raise ValueError(f"t must be a positive number (the evolution time), got {t!r}")
-    r = _radius(size, torch.float64, device)
-    return _channels(((t / beta) * (r / t) ** beta).to(dtype), channels)
+    r2 = _radius2(size, torch.float64, device)
+    return _channels(((t / beta) * (r2 / t ** 2) ** (beta / 2)).to(dtype), channels)
