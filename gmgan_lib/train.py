@@ -282,6 +282,13 @@ class _Distributed:
         torch.distributed.all_gather_object(out, obj)
         return out
 
+    def broadcast_buffers(self, module: nn.Module) -> None:
+        """Copy rank 0's buffers (batch-norm running statistics) to every rank. DDP does this
+        at the start of each forward, so after the last step the ranks' buffers differ."""
+        if self.world > 1:
+            for buffer in module.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+
     def close(self) -> None:
         if self.owns_group:
             torch.distributed.destroy_process_group()
@@ -541,6 +548,8 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
             if checkpoint_due:
                 save(step)
                 last_good = step
+        for net in (generator, discriminator):
+            dist.broadcast_buffers(_unwrap(net))
         if stopped_by != "done" or last_good != step:
             save(step)
         if writes:
