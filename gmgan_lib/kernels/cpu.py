@@ -137,79 +137,115 @@ if numba is not None:
             v = s0[p] + k0
             m[p] = v if v < v_min else v_min
 
+    @_jit_inline
+    def _fill_padded(f, b, c, P, ph, pw, Wp, plane):
+        """Copy block ``f[b, c]`` into the interior of the +inf-padded planes ``P``."""
+        Or, H, W = f.shape[2], f.shape[3], f.shape[4]
+        for s in range(Or):
+            for y in range(H):
+                row = s * plane + (y + ph) * Wp + pw
+                for x in range(W):
+                    P[row + x] = f[b, c, s, y, x]
+
+    @_jit_inline
+    def _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid):
+        """The offsets of output orientation ``o`` that can win (kernel entry < +inf), in
+        increasing ``n`` (this order is the tie rule): where their samples start in ``P``,
+        their kernel value and their ``n``. Returns how many there are."""
+        kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
+        qa = kOr // 2
+        count = 0
+        n = 0
+        for a in range(kOr):
+            s = (o + a - qa) % Or
+            for i in range(kH):
+                for j in range(kW):
+                    kv = kstack[c, o, a, i, j]
+                    if kv != np.inf:
+                        start[count] = s * plane + i * Wp + j
+                        kval[count] = kv
+                        kid[count] = n
+                        count += 1
+                    n += 1
+        return count
+
     @_jit
-    def _erosion_forward_blocks(f, kstack, out, index, need_index, bc_start, bc_stop):
-        """Erosion of the blocks ``(b, c)`` with flat id ``b*C + c`` in ``[bc_start, bc_stop)``."""
+    def _erosion_forward_blocks(f, kstack, out, index, bc_start, bc_stop):
+        """Erosion and arg-min index of the blocks ``(b, c)`` with flat id ``b*C + c`` in
+        ``[bc_start, bc_stop)``."""
         B, C, Or, H, W = f.shape
         kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
-        qa, ph, pw = kOr // 2, kH // 2, kW // 2
+        ph, pw = kH // 2, kW // 2
         Hp, Wp = H + 2 * ph, W + 2 * pw
         plane = Hp * Wp
         L = (H - 1) * Wp + W  # flat positions p = y*Wp + x from (0, 0) to (H-1, W-1)
         n_offsets = kOr * kH * kW
-
         # The +inf border is written once; only the interior changes from block to block.
         P = np.full(Or * plane, np.inf, dtype=f.dtype)
         m = np.empty(L, dtype=f.dtype)
         idx = np.empty(L, dtype=np.int32)
-        start = np.empty(n_offsets, dtype=np.int64)  # where offset t's samples start in P
+        start = np.empty(n_offsets, dtype=np.int64)
         kval = np.empty(n_offsets, dtype=f.dtype)
         kid = np.empty(n_offsets, dtype=np.int32)
-
         for bc in range(bc_start, bc_stop):
             b = bc // C
             c = bc - b * C
-            for s in range(Or):
-                for y in range(H):
-                    row = s * plane + (y + ph) * Wp + pw
-                    for x in range(W):
-                        P[row + x] = f[b, c, s, y, x]
+            _fill_padded(f, b, c, P, ph, pw, Wp, plane)
             for o in range(Or):
-                # The offsets that can win, in increasing n (this order is the tie rule).
-                count = 0
-                n = 0
-                for a in range(kOr):
-                    s = (o + a - qa) % Or
-                    for i in range(kH):
-                        for j in range(kW):
-                            kv = kstack[c, o, a, i, j]
-                            if kv != np.inf:
-                                start[count] = s * plane + i * Wp + j
-                                kval[count] = kv
-                                kid[count] = n
-                                count += 1
-                            n += 1
+                count = _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid)
                 m[:] = np.inf
+                idx[:] = 0
                 t = 0
-                if need_index:
-                    idx[:] = 0
-                    while t + 4 <= count:
-                        s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
-                        _fold4(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
-                               kval[t], kval[t + 1], kval[t + 2], kval[t + 3],
-                               kid[t], kid[t + 1], kid[t + 2], kid[t + 3], m, idx)
-                        t += 4
-                    while t < count:
-                        s0 = start[t]
-                        _fold1(P[s0:s0 + L], kval[t], kid[t], m, idx)
-                        t += 1
-                else:
-                    while t + 4 <= count:
-                        s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
-                        _fold4_value(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
-                                     kval[t], kval[t + 1], kval[t + 2], kval[t + 3], m)
-                        t += 4
-                    while t < count:
-                        s0 = start[t]
-                        _fold1_value(P[s0:s0 + L], kval[t], m)
-                        t += 1
+                while t + 4 <= count:
+                    s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
+                    _fold4(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
+                           kval[t], kval[t + 1], kval[t + 2], kval[t + 3],
+                           kid[t], kid[t + 1], kid[t + 2], kid[t + 3], m, idx)
+                    t += 4
+                while t < count:
+                    s0 = start[t]
+                    _fold1(P[s0:s0 + L], kval[t], kid[t], m, idx)
+                    t += 1
                 for y in range(H):
                     for x in range(W):
                         out[b, c, o, y, x] = m[y * Wp + x]
-                if need_index:
-                    for y in range(H):
-                        for x in range(W):
-                            index[b, c, o, y, x] = idx[y * Wp + x]
+                        index[b, c, o, y, x] = idx[y * Wp + x]
+
+    @_jit
+    def _erosion_value_blocks(f, kstack, out, bc_start, bc_stop):
+        """Erosion only (no index: inference), blocks ``[bc_start, bc_stop)``."""
+        B, C, Or, H, W = f.shape
+        kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
+        ph, pw = kH // 2, kW // 2
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        plane = Hp * Wp
+        L = (H - 1) * Wp + W
+        n_offsets = kOr * kH * kW
+        P = np.full(Or * plane, np.inf, dtype=f.dtype)
+        m = np.empty(L, dtype=f.dtype)
+        start = np.empty(n_offsets, dtype=np.int64)
+        kval = np.empty(n_offsets, dtype=f.dtype)
+        kid = np.empty(n_offsets, dtype=np.int32)
+        for bc in range(bc_start, bc_stop):
+            b = bc // C
+            c = bc - b * C
+            _fill_padded(f, b, c, P, ph, pw, Wp, plane)
+            for o in range(Or):
+                count = _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid)
+                m[:] = np.inf
+                t = 0
+                while t + 4 <= count:
+                    s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
+                    _fold4_value(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
+                                 kval[t], kval[t + 1], kval[t + 2], kval[t + 3], m)
+                    t += 4
+                while t < count:
+                    s0 = start[t]
+                    _fold1_value(P[s0:s0 + L], kval[t], m)
+                    t += 1
+                for y in range(H):
+                    for x in range(W):
+                        out[b, c, o, y, x] = m[y * Wp + x]
 
     @_jit
     def _erosion_backward_blocks(grad_out, index, grad_f, grad_k, kOr, kH, kW, bc_start, bc_stop):
@@ -329,14 +365,14 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
     f_np = f.detach().contiguous().numpy()
     k_np = kstack.detach().contiguous().numpy()
     out = torch.empty(f.shape, dtype=f.dtype)
-    idx_dtype = index_dtype(kOr * kH * kW)
-    # Without an index the kernel never touches it: pass a 1-element stand-in of the same type
-    # so both calls share one compiled specialisation.
-    index = torch.empty(f.shape if need_index else (1, 1, 1, 1, 1), dtype=idx_dtype)
-    out_np, index_np = out.numpy(), index.numpy()
-    _run_blocks(_erosion_forward_blocks, B * C,
-                lambda t: (f_np, k_np, out_np, index_np, bool(need_index)))
-    return out, (index if need_index else None)
+    out_np = out.numpy()
+    if not need_index:  # separate kernel: compiled only when first used (inference)
+        _run_blocks(_erosion_value_blocks, B * C, lambda t: (f_np, k_np, out_np))
+        return out, None
+    index = torch.empty(f.shape, dtype=index_dtype(kOr * kH * kW))
+    index_np = index.numpy()
+    _run_blocks(_erosion_forward_blocks, B * C, lambda t: (f_np, k_np, out_np, index_np))
+    return out, index
 
 
 def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape):
