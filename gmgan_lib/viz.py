@@ -151,7 +151,7 @@ KERNEL_CLIP = 2.0
 
 
 def structuring_element_arrays(alpha: float = 0.65, t: float = 1.0,
-                               metric: Sequence[float] = (1.0, 1.0, 1.0),
+                               metric: Sequence[float] = (0.5, 1.0, 0.5),
                                distance: str = "logarithmic", orientation: int = 0,
                                kernel_size: Sequence[int] = (5, 9, 9), orientations: int = 8
                                ) -> dict[str, np.ndarray]:
@@ -176,7 +176,7 @@ def structuring_element_arrays(alpha: float = 0.65, t: float = 1.0,
 
 
 def plot_structuring_element(alpha: float = 0.65, t: float = 1.0,
-                             metric: Sequence[float] = (1.0, 1.0, 1.0),
+                             metric: Sequence[float] = (0.5, 1.0, 0.5),
                              distance: str = "logarithmic", orientation: int = 0,
                              kernel_size: Sequence[int] = (5, 9, 9), orientations: int = 8,
                              clip: float = KERNEL_CLIP) -> Figure:
@@ -216,14 +216,14 @@ def make_structuring_element_widget(orientations: int = 8, kernel_size=(5, 9, 9)
         return plot_structuring_element(alpha, t, (main, lateral, angular), distance,
                                         orientation, kernel_size, orientations)
 
-    weight = dict(min=0.0, max=3.0, step=0.1)
+    weight = dict(min=0.0, max=2.0, step=0.05)
     return W.interactive(
         draw, {"auto_display": True},
         alpha=W.FloatSlider(value=0.65, min=0.55, max=1.0, step=0.05, description="alpha"),
         t=W.FloatSlider(value=1.0, min=0.25, max=3.0, step=0.25, description="t"),
-        main=W.FloatSlider(value=1.0, description="main", **weight),
-        lateral=W.FloatSlider(value=2.0, description="lateral", **weight),
-        angular=W.FloatSlider(value=1.0, description="angular", **weight),
+        main=W.FloatSlider(value=0.4, description="main", **weight),
+        lateral=W.FloatSlider(value=1.0, description="lateral", **weight),
+        angular=W.FloatSlider(value=0.6, description="angular", **weight),
         distance=W.Dropdown(options=list(F.DISTANCES), value="logarithmic",
                             description="distance"),
         orientation=W.IntSlider(value=1, min=0, max=orientations - 1,
@@ -477,7 +477,8 @@ def training_curves(metrics_csv, smooth: int = 1) -> Figure:
 # --------------------------------------------------------------------------------------------
 
 def equivariance_bar_chart(errors: Mapping[str, float], tolerance: float | None = None,
-                           title: str = "equivariance error") -> Figure:
+                           title: str = "equivariance error", ylabel: str = "max abs error"
+                           ) -> Figure:
     """Bar chart of equivariance errors on a log scale (exact ones sit at the floor 1e-17).
 
     ``errors`` maps a name (``"erosion, 90 deg"``) to a non-negative error; ``tolerance``, if
@@ -498,7 +499,7 @@ def equivariance_bar_chart(errors: Mapping[str, float], tolerance: float | None 
     if tolerance is not None:
         ax.axhline(tolerance, ls="--", color="tab:red", label=f"tolerance {tolerance:g}")
         ax.legend()
-    ax.set_ylabel("max abs error")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.tight_layout()
     return fig

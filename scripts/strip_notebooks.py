@@ -3,7 +3,11 @@
 
 nbstripout-style, but the outputs stay (the course is meant to read well on a code host):
 
-- execution counts of cells and of ``execute_result`` outputs are set to ``None``;
+- execution counts are *normalised*, not kept: a code cell with outputs gets its position among
+  the code cells (1, 2, 3, ...), one without outputs gets ``None``, and ``execute_result``
+  outputs follow their cell. So the counts never change from run to run (no diff noise), yet
+  every cell with outputs still has a count, which nbval needs: it refuses a cell that has
+  outputs but no count ("Unrun reference cell has outputs") and never compares an unrun cell;
 - saved widget state (``metadata.widgets``, hundreds of kilobytes of random model ids) goes;
 - widget-view outputs keep only their ``text/plain`` fallback (the view's model id is random
   and points to the state removed above);
@@ -37,18 +41,17 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def strip_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Return a stripped copy of ``nb`` (outputs kept, run-dependent fields removed)."""
+    """Return a stripped copy of ``nb`` (outputs kept, run-dependent fields removed or normalised)."""
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
+    position = 0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
+        position += 1
         kept = []
         for out in cell.outputs:
-            if "execution_count" in out:
-                out.execution_count = None
             data = out.get("data")
             if data is not None and WIDGET_VIEW in data:
                 data.pop(WIDGET_VIEW)
@@ -56,6 +59,10 @@ def strip_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                     continue
             kept.append(out)
         cell.outputs = kept
+        cell.execution_count = position if kept else None
+        for out in kept:
+            if "execution_count" in out:
+                out.execution_count = cell.execution_count
     return nb
 
 

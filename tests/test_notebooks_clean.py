@@ -1,5 +1,5 @@
-"""The committed notebooks are clean: outputs from a real run, but no execution counts, no widget
-state, a profile() call first, and marked cells for nbval (notebooks/README.md says why).
+"""The committed notebooks are clean: outputs from a real run, but normalised execution counts, no
+widget state, a profile() call first, and marked cells for nbval (notebooks/README.md says why).
 
 The notebooks themselves are executed by the second pytest call of ``make test`` (nbval);
 this file only reads them, so it is fast.
@@ -43,13 +43,15 @@ def _code(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_no_execution_counts_and_no_widget_state(notebook):
+def test_normalised_execution_counts_and_no_widget_state(notebook):
+    """Counts are the cell's position among code cells (None without outputs): they never change
+    between runs, and nbval compares only cells that have one."""
     assert "widgets" not in notebook.metadata
-    for cell in _code(notebook):
-        assert cell.execution_count is None
+    for position, cell in enumerate(_code(notebook), start=1):
+        assert cell.execution_count == (position if cell.outputs else None)
         assert "execution" not in cell.metadata
         for out in cell.outputs:
-            assert out.get("execution_count") is None
+            assert out.get("execution_count") in (None, position)
             assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {})
     assert _strip_module().is_clean(notebook)
 
@@ -82,29 +84,31 @@ def test_cells_are_marked_for_nbval(notebook):
             assert cell.source.lstrip().startswith("# NBVAL_IGNORE_OUTPUT"), cell.source
 
 
-def test_strip_notebook_removes_counts_and_widget_state_but_keeps_outputs():
+def test_strip_notebook_normalises_counts_drops_widget_state_keeps_outputs():
     strip = _strip_module()
     nb = nbformat.v4.new_notebook()
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
-    cell = nbformat.v4.new_code_cell("1 + 1", execution_count=3)
+    cell = nbformat.v4.new_code_cell("1 + 1", execution_count=7)
     cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00"}
     cell.outputs = [
-        nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=3),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=7),
         nbformat.v4.new_output("display_data", data={
             "text/plain": "interactive(children=(...))",
             "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2,
                                                           "version_minor": 0}}),
         nbformat.v4.new_output("stream", name="stdout", text="hello\n"),
     ]
-    nb.cells = [nbformat.v4.new_markdown_cell("# title"), cell]
+    silent = nbformat.v4.new_code_cell("x = 1", execution_count=9)
+    nb.cells = [nbformat.v4.new_markdown_cell("# title"), silent, cell]
     assert not strip.is_clean(nb)
     out = strip.strip_notebook(nb)
     assert strip.is_clean(out) and not strip.is_clean(nb)  # a copy; the input is untouched
     assert "widgets" not in out.metadata
-    c = out.cells[1]
-    assert c.execution_count is None and "execution" not in c.metadata
+    assert out.cells[1].execution_count is None          # no outputs: no count
+    c = out.cells[2]
+    assert c.execution_count == 2 and "execution" not in c.metadata   # second code cell
     assert [o.output_type for o in c.outputs] == ["execute_result", "display_data", "stream"]
-    assert c.outputs[0].data == {"text/plain": "2"} and c.outputs[0].execution_count is None
+    assert c.outputs[0].data == {"text/plain": "2"} and c.outputs[0].execution_count == 2
     assert c.outputs[1].data == {"text/plain": "interactive(children=(...))"}
     assert c.outputs[2].text == "hello\n"
     nbformat.validate(out)
@@ -113,14 +117,16 @@ def test_strip_notebook_removes_counts_and_widget_state_but_keeps_outputs():
 def test_strip_script_check_mode(tmp_path, capsys):
     strip = _strip_module()
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1", execution_count=1)]
+    cell = nbformat.v4.new_code_cell("x = 1", execution_count=5)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hi\n")]
+    nb.cells = [cell]
     path = tmp_path / "a.ipynb"
     nbformat.write(nb, path)
     assert strip.main(["--check", str(path)]) == 1
     assert "needs stripping" in capsys.readouterr().out
-    assert nbformat.read(path, as_version=4).cells[0].execution_count == 1  # check changes nothing
+    assert nbformat.read(path, as_version=4).cells[0].execution_count == 5  # check changes nothing
     assert strip.main([str(path)]) == 0
     assert strip.main(["--check", str(path)]) == 0
-    assert nbformat.read(path, as_version=4).cells[0].execution_count is None
+    assert nbformat.read(path, as_version=4).cells[0].execution_count == 1
     with pytest.raises(SystemExit):
         strip.main([str(tmp_path / "missing.ipynb")])
