@@ -405,3 +405,26 @@ def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstac
                 lambda t: (g_np, i_np, gf_np, partial[t], kOr, kH, kW))
     grad_k = torch.from_numpy(partial.sum(axis=0)).to(grad_out.dtype).reshape(kstack_shape)
     return grad_f, grad_k
+
+
+def warmup(dtypes=(torch.float32, torch.float64)) -> None:
+    """Compile (or load from the on-disk cache) every kernel specialisation for ``dtypes``:
+    forward with a ``uint8`` and an ``int16`` index, the value-only forward and both backwards.
+    Run once after installing (``python -m gmgan_lib.kernels.cpu``) so that no notebook or
+    training run ever pays the compile time; later processes only load the cache."""
+    for dtype in dtypes:
+        f = torch.zeros(1, 1, 2, 3, 3, dtype=dtype)
+        for ksize in ((1, 3, 3), (3, 11, 11)):  # 9 offsets -> uint8 index, 363 -> int16
+            k = torch.zeros((1, 2) + ksize, dtype=dtype)
+            out, index = erosion_forward(f, k, True)
+            erosion_backward(out, index, f.shape, k.shape)
+        erosion_forward(f, torch.zeros(1, 2, 1, 3, 3, dtype=dtype), False)
+
+
+if __name__ == "__main__":
+    import time
+
+    t0 = time.perf_counter()
+    warmup()
+    print(f"gmgan_lib.kernels.cpu: kernels compiled or loaded in {time.perf_counter() - t0:.1f} s "
+          f"(cache: {numba.config.CACHE_DIR or 'next to the source'})")
