@@ -70,10 +70,11 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
                 k = kstack[:, :, a, i, j].view(1, C, Or, 1, 1)
                 cand = f_a[..., ys_in, xs_in] + k
                 region = out[..., ys_out, xs_out]          # a view: updated in place below
-                better = cand < region                      # strict: ties keep the smaller n
-                region.copy_(torch.where(better, cand, region))
                 if index is not None:
+                    better = cand < region                  # strict: ties keep the smaller n
                     index[..., ys_out, xs_out].masked_fill_(better, n)
+                # torch.minimum (not a where on the mask) also lets a NaN show in the output.
+                torch.minimum(region, cand, out=region)
                 n += 1
     return out, index
 
