@@ -511,14 +511,14 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
                 bar.update(1)
 
             epoch_end = step % steps_per_epoch == 0
-            logged = step % config.log_every == 0 or step == total_steps
-            checkpoint_due = epoch_end or step % config.checkpoint_every == 0 or step == total_steps
             over_time = (config.max_seconds is not None
                          and time.perf_counter() - t0 >= config.max_seconds)
             # A single process may stop at any step (a host-side check, no device sync);
             # several processes stop only at logging/checkpoint steps, where they agree.
             stop_now = dist.world == 1 and (stop["interrupt"] or over_time)
-            if not (logged or checkpoint_due or stop_now):
+            logged = step % config.log_every == 0 or step == total_steps or stop_now
+            checkpoint_due = epoch_end or step % config.checkpoint_every == 0 or step == total_steps
+            if not (logged or checkpoint_due):
                 continue
             # All ranks agree on: the first bad step, a pending interrupt, the time budget.
             bad_step, interrupt, timeout = dist.max(

@@ -1,0 +1,36 @@
+"""The `make demo` job, shrunk to two training steps: it writes what it promises."""
+import json
+
+from PIL import Image
+
+from gmgan_lib.__main__ import main
+from gmgan_lib.checkpoint import load_checkpoint
+
+
+def test_demo_writes_samples_and_metrics(tmp_path, capsys):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "samples_epoch_007.png").write_bytes(b"stale")        # from an older demo run
+    (out / "notes.txt").write_text("mine")                        # not the demo's: kept
+    rc = main(["demo", "--out", str(out), "--max-steps", "2", "--batch-size", "8",
+               "--data-fraction", "0.002", "--eval-n", "0"])
+    assert rc == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["train"]["steps"] == 2 and report["train"]["stopped_by"] == "done"
+    assert report["metrics"] is None and report["what"] == "skipped (--eval-n 0)"
+    ours, baseline = report["parameters"]["gmgan"], report["parameters"]["gan_baseline"]
+    assert ours["total"] == ours["generator"] + ours["discriminator"] < baseline["total"]
+    assert report["model_config"]["group"] == "m2" and report["model_config"]["convection"] is True
+    with Image.open(out / "samples.png") as im:
+        assert im.size == (242, 242)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
+    assert not (out / "samples_epoch_007.png").exists() and (out / "notes.txt").exists()
+    assert "demo: wrote" in capsys.readouterr().out
+
+
+def test_demo_rejects_bad_arguments(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--minutes", "0"]) == 2
+    assert "--minutes must be a positive number" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "d"), "--batch-size", "0"]) == 2
+    assert "batch_size must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
