@@ -304,3 +304,13 @@ def test_epoch_permutations_depend_only_on_seed_and_epoch():
     shards = [a[r::2] for r in range(2)]       # what two DDP ranks draw: disjoint, covering
     assert set(shards[0].tolist()).isdisjoint(shards[1].tolist())
     assert sorted(torch.cat(shards).tolist()) == list(range(100))
+
+
+def test_progress_bar_and_resume_without_a_checkpoint(tmp_path, capsys):
+    # --resume on an empty directory starts a new run (so a preemptible job can always pass it).
+    result = train(cfg(max_steps=3), tmp_path / "run", resume=True, progress=True)
+    assert result.step == 3
+    captured = capsys.readouterr()
+    assert "no checkpoint in" in captured.out
+    assert "3/3" in captured.err                     # tqdm's bar went to stderr
+    assert [r["step"] for r in rows(tmp_path / "run")] == ["1", "2", "3"]
