@@ -21,6 +21,7 @@ fixed noise; generator-only files (``data/checkpoints/``) hold just enough to re
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tempfile
@@ -31,6 +32,7 @@ import torch
 
 FORMAT = "gmgan-checkpoint"
 VERSION = 1
+MANIFEST = "SHA256SUMS"   # `sha256sum` format; committed checkpoints (data/checkpoints/) have one
 
 
 class CheckpointError(ValueError):
@@ -94,17 +96,40 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
+def check_manifest(path: str | os.PathLike) -> None:
+    """If a ``SHA256SUMS`` file beside ``path`` lists it, the file's sha256 must match.
+
+    Committed checkpoints come with such a manifest: a file replaced or damaged after the
+    commit is caught before unpickling. Files not listed (every training run) are not checked.
+    """
+    path = Path(path)
+    manifest = path.parent / MANIFEST
+    if not manifest.is_file():
+        return
+    for line in manifest.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
+            expected = parts[0].lower()
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+            if actual != expected:
+                raise CheckpointError(f"{path}: sha256 {actual} does not match {expected} in "
+                                      f"{manifest}; the file is damaged or was replaced")
+            return
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
                     require: tuple[str, ...] = ("config", "generator")) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; never executes code from the file.
 
     Raises :class:`CheckpointError` (one line, naming ``path``) when the file is missing,
-    truncated, corrupted, not a torch file, a pickle that needs arbitrary code, a foreign torch
-    file, a newer format version, or lacks one of the ``require``-d keys.
+    disagrees with a ``SHA256SUMS`` beside it (:func:`check_manifest`), is truncated, corrupted,
+    not a torch file, a pickle that needs arbitrary code, a foreign torch file, a newer format
+    version, or lacks one of the ``require``-d keys.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    check_manifest(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ...

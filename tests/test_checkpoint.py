@@ -147,3 +147,18 @@ def test_missing_keys_are_named(tmp_path):
 def test_save_rejects_a_non_dict(tmp_path):
     with pytest.raises(ValueError, match="state must be a dict"):
         save_checkpoint([1, 2], tmp_path / "c.pt")
+
+
+def test_a_sha256_manifest_beside_the_file_is_enforced(tmp_path):
+    import hashlib
+
+    path, other = tmp_path / "g.pt", tmp_path / "unlisted.pt"
+    save_checkpoint(state(1), path)
+    save_checkpoint(state(2), other)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "SHA256SUMS").write_text(f"{digest}  g.pt\n")
+    assert load_checkpoint(path)["step"] == 1
+    assert load_checkpoint(other)["step"] == 2          # not listed: not checked
+    save_checkpoint(state(3), path)                      # a valid checkpoint, but not the listed one
+    with pytest.raises(CheckpointError, match=r"g.pt: sha256 [0-9a-f]{64} does not match " + digest):
+        load_checkpoint(path)
