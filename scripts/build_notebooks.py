@@ -64,12 +64,13 @@ def build(key: str) -> nbformat.NotebookNode:
     return nb
 
 
-def execute(nb: nbformat.NotebookNode, timeout: int = 600) -> nbformat.NotebookNode:
+def execute(nb: nbformat.NotebookNode, timeout: int = 600, allow_errors: bool = False
+            ) -> nbformat.NotebookNode:
     """Run every cell in FAST mode, in notebooks/ (as nbval does), and return the result."""
     from nbclient import NotebookClient
 
     os.environ["GMGAN_FAST"] = "1"
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     client.execute()
     return nb
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("keys", nargs="*", default=list(NAMES), help=f"any of {list(NAMES)}")
     parser.add_argument("--execute", action="store_true", help="run in FAST mode, then strip")
+    parser.add_argument("--allow-errors", action="store_true",
+                        help="keep going past failing cells (for drafting; never commit the result)")
     args = parser.parse_args(argv)
     strip = _load(Path(__file__).resolve().parent / "strip_notebooks.py")
     for key in args.keys:
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         nb = build(key)
         if args.execute:
             start = time.perf_counter()
-            nb = execute(nb)
+            nb = execute(nb, allow_errors=args.allow_errors)
             print(f"{NAMES[key]}: executed in {time.perf_counter() - start:.1f} s")
         nb = strip.strip_notebook(nb)
         path = NOTEBOOK_DIR / NAMES[key]
