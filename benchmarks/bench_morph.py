@@ -19,9 +19,9 @@ Rows (each the erosion of f [B,C,Or,H,W] by a kernel stack [C,Or,kOr,kH,kW], sam
 "forward" is the training forward (inputs require grad, so the fast path also writes its arg-min
 index); "fwd+bwd" adds the backward of ``out`` with a fixed random ``grad_out``. Medians over
 ``--repeats`` runs after one warm-up call (whose time is printed as "first call"). Peak extra
-memory: on CUDA ``torch.cuda.max_memory_allocated`` above the inputs; on the CPU the resident set
-size sampled every millisecond by a thread (approximate, and only an upper bound's shape: glibc
-may keep freed memory). The ratio columns divide each row's time by the fast path's.
+memory of one forward+backward: on CUDA ``torch.cuda.max_memory_allocated`` above the inputs; on
+the CPU the peak resident set size (``VmHWM``, reset just before) above the level before the
+call, each row in a fresh process so that memory freed by earlier rows cannot hide it. The ratio columns divide each row's time by the fast path's.
 
 Examples::
 
@@ -36,7 +36,6 @@ import os
 import platform
 import statistics
 import sys
-import threading
 import time
 
 import torch
@@ -81,6 +80,39 @@ def depthwise_conv3d(f: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return F.conv3d(f, weight, padding=(kOr // 2, kH // 2, kW // 2), groups=f.shape[1])
 
 
+def _inputs(shape, ksize, device, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    C, Or = shape[1], shape[2]
+    f = torch.randn(shape, generator=g).to(device=device, dtype=dtype).requires_grad_()
+    kstack = torch.rand((C, Or) + tuple(ksize), generator=g).to(device=device, dtype=dtype).requires_grad_()
+    grad = torch.randn(shape, generator=g).to(device=device, dtype=dtype)
+    return f, kstack, grad
+
+
+def _row(key, f, ksize, device, dtype):
+    """The function ``fn(x, weight)`` of row ``key`` and its own weight tensor."""
+    C, Or = f.shape[1], f.shape[2]
+    g = torch.Generator().manual_seed(1)
+    kstack = torch.rand((C, Or) + tuple(ksize), generator=g).to(device=device, dtype=dtype).requires_grad_()
+    if key == "fast":
+        return gmgan("auto"), kstack
+    if key == "reference":
+        return gmgan("reference"), kstack
+    if key == "shift":
+        return shift_loop, kstack
+    if key == "compile":
+        return torch.compile(shift_loop), kstack
+    if key == "conv":
+        weight = torch.randn((C, 1) + tuple(ksize), generator=g).to(device=device, dtype=dtype)
+        return depthwise_conv3d, weight.requires_grad_()
+    if key == "lietorch":
+        module, note = lietorch_module(C, ksize, device, dtype)
+        if module is None:
+            raise RuntimeError(note)
+        return (lambda x, _w: module(x)), kstack
+    raise ValueError(f"unknown row {key!r}")
+
+
 def lietorch_module(C: int, ksize, device, dtype):
     try:
         import lietorch  # noqa: F401
@@ -94,37 +126,58 @@ def lietorch_module(C: int, ksize, device, dtype):
 # --------------------------------------------------------------------------------------------
 # measuring
 # --------------------------------------------------------------------------------------------
-class RssSampler:
-    """Peak resident set size above the starting value, sampled every millisecond."""
+def _proc_status_bytes(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
-    def __init__(self):
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.peak = 0
-        self._stop = threading.Event()
 
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * self.page
+def _cpu_memory_child(args) -> int:
+    """Hidden mode ``--memory-of ROW``: in this fresh process, run ROW's forward+backward once
+    at full size and print the peak resident memory above the level just before that call.
 
-    def __enter__(self):
-        self.start = self.peak = self._rss()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
+    Kernels are compiled (or loaded) first on a tiny input, so their one-off cost is not
+    counted; the full-size inputs exist before the baseline, so they are not counted either.
+    """
+    import gc
 
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            time.sleep(0.001)
+    device, dtype = torch.device("cpu"), getattr(torch, args.dtype)
+    shape, ksize = _ints(args.shape, 5, "--shape"), _ints(args.kernel, 3, "--kernel")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    f, kstack, grad = _inputs(shape, ksize, device, dtype)
+    fn, weight = _row(args.memory_of, f, ksize, device, dtype)
+    tiny = (1, shape[1], shape[2], min(shape[3], 8), min(shape[4], 8))
+    ft, _, gt = _inputs(tiny, ksize, device, dtype)
+    fn(ft, weight).backward(gt)
+    del ft, gt
+    gc.collect()
+    # VmHWM is the peak RSS of this process; writing 5 to clear_refs resets it to the current
+    # RSS (Linux >= 4.0). (getrusage's ru_maxrss would not do: it survives exec from the parent.)
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    before = _proc_status_bytes("VmRSS")
+    fn(f, weight).backward(grad)
+    peak = _proc_status_bytes("VmHWM")
+    print(f"PEAK_EXTRA_BYTES {max(0, peak - before)}")
+    return 0
 
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
 
-    @property
-    def extra_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
+def _cpu_memory(key: str, args) -> float:
+    """Peak extra resident memory (MiB) of one row's forward+backward, from a fresh process."""
+    import subprocess
+
+    cmd = [sys.executable, os.path.abspath(__file__), "--device", "cpu", "--shape", args.shape,
+           "--kernel", args.kernel, "--dtype", args.dtype, "--memory-of", key]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    for line in result.stdout.splitlines():
+        if line.startswith("PEAK_EXTRA_BYTES"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
 
 
 def _sync(device):
@@ -167,9 +220,7 @@ def measure(name, forward, f, kstack, grad, repeats, device):
         _sync(device)
         mem = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
-        with RssSampler() as sampler:
-            fwd_bwd()
-        mem = sampler.extra_mb
+        mem = float("nan")  # filled in by the caller from a fresh process
     f.grad = kstack.grad = None
     return dict(name=name, first=first, fwd=t_fwd, fb=t_fb, mem=mem)
 
@@ -200,6 +251,9 @@ def _device_name(device) -> str:
     return platform.processor() or "cpu"
 
 
+ROWS = ("fast", "reference", "shift", "compile", "conv", "lietorch")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,62 +266,56 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="include the torch.compile'd shift loop (default: only on CUDA)")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure peak memory (on the CPU: one fresh process per row)")
     parser.add_argument("--quick", action="store_true", help="small shape (8,4,8,28,28), 3 repeats, no compile")
     parser.add_argument("--skip", default="", help="comma-separated rows to leave out: "
                         "reference,shift,compile,conv,lietorch")
+    parser.add_argument("--memory-of", default=None, choices=ROWS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.device not in ("cpu", "cuda"):
+        parser.error(f"--device must be cpu or cuda, got {args.device!r}")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda given but CUDA is not available")
-    if device.type not in ("cpu", "cuda"):
-        parser.error(f"--device must be cpu or cuda, got {args.device!r}")
-    shape = _ints("8,4,8,28,28" if args.quick else args.shape, 5, "--shape")
-    ksize = _ints(args.kernel, 3, "--kernel")
+    if args.quick:
+        args.shape = "8,4,8,28,28"
+    try:
+        shape = _ints(args.shape, 5, "--shape")
+        ksize = _ints(args.kernel, 3, "--kernel")
+    except argparse.ArgumentTypeError as err:
+        parser.error(str(err))
+    if args.memory_of:
+        return _cpu_memory_child(args)
     repeats = args.repeats or (3 if args.quick else (5 if device.type == "cpu" else 10))
     if repeats < 1:
         parser.error("--repeats must be >= 1")
-    use_compile = (device.type == "cuda") if args.compile is None else args.compile
-    if args.quick and args.compile is None:
-        use_compile = False
+    use_compile = (device.type == "cuda" and not args.quick) if args.compile is None else args.compile
     skip = {s for s in args.skip.split(",") if s}
+    if skip - set(ROWS):
+        parser.error(f"--skip takes names from {ROWS[1:]}, got {sorted(skip - set(ROWS))}")
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
 
     B, C, Or, H, W = shape
     kOr, kH, kW = ksize
-    g = torch.Generator().manual_seed(0)
-    f = torch.randn(shape, generator=g, dtype=torch.float32).to(device=device, dtype=dtype).requires_grad_()
-    kstack = torch.rand((C, Or, kOr, kH, kW), generator=g).to(device=device, dtype=dtype).requires_grad_()
-    grad = torch.randn(shape, generator=g).to(device=device, dtype=dtype)
+    f, kstack, grad = _inputs(shape, ksize, device, dtype)
     pairs = B * C * Or * H * W * kOr * kH * kW
     act_mb = f.numel() * f.element_size() / 2**20
 
     fast_backend = kernels.select_backend(f).__name__.rsplit(".", 1)[-1]
-    rows = [(f"gmgan fast ({fast_backend})", gmgan("auto"), f, kstack)]
-    if "reference" not in skip:
-        rows.append(("gmgan reference", gmgan("reference"), f, kstack))
-    if "shift" not in skip:
-        rows.append(("shift loop (eager)", shift_loop, f, kstack))
-    compile_s = None
-    if use_compile and "compile" not in skip:
-        compiled = torch.compile(shift_loop)
-        t0 = time.perf_counter()
-        compiled(f, kstack).backward(grad)  # compile forward and backward graphs
-        _sync(device)
-        compile_s = time.perf_counter() - t0
-        f.grad = kstack.grad = None
-        rows.append(("shift loop (torch.compile)", compiled, f, kstack))
-    if "conv" not in skip:
-        weight = torch.randn((C, 1, kOr, kH, kW), generator=g).to(device=device, dtype=dtype).requires_grad_()
-        rows.append((f"depthwise conv3d ({'cuDNN' if device.type == 'cuda' else 'ATen/oneDNN'})",
-                     depthwise_conv3d, f, weight))
-    lietorch_note = "skipped (--skip)"
-    if "lietorch" not in skip:
+    conv_label = "cuDNN" if device.type == "cuda" else "ATen/oneDNN"
+    labels = {"fast": f"gmgan fast ({fast_backend})", "reference": "gmgan reference",
+              "shift": "shift loop (eager)", "compile": "shift loop (torch.compile)",
+              "conv": f"depthwise conv3d ({conv_label})", "lietorch": "lietorch MorphologicalConvolutionM2"}
+    keys = [k for k in ROWS if k not in skip and (k != "compile" or use_compile)]
+    lietorch_note = None
+    if "lietorch" in keys:
         module, lietorch_note = lietorch_module(C, ksize, device, dtype)
-        if module is not None:
-            rows.append(("lietorch MorphologicalConvolutionM2", lambda x, _k: module(x), f, kstack))
+        if module is None:
+            keys.remove("lietorch")
 
     print(f"# bench_morph: min-plus erosion on M2, {args.dtype}")
     print(f"command : {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
@@ -283,24 +331,39 @@ def main(argv=None) -> int:
         print("load avg: {:.2f} {:.2f} {:.2f} (1/5/15 min, before the run)".format(*os.getloadavg()))
     print(f"shape   : f {tuple(shape)}, kernel stack {(C, Or, kOr, kH, kW)}; {pairs / 1e9:.3f} G add-min "
           f"pairs per erosion; activation {act_mb:.1f} MiB; {repeats} repeats (median)")
-    if compile_s is not None:
-        print(f"torch.compile of the shift loop (forward+backward graphs): {compile_s:.1f} s")
     if lietorch_note:
         print(f"lietorch: not measured ({lietorch_note})")
-    print()
+    if device.type == "cpu" and args.memory:
+        print("memory  : peak resident set size above the level before one forward+backward, each row "
+              "in a fresh process (not for torch.compile: it would recompile)")
+    print(flush=True)
 
-    results = []
-    for name, fn, x, w in rows:
-        results.append(measure(name, fn, x, w, grad, repeats, device))
-    fast = results[0]
     mem_label = "peak extra MiB" + ("" if device.type == "cuda" else " (RSS)")
     header = (f"| {'implementation':<38} | {'first call ms':>13} | {'forward ms':>10} | {'fwd+bwd ms':>10} | "
               f"{mem_label:>20} | {'fwd / fast':>10} | {'fwd+bwd / fast':>14} |")
-    print(header)
-    print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
-    for r in results:
-        print(f"| {r['name']:<38} | {r['first']:>13.1f} | {r['fwd']:>10.2f} | {r['fb']:>10.2f} | "
-              f"{r['mem']:>20.1f} | {r['fwd'] / fast['fwd']:>10.2f} | {r['fb'] / fast['fb']:>14.2f} |")
+    lines = [header, "|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|"]
+    print("\n".join(lines), flush=True)
+    fast = None
+    compile_s = None
+    for key in keys:  # each row printed as soon as it is measured
+        fn, weight = _row(key, f, ksize, device, dtype)
+        if key == "compile":
+            t0 = time.perf_counter()
+            fn(f, weight).backward(grad)  # compiles the forward and backward graphs
+            _sync(device)
+            compile_s = time.perf_counter() - t0
+            f.grad = weight.grad = None
+        r = measure(labels[key], fn, f, weight, grad, repeats, device)
+        if device.type == "cpu":
+            r["mem"] = _cpu_memory(key, args) if args.memory and key != "compile" else float("nan")
+        elif not args.memory:
+            r["mem"] = float("nan")
+        fast = fast or r
+        lines.append(f"| {r['name']:<38} | {r['first']:>13.1f} | {r['fwd']:>10.2f} | {r['fb']:>10.2f} | "
+                     f"{r['mem']:>20.1f} | {r['fwd'] / fast['fwd']:>10.2f} | {r['fb'] / fast['fb']:>14.2f} |")
+        print(lines[-1], flush=True)
+    if compile_s is not None:
+        print(f"\ntorch.compile of the shift loop (forward and backward graphs, first call): {compile_s:.1f} s")
     return 0
 
 
