@@ -130,3 +130,22 @@ def test_strip_script_check_mode(tmp_path, capsys):
     assert nbformat.read(path, as_version=4).cells[0].execution_count == 1
     with pytest.raises(SystemExit):
         strip.main([str(tmp_path / "missing.ipynb")])
+
+
+def test_notebooks_match_their_cell_sources():
+    """scripts/notebook_cells/nbNN.py is the reviewable source of each notebook: the committed
+    notebook must hold exactly those cells (rebuild with scripts/build_notebooks.py)."""
+    spec = importlib.util.spec_from_file_location("build_notebooks",
+                                                  ROOT / "scripts" / "build_notebooks.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for key, name in build.NAMES.items():
+        path = ROOT / "notebooks" / name
+        if not path.exists():
+            continue  # test_the_course_is_complete reports missing notebooks
+        committed = nbformat.read(path, as_version=4)
+        expected = build.build(key)
+        assert [(c.cell_type, c.source) for c in committed.cells] == \
+               [(c.cell_type, c.source) for c in expected.cells], (
+            f"{name} differs from scripts/notebook_cells/nb{key}.py: "
+            f"run `python scripts/build_notebooks.py {key} --execute`")
