@@ -7,7 +7,8 @@ to one of these plain functions, so the work of every callback is unit-tested wi
 parameter values (a headless notebook run never moves a slider).
 
 Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot``: they are not kept
-in pyplot's global registry (no leak when a test draws hundreds of them) and a notebook shows
+in pyplot's global registry (no leak when a test draws hundreds of them). A notebook with the
+inline backend active (``%matplotlib inline``, the first line of every course notebook) shows
 one when it is the last expression of a cell.
 
 Layouts (docs/architecture.md): images ``[B, C, H, W]`` in ``[-1, 1]``; M2 maps
@@ -44,14 +45,18 @@ __all__ = [
 # Image grids
 # --------------------------------------------------------------------------------------------
 
+def _as_tensor(x) -> torch.Tensor:
+    return x.detach() if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
+
+
 def _as_image_batch(images) -> torch.Tensor:
     """Accept ``[B, C, H, W]``, ``[B, H, W]``, ``[H, W]`` tensors/arrays or a list of images."""
     if isinstance(images, (list, tuple)):
         if len(images) == 0:
             raise ValueError("images must hold at least one image, got an empty sequence")
-        images = torch.stack([torch.as_tensor(np.asarray(im) if not torch.is_tensor(im) else im)
-                              .reshape(-1, *torch.as_tensor(im).shape[-2:]) for im in images])
-    x = torch.as_tensor(images).detach().cpu()
+        tiles = [_as_tensor(im) for im in images]
+        images = torch.stack([t.reshape(-1, *t.shape[-2:]) for t in tiles])
+    x = _as_tensor(images).cpu()
     if x.dim() == 2:
         x = x[None, None]
     elif x.dim() == 3:
@@ -239,13 +244,12 @@ KERNEL_KINDS = ("square", "disk", "quadratic", "power")
 
 def _as_single_image(image) -> torch.Tensor:
     """One grey image as ``[1, 1, H, W]`` float64 (accepts ``[H, W]``, ``[1, H, W]``, ...)."""
-    x = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image)
-    x = x.detach().cpu().to(torch.float64)
+    x = _as_tensor(image).cpu().to(torch.float64)
     while x.dim() > 2 and x.shape[0] == 1:
         x = x[0]
     if x.dim() != 2:
         raise ValueError(f"image must be one grey image [H, W] (or [1, H, W], [1, 1, H, W]), "
-                         f"got shape {tuple(torch.as_tensor(image).shape)}")
+                         f"got shape {tuple(_as_tensor(image).shape)}")
     return x[None, None]
 
 
@@ -518,9 +522,8 @@ _METRIC_COLUMNS = (  # key in evaluate_images' dict -> column title (FID on MNIS
 def _fmt(value) -> str:
     if isinstance(value, (tuple, list)) and len(value) == 2:  # (mean, spread over seeds)
         return f"{float(value[0]):.3f} ± {float(value[1]):.3f}"
-    if isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer()
-                                                 and abs(value) >= 100):
-        return f"{int(value)}"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
     return f"{float(value):.3f}"
 
 
