@@ -108,16 +108,6 @@ if numba is not None:
             idx[p] = v_idx
 
     @_jit_inline
-    def _fold1(s0, k0, n0, m, idx):
-        """Fold one offset into the running min/arg-min, in place."""
-        for p in range(m.shape[0]):
-            v_min = m[p]
-            v = s0[p] + k0
-            lt = v < v_min
-            m[p] = v if lt else v_min
-            idx[p] = n0 if lt else idx[p]
-
-    @_jit_inline
     def _fold4_value(s0, s1, s2, s3, k0, k1, k2, k3, m):
         """Four offsets, minimum only (inference: no index kept)."""
         for p in range(m.shape[0]):
@@ -133,28 +123,22 @@ if numba is not None:
             m[p] = v_min
 
     @_jit_inline
-    def _fold1_value(s0, k0, m):
-        for p in range(m.shape[0]):
-            v_min = m[p]
-            v = s0[p] + k0
-            m[p] = v if v < v_min else v_min
-
-    @_jit_inline
     def _fill_padded(f, b, c, P, ph, pw, Wp, plane):
         """Copy block ``f[b, c]`` into the interior of the +inf-padded planes ``P`` (layout in
         the module docstring: ``pw`` guard cells, then rows of stride ``Wp = W + pw``)."""
         Or, H, W = f.shape[2], f.shape[3], f.shape[4]
         for s in range(Or):
+            f_s = f[b, c, s]  # a 2-D view: row copies below vectorise, 5-D indexing would not
             for y in range(H):
                 row = s * plane + pw + (y + ph) * Wp
-                for x in range(W):
-                    P[row + x] = f[b, c, s, y, x]
+                P[row:row + W] = f_s[y]
 
     @_jit_inline
     def _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid):
         """The offsets of output orientation ``o`` that can win (kernel entry < +inf), in
         increasing ``n`` (this order is the tie rule): where their samples start in ``P``,
-        their kernel value and their ``n``. Returns how many there are."""
+        their kernel value and their ``n``. Returns how many there are, padded to a multiple
+        of four."""
         kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
         qa = kOr // 2
         count = 0
@@ -170,6 +154,15 @@ if numba is not None:
                         kid[count] = n
                         count += 1
                     n += 1
+        # Pad to a multiple of four with offsets that cannot win (kernel +inf, so the
+        # candidate is +inf or NaN and never strictly below the running min): a pass over a
+        # single offset would be a select of a load stored back to the same address, which
+        # LLVM turns into a masked store (vmaskmovps), ~8x slower per pair on AMD.
+        while count % 4 != 0:
+            start[count] = 0
+            kval[count] = np.inf
+            kid[count] = 0
+            count += 1
         return count
 
     @_jit
@@ -187,9 +180,9 @@ if numba is not None:
         P = np.full(Or * plane, np.inf, dtype=f.dtype)
         m = np.empty(L, dtype=f.dtype)
         idx = np.empty(L, dtype=np.int32)
-        start = np.empty(n_offsets, dtype=np.int64)
-        kval = np.empty(n_offsets, dtype=f.dtype)
-        kid = np.empty(n_offsets, dtype=np.int32)
+        start = np.empty(n_offsets + 3, dtype=np.int64)  # + room to pad to a multiple of 4
+        kval = np.empty(n_offsets + 3, dtype=f.dtype)
+        kid = np.empty(n_offsets + 3, dtype=np.int32)
         for bc in range(bc_start, bc_stop):
             b = bc // C
             c = bc - b * C
@@ -199,20 +192,17 @@ if numba is not None:
                 m[:] = np.inf
                 idx[:] = 0
                 t = 0
-                while t + 4 <= count:
+                while t < count:
                     s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
                     _fold4(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
                            kval[t], kval[t + 1], kval[t + 2], kval[t + 3],
                            kid[t], kid[t + 1], kid[t + 2], kid[t + 3], m, idx)
                     t += 4
-                while t < count:
-                    s0 = start[t]
-                    _fold1(P[s0:s0 + L], kval[t], kid[t], m, idx)
-                    t += 1
+                out_o = out[b, c, o]
+                index_o = index[b, c, o]
                 for y in range(H):
-                    for x in range(W):
-                        out[b, c, o, y, x] = m[y * Wp + x]
-                        index[b, c, o, y, x] = idx[y * Wp + x]
+                    out_o[y] = m[y * Wp:y * Wp + W]
+                    index_o[y] = idx[y * Wp:y * Wp + W]  # int32 -> uint8/int16, always in range
 
     @_jit
     def _erosion_value_blocks(f, kstack, out, bc_start, bc_stop):
@@ -226,9 +216,9 @@ if numba is not None:
         n_offsets = kOr * kH * kW
         P = np.full(Or * plane, np.inf, dtype=f.dtype)
         m = np.empty(L, dtype=f.dtype)
-        start = np.empty(n_offsets, dtype=np.int64)
-        kval = np.empty(n_offsets, dtype=f.dtype)
-        kid = np.empty(n_offsets, dtype=np.int32)
+        start = np.empty(n_offsets + 3, dtype=np.int64)  # + room to pad to a multiple of 4
+        kval = np.empty(n_offsets + 3, dtype=f.dtype)
+        kid = np.empty(n_offsets + 3, dtype=np.int32)
         for bc in range(bc_start, bc_stop):
             b = bc // C
             c = bc - b * C
@@ -237,18 +227,14 @@ if numba is not None:
                 count = _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid)
                 m[:] = np.inf
                 t = 0
-                while t + 4 <= count:
+                while t < count:
                     s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
                     _fold4_value(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
                                  kval[t], kval[t + 1], kval[t + 2], kval[t + 3], m)
                     t += 4
-                while t < count:
-                    s0 = start[t]
-                    _fold1_value(P[s0:s0 + L], kval[t], m)
-                    t += 1
+                out_o = out[b, c, o]
                 for y in range(H):
-                    for x in range(W):
-                        out[b, c, o, y, x] = m[y * Wp + x]
+                    out_o[y] = m[y * Wp:y * Wp + W]
 
     @_jit
     def _erosion_backward_blocks(grad_out, index, grad_f, grad_k, kOr, kH, kW, bc_start, bc_stop):
