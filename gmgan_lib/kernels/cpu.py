@@ -23,15 +23,16 @@ How the forward is laid out, and why it is fast:
   output plane is ONE contiguous loop over ``p`` with no border test at all: padding samples
   are ``+inf`` and never win a strict ``<``. The ``pw`` padding columns per row are computed and
   thrown away (~7% extra work at 28x28 with a 5x5 kernel).
-* The running minimum and running arg-min live in two row buffers of length ``L`` (~3.5 kB,
-  in L1). Each pass reads them once, folds in FOUR offsets (add, compare, two selects each) and
-  writes them back, so the buffer traffic is paid once per four offsets.
-* Two details keep LLVM's loop vectoriser on the fast path: the update is written as selects
-  whose result is stored unconditionally (``m = v if lt else m``), never as a conditional
-  store, which LLVM would turn into ``vmaskmovps``: a masked store that is very slow on AMD;
-  and a pass touches at most six arrays, because LLVM gives up vectorising when the runtime
-  alias checks between more pointers exceed its threshold (eight offsets per pass measured
-  slower than four for exactly this reason).
+* The running minimum and running arg-min live in two row buffers of length ``L`` (~3.4 kB,
+  in L1). Each pass reads them once, folds in FOUR offsets and writes them back. LLVM compiles
+  the pass to an AVX2 loop of 27 instructions per 32 add-min pairs (per offset: ``vaddps``
+  with a memory operand, ``vcmpltps``, ``vminps`` for the value, ``vblendvps`` for the index).
+  Eight offsets per pass compiled to 63 instructions per 64 pairs: no better.
+* Two details keep LLVM on that fast path. The update is written as selects whose result is
+  stored unconditionally (``m = v if lt else m``). And no pass ever folds a single offset: with
+  one offset the stored value is a select of a load from the same address, which LLVM turns
+  into a masked store (``vmaskmovps``), measured ~8x slower per pair on this AMD CPU; the offset
+  list is padded to a multiple of four with ``+inf`` kernel entries instead (they never win).
 * Kernel entries equal to ``+inf`` are skipped (they cannot win), so delta kernels are cheap.
 
 The backward scatters ``grad_out`` through the index into a padded accumulator per ``(b, c)``
@@ -41,8 +42,9 @@ kernel gradient is a sum over ``b``, accumulated per thread in float64 and summe
 
 Parallelism: the kernels are plain ``@njit(nogil=True)`` functions over a range of ``(b, c)``
 blocks, run on ``torch.get_num_threads()`` Python threads. This avoids Numba's ``parallel=True``
-machinery, whose compile time is several times longer (the first call in a fresh process
-matters for notebooks) and whose OpenMP/TBB thread pool would compete with PyTorch's.
+machinery: its compile is slower (the first call in a fresh process matters for notebooks) and
+its OpenMP/TBB thread pool would compete with PyTorch's. Results do not depend on the thread
+count, except the kernel gradient's float64 summation order.
 """
 from __future__ import annotations
 
