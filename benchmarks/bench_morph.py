@@ -12,7 +12,7 @@ Rows (each the erosion of f [B,C,Or,H,W] by a kernel stack [C,Or,kOr,kH,kW], sam
 * ``depthwise conv3d`` - ``F.conv3d(groups=C)`` of the same footprint (cuDNN / oneDNN): not the
                        same operator, a yardstick for what the hardware does with the same
                        memory traffic when a vendor library does it;
-* ``lietorch``       - ``lietorch.m2.MorphologicalConvolutionM2`` when ``import lietorch`` works
+* ``lietorch``       - ``lietorch.nn.m2.MorphologicalConvolutionM2`` when ``import lietorch`` works
                        (a separate venv: scripts/lietorch_env.sh). It rotates one kernel per
                        orientation itself, so its kernel is [C, kOr, kH, kW]; same cost.
 
@@ -116,7 +116,7 @@ def _row(key, f, ksize, device, dtype):
 def lietorch_module(C: int, ksize, device, dtype):
     try:
         import lietorch  # noqa: F401
-        from lietorch.m2 import MorphologicalConvolutionM2
+        from lietorch.nn.m2 import MorphologicalConvolutionM2  # lietorch 0.6-0.8 layout
     except Exception as err:  # ImportError, or lietorch 0.6.2 on a CPU-only torch (method.md 5.4)
         return None, f"{type(err).__name__}: {err}".splitlines()[0][:100]
     module = MorphologicalConvolutionM2(C, ksize).to(device=device, dtype=dtype)
