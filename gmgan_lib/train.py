@@ -598,6 +598,13 @@ def generator_only(state: dict[str, Any]) -> dict[str, Any]:
             if k in state}
 
 
+def export_generator(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the generator-only part of a checkpoint to ``out`` (atomically): what ``sample``,
+    ``evaluate`` and the notebooks need, without the discriminator and optimizer states."""
+    state = load_checkpoint(checkpoint, require=("config", "generator"))
+    return save_checkpoint(generator_only(state), out)
+
+
 def sample(checkpoint: str | os.PathLike | nn.Module, n: int = 64, seed: int = 0,
            device: str | torch.device = "cpu") -> torch.Tensor:
     """``n`` images ``[n, 1, 28, 28]`` in ``[-1, 1]`` from a checkpoint path or a generator,
