@@ -1,6 +1,6 @@
 """The main job of ``make demo``: train a small GM-GAN on MNIST on the CPU, then evaluate it.
 
-    python -m gmgan_lib demo --out runs/demo [--minutes 3.5] [--max-steps N]
+    python -m gmgan_lib demo --out runs/demo [--minutes 3] [--max-steps N]
 
 What it does, in about four minutes on two CPU cores:
 
@@ -48,7 +48,9 @@ _RUN_FILES = ("checkpoint.pt", "config.json", "metrics.csv", "metrics.json", "sa
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--minutes", type=float, default=3.5, help="training time budget (default 3.5)")
+    p.add_argument("--minutes", type=float, default=3.0,
+                   help="training time budget (default 3; data loading, compilation and the "
+                        "evaluation add about a minute)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--data-fraction", type=float, default=1.0)
