@@ -37,6 +37,7 @@ index_select-s of it, so no DataLoader worker and no host-to-device copy is in t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -307,6 +308,27 @@ def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+@contextlib.contextmanager
+def _graceful_sigint():
+    """Within the block, the first SIGINT (Ctrl-C, Jupyter's "interrupt kernel") only sets
+    ``flag["interrupt"]``, so the loop can write a checkpoint and stop cleanly; a second SIGINT
+    raises KeyboardInterrupt as usual. Signals can only be handled in the main thread."""
+    flag = {"interrupt": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def on_sigint(signum, frame):
+        flag["interrupt"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _check_out(out: Path | None, resume: bool) -> None:
     if out is None:
         return
@@ -471,15 +493,6 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
             "rng": rngs, "fixed_noise": noise, "world_size": dist.world,
         }, ckpt_path)
 
-    # SIGINT (Ctrl-C, Jupyter's "interrupt") asks for a clean stop; a second one forces it.
-    stop = {"interrupt": False}
-    previous_handler = None
-    if threading.current_thread() is threading.main_thread():
-        def on_sigint(signum, frame):
-            stop["interrupt"] = True
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        previous_handler = signal.signal(signal.SIGINT, on_sigint)
-
     show_bar = (sys.stderr.isatty() or _in_notebook()) if progress is None else progress
     bar = None
     if show_bar and verbose and not dry_run:
@@ -494,7 +507,13 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
     last_line = t0
     perm, perm_epoch = None, -1
     loss_d = loss_g = torch.zeros((), device=device)
-    try:
+    # The run directory is always left consistent: bar and metrics file closed on any exit.
+    with contextlib.ExitStack() as cleanup:
+        stop = cleanup.enter_context(_graceful_sigint())
+        if bar is not None:
+            cleanup.callback(bar.close)
+        if metrics_file is not None:
+            cleanup.callback(metrics_file.close)
         while step < total_steps:
             epoch, i = divmod(step, steps_per_epoch)
             if epoch != perm_epoch:
@@ -554,13 +573,6 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
             save(step)
         if writes:
             _save_samples(generator, noise, out / "samples.png")
-    finally:
-        if bar is not None:
-            bar.close()
-        if metrics_file is not None:
-            metrics_file.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
 
     seconds = seconds_before + time.perf_counter() - t0
     if stopped_by == "interrupt":
