@@ -386,12 +386,17 @@ def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstac
     if not supports(grad_out):
         raise ValueError(f"the cpu backend needs grad_out on the CPU in float32 or float64, "
                          f"got {grad_out.dtype} on {grad_out.device}")
+    n_offsets = kOr * kH * kW
+    if index.numel() and (int(index.max()) >= n_offsets or int(index.min()) < 0):
+        # The kernel trusts the index (no bounds checks in the hot loop): refuse a foreign one.
+        raise ValueError(f"index values must lie in [0, {n_offsets}) for kstack_shape "
+                         f"{kstack_shape}, got [{int(index.min())}, {int(index.max())}]")
     g_np = grad_out.detach().contiguous().numpy()  # expanded grads (y.sum()) are materialised
     i_np = index.contiguous().numpy()
     grad_f = torch.empty(f_shape, dtype=grad_out.dtype)
     gf_np = grad_f.numpy()
     n_threads = max(1, min(torch.get_num_threads(), B * C))
-    partial = np.zeros((n_threads, C, Or, kOr * kH * kW), dtype=np.float64)
+    partial = np.zeros((n_threads, C, Or, n_offsets), dtype=np.float64)
     _run_blocks(_erosion_backward_blocks, B * C,
                 lambda t: (g_np, i_np, gf_np, partial[t], kOr, kH, kW))
     grad_k = torch.from_numpy(partial.sum(axis=0)).to(grad_out.dtype).reshape(kstack_shape)

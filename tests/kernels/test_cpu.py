@@ -231,6 +231,8 @@ def test_bad_backward_input_is_rejected():
         cpu.erosion_backward(g, idx, g.shape, (2, 3, 3, 11, 11))
     with pytest.raises(ValueError, match="f_shape"):
         cpu.erosion_backward(g, idx, (1, 2, 3, 4, 5), (2, 3, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"index values must lie in \[0, 27\)"):
+        cpu.erosion_backward(g, idx + 27, g.shape, (2, 3, 3, 3, 3))
     with pytest.raises(ValueError, match=r"\(C, Or\)"):
         cpu.erosion_backward(g, idx, g.shape, (2, 4, 3, 3, 3))
     assert math.isfinite(cpu.erosion_backward(g, idx, g.shape, (2, 3, 3, 3, 3))[1].sum().item())
