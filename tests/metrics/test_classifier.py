@@ -133,6 +133,6 @@ def test_committed_classifier(dataset):
     # The accuracy stored in the file is the one measured now, on the full test split.
     acc = accuracy(model, x, y)
     assert acc == model.test_accuracy
-    floor = {"mnist": 0.99, "rotmnist": 0.93, "fashion-mnist": 0.88}[dataset]
+    floor = {"mnist": 0.99, "rotmnist": 0.93, "fashion-mnist": 0.90}[dataset]
     assert acc >= floor
     assert math.isclose(acc * len(y), round(acc * len(y)))
