@@ -285,6 +285,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     # json refuses NaN by design here: a NaN metric is a bug we want to see, not to store.
     _atomic_write(out_dir / "eval.json", (json.dumps(report, indent=2, allow_nan=False) + "\n").encode())
-    print(markdown_rows(name, args.n, args.seeds, summary, floor_summary))
+    print(markdown_rows(f"{name} [{dataset}]", args.n, args.seeds, summary, floor_summary))
     print(f"wrote {out_dir / 'eval.json'}  (feature net LeNet[{dataset}] sha256 {classifier.sha256[:12]}...)")
     return 0

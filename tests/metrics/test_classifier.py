@@ -2,6 +2,7 @@
 weights (accuracy, size, manifest) and the augmentation's geometry."""
 from __future__ import annotations
 
+import argparse
 import hashlib
 import math
 import shutil
@@ -11,9 +12,10 @@ import pytest
 import torch
 
 from gmgan_lib.data import load_tensors
-from gmgan_lib.metrics.classifier import (DATASETS, DEFAULT_DIR, MANIFEST, ClassifierChecksumError, LeNet,
-                                          accuracy, augment, load_classifier, read_manifest,
-                                          save_classifier, train_classifier)
+from gmgan_lib.metrics.classifier import (AUGMENT_DEGREES, DATASETS, DEFAULT_DIR, DEFAULT_EPOCHS, MANIFEST,
+                                          ClassifierChecksumError, LeNet, accuracy,
+                                          add_train_classifier_arguments, augment, load_classifier,
+                                          read_manifest, save_classifier, train_classifier)
 
 COMMITTED = [d for d in DATASETS if (DEFAULT_DIR / f"{d}.pt").is_file()]
 
@@ -136,3 +138,16 @@ def test_committed_classifier(dataset):
     floor = {"mnist": 0.99, "rotmnist": 0.93, "fashion-mnist": 0.90}[dataset]
     assert acc >= floor
     assert math.isclose(acc * len(y), round(acc * len(y)))
+
+
+@pytest.mark.parametrize("dataset", COMMITTED)
+def test_committed_file_is_what_the_plain_command_trains(dataset):
+    # `train-classifier --dataset D` with its defaults must be the recipe of the committed file,
+    # so changing a default without retraining is caught here.
+    parser = argparse.ArgumentParser()
+    add_train_classifier_arguments(parser)
+    args = parser.parse_args(["--dataset", dataset])
+    saved = torch.load(DEFAULT_DIR / f"{dataset}.pt", weights_only=True)["train_config"]
+    assert saved == {"epochs": DEFAULT_EPOCHS[dataset], "batch_size": args.batch_size, "lr": args.lr,
+                     "seed": args.seed, "threads": args.threads, "augmentation": not args.no_augment,
+                     "max_degrees": AUGMENT_DEGREES[dataset], "max_shift": 2.0, "optimizer": "adam+cosine"}

@@ -155,19 +155,24 @@ def _tiny_checkpoint(path):
     return train
 
 
-def test_evaluate_cli_on_a_tiny_generator(tmp_path, capsys):
+def test_evaluate_cli_on_a_tiny_generator(tmp_path, capsys, monkeypatch):
     from gmgan_lib.__main__ import main
 
     ckpt = tmp_path / "ckpt.pt"
     train = _tiny_checkpoint(ckpt)
     out = tmp_path / "eval"
+    # No Inception weights anywhere: --inception must say so and go on, never download.
+    monkeypatch.delenv("GMGAN_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     assert main(["evaluate", "--checkpoint", str(ckpt), "--n", "700", "--seeds", "2",
-                 "--out", str(out), "--device", "cpu"]) == 0
+                 "--out", str(out), "--device", "cpu", "--inception"]) == 0
     printed = capsys.readouterr()
     assert "not for reported comparisons" in printed.err
+    assert printed.out.count("skipped: Inception-v3 FID because") == 1
     assert "| FID_MNIST |" in printed.out and "floor: real test vs train" in printed.out
     report = json.loads((out / "eval.json").read_text())
     assert [r["seed"] for r in report["per_seed"]] == [0, 1]
+    assert any("Inception-v3 FID skipped" in note for note in report["notes"])
     assert report["n"] == 700 and report["n_real"] == 10_000
     assert report["classifier"]["sha256"] == read_manifest(DEFAULT_DIR)["mnist.pt"]
     fids = torch.tensor([r["fid"] for r in report["per_seed"]], dtype=torch.float64)
