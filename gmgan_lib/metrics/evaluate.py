@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gmgan_lib.metrics.classifier import LeNet, _atomic_write, load_classifier
+from gmgan_lib.metrics.classifier import DATASETS, LeNet, _atomic_write, load_classifier
 from gmgan_lib.metrics.fid import InceptionUnavailable, frechet_distance, inception_fid
 from gmgan_lib.metrics.scores import EPS, K_NEAREST, class_kl, knn_radii, mnist_score, precision_recall
 
@@ -192,8 +192,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="generator checkpoint (gmgan-checkpoint)")
     p.add_argument("--n", type=int, default=REPORT_N, help="samples per seed (default 10000)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds 0..S-1 (default 3)")
-    p.add_argument("--dataset", default=None,
-                   help="mnist, rotmnist or fashion-mnist (default: the checkpoint's, else mnist)")
+    p.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="whose classifier and test split (default: the checkpoint's dataset)")
     p.add_argument("--out", default=None, help="folder for eval.json (default: the checkpoint's)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
@@ -257,7 +257,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                         print(f"skipped: Inception-v3 FID because {why}")
                         notes.append(f"Inception-v3 FID skipped: {why}")
             per_seed.append(r)
-            # The floor: real digits the classifier has *trained* on, the same N, one subset per seed.
+            # The floor: N real train digits, a fresh random subset per seed. (The classifier was
+            # trained on them, which may favour them slightly over unseen digits.)
             g = torch.Generator().manual_seed(10_000 + seed)
             subset = x_train[torch.randperm(len(x_train), generator=g)[:args.n]]
             sub_out = classifier_outputs(subset, classifier, args.batch_size, device, name="train subset")
