@@ -162,3 +162,12 @@ def test_a_sha256_manifest_beside_the_file_is_enforced(tmp_path):
     save_checkpoint(state(3), path)                      # a valid checkpoint, but not the listed one
     with pytest.raises(CheckpointError, match=r"g.pt: sha256 [0-9a-f]{64} does not match " + digest):
         load_checkpoint(path)
+
+
+def test_files_get_ordinary_permissions(tmp_path):
+    # mkstemp creates 0600 files; a checkpoint or a run's metrics should be readable as usual.
+    path = tmp_path / "c.pt"
+    save_checkpoint(state(1), path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
