@@ -270,21 +270,27 @@ if numba is not None:
             c = bc - b * C
             G[:] = 0
             for o in range(Or):
+                g_o = grad_out[b, c, o]      # 2-D views: cheaper addressing than 5-D indexing
+                index_o = index[b, c, o]
+                target_o = target[o]
+                grad_k_co = grad_k[c, o]
                 for y in range(H):
+                    g_row = g_o[y]
+                    index_row = index_o[y]
                     for x in range(W):
-                        g = grad_out[b, c, o, y, x]
-                        n = np.int64(index[b, c, o, y, x])
+                        g = g_row[x]
+                        n = np.int64(index_row[x])
                         yy = y + di[n]
                         xx = x + dj[n]
                         # Outputs whose every candidate was +inf may point outside: no gradient.
                         if 0 <= yy < H and 0 <= xx < W:
-                            G[target[o, n] + y * Wp + x] += g
-                            grad_k[c, o, n] += g
+                            G[target_o[n] + y * Wp + x] += g
+                            grad_k_co[n] += g
             for s in range(Or):
+                grad_f_s = grad_f[b, c, s]
                 for y in range(H):
                     row = s * plane + (y + ph) * Wp + pw
-                    for x in range(W):
-                        grad_f[b, c, s, y, x] = G[row + x]
+                    grad_f_s[y] = G[row:row + W]
 
 
 # --------------------------------------------------------------------------------------------
