@@ -38,13 +38,14 @@ How the forward is laid out, and why it is fast:
 The backward scatters ``grad_out`` through the index into a padded accumulator per ``(b, c)``
 (writes that would land outside the image hit the padding and are dropped; the kernel gradient
 checks the same condition explicitly), so every thread owns disjoint ``grad_f`` blocks; the
-kernel gradient is a sum over ``b``, accumulated per thread in float64 and summed at the end.
+kernel gradient is a sum over ``b``, accumulated per chunk of blocks in float64 and summed at
+the end in a fixed order.
 
 Parallelism: the kernels are plain ``@njit(nogil=True)`` functions over a range of ``(b, c)``
-blocks, run on ``torch.get_num_threads()`` Python threads. This avoids Numba's ``parallel=True``
+blocks; up to 32 such chunks are handed to ``torch.get_num_threads()`` Python threads. This avoids Numba's ``parallel=True``
 machinery: its compile is slower (the first call in a fresh process matters for notebooks) and
 its OpenMP/TBB thread pool would compete with PyTorch's. Results do not depend on the thread
-count, except the kernel gradient's float64 summation order.
+count at all, bit for bit.
 """
 from __future__ import annotations
 
@@ -301,30 +302,41 @@ _pool_size = 0
 _pool_lock = threading.Lock()
 
 
-def _run_blocks(fn, n_blocks: int, make_args) -> int:
-    """Run ``fn(*make_args(t), start, stop)`` on ``T`` contiguous ranges of the ``n_blocks``
-    blocks, ``T = min(torch.get_num_threads(), n_blocks)``, one per Python thread (the Numba
-    kernels release the GIL). Returns ``T``. Chunk ``t`` always gets the same range for the
-    same ``T``, so results are deterministic for a given thread count."""
+_MAX_CHUNKS = 32
+
+
+def _chunks(n_blocks: int) -> list[tuple[int, int]]:
+    """Split the ``n_blocks`` blocks ``(b, c)`` into at most 32 contiguous chunks. The split
+    depends on the problem size only, never on the thread count, so every result (the kernel
+    gradient's float64 partial sums included) is identical for any number of threads."""
+    n = min(n_blocks, _MAX_CHUNKS)
+    return [((n_blocks * t) // n, (n_blocks * (t + 1)) // n) for t in range(n)]
+
+
+def _run_chunks(fn, chunks, make_args) -> None:
+    """Run ``fn(*make_args(t), start, stop)`` for every chunk ``t`` on
+    ``torch.get_num_threads()`` Python threads (the Numba kernels release the GIL).
+
+    More chunks than threads, handed out as threads become free: on a shared machine a thread
+    that loses its core for a while then does fewer chunks instead of holding everyone up
+    (with one static chunk per thread, 2 threads ran slower than 1 on a loaded 2-core box).
+    """
     global _pool, _pool_size
-    T = max(1, min(torch.get_num_threads(), n_blocks))
-    bounds = [(n_blocks * t) // T for t in range(T + 1)]
+    T = max(1, min(torch.get_num_threads(), len(chunks)))
     if T == 1:
-        fn(*make_args(0), bounds[0], bounds[1])
-        return T
+        for t, (start, stop) in enumerate(chunks):
+            fn(*make_args(t), start, stop)
+        return
     with _pool_lock:
-        if _pool is None or _pool_size < T - 1:
+        if _pool is None or _pool_size != T:
             if _pool is not None:
                 _pool.shutdown(wait=True)
-            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=T - 1,
-                                                          thread_name_prefix="gmgan-cpu")
-            _pool_size = T - 1
+            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=T, thread_name_prefix="gmgan-cpu")
+            _pool_size = T
         pool = _pool
-    futures = [pool.submit(fn, *make_args(t), bounds[t], bounds[t + 1]) for t in range(1, T)]
-    fn(*make_args(0), bounds[0], bounds[1])  # the calling thread does chunk 0
+    futures = [pool.submit(fn, *make_args(t), start, stop) for t, (start, stop) in enumerate(chunks)]
     for fut in futures:
         fut.result()  # re-raises a kernel error here
-    return T
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,11 +376,11 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
     out = torch.empty(f.shape, dtype=f.dtype)
     out_np = out.numpy()
     if not need_index:  # separate kernel: compiled only when first used (inference)
-        _run_blocks(_erosion_value_blocks, B * C, lambda t: (f_np, k_np, out_np))
+        _run_chunks(_erosion_value_blocks, _chunks(B * C), lambda t: (f_np, k_np, out_np))
         return out, None
     index = torch.empty(f.shape, dtype=index_dtype(kOr * kH * kW))
     index_np = index.numpy()
-    _run_blocks(_erosion_forward_blocks, B * C, lambda t: (f_np, k_np, out_np, index_np))
+    _run_chunks(_erosion_forward_blocks, _chunks(B * C), lambda t: (f_np, k_np, out_np, index_np))
     return out, index
 
 
@@ -401,9 +413,9 @@ def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstac
     i_np = index.contiguous().numpy()
     grad_f = torch.empty(f_shape, dtype=grad_out.dtype)
     gf_np = grad_f.numpy()
-    n_threads = max(1, min(torch.get_num_threads(), B * C))
-    partial = np.zeros((n_threads, C, Or, n_offsets), dtype=np.float64)
-    _run_blocks(_erosion_backward_blocks, B * C,
+    chunks = _chunks(B * C)
+    partial = np.zeros((len(chunks), C, Or, n_offsets), dtype=np.float64)  # one per chunk
+    _run_chunks(_erosion_backward_blocks, chunks,
                 lambda t: (g_np, i_np, gf_np, partial[t], kOr, kH, kW))
     grad_k = torch.from_numpy(partial.sum(axis=0)).to(grad_out.dtype).reshape(kstack_shape)
     return grad_f, grad_k

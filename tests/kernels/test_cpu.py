@@ -178,7 +178,7 @@ def test_float64_gradcheck():
 
 
 def test_thread_count_does_not_change_results():
-    f = torch.randn(3, 5, 4, 9, 10)
+    f = torch.randn(8, 5, 4, 9, 10)   # 40 blocks: more than the 32 chunks
     k = torch.rand(5, 4, 3, 3, 3)
     grad = torch.randn(f.shape)
     previous = torch.get_num_threads()
@@ -191,8 +191,9 @@ def test_thread_count_does_not_change_results():
         gf2, gk2 = cpu.erosion_backward(grad, idx2, f.shape, k.shape)
     finally:
         torch.set_num_threads(previous)
-    assert torch.equal(out1, out2) and torch.equal(idx1, idx2) and torch.equal(gf1, gf2)
-    torch.testing.assert_close(gk1, gk2, rtol=1e-6, atol=1e-6)  # float64 partials, cast at end
+    # The work split depends on the problem size only, so even the float sums agree exactly.
+    assert torch.equal(out1, out2) and torch.equal(idx1, idx2)
+    assert torch.equal(gf1, gf2) and torch.equal(gk1, gk2)
 
 
 @settings(max_examples=25, deadline=None)
