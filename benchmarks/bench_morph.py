@@ -251,6 +251,43 @@ def _device_name(device) -> str:
     return platform.processor() or "cpu"
 
 
+def _first_call_child(args) -> int:
+    """Hidden mode ``--first-call-child``: time the first forward+backward of the fast path in
+    this fresh process, then the steady state (median of 5)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    shape, ksize = _ints(args.shape, 5, "--shape"), _ints(args.kernel, 3, "--kernel")
+    f, kstack, grad = _inputs(shape, ksize, torch.device("cpu"), getattr(torch, args.dtype))
+    times = []
+    for _ in range(6):
+        t0 = time.perf_counter()
+        erosion_m2(f, kstack).backward(grad)
+        times.append(time.perf_counter() - t0)
+    print(f"FIRST {times[0]:.3f} STEADY {statistics.median(times[1:]):.3f}")
+    return 0
+
+
+def _first_call(args) -> None:
+    """Print the extra cost of the first call in a fresh process, cold and warm Numba cache."""
+    import subprocess
+    import tempfile
+
+    cmd = [sys.executable, os.path.abspath(__file__), "--device", "cpu", "--shape", args.shape,
+           "--kernel", args.kernel, "--dtype", args.dtype, "--first-call-child"]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    with tempfile.TemporaryDirectory(prefix="gmgan-numba-cache-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold (empty NUMBA_CACHE_DIR)", "warm (second fresh process)"):
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True).stdout.split()
+            if "FIRST" not in out:
+                print(f"first call, {label}: failed")
+                continue
+            first, steady = float(out[out.index("FIRST") + 1]), float(out[out.index("STEADY") + 1])
+            print(f"first call, {label}: {first:.2f} s, steady {steady * 1e3:.0f} ms, "
+                  f"extra {first - steady:.2f} s", flush=True)
+
+
 ROWS = ("fast", "reference", "shift", "compile", "conv", "lietorch")
 
 
@@ -271,7 +308,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small shape (8,4,8,28,28), 3 repeats, no compile")
     parser.add_argument("--skip", default="", help="comma-separated rows to leave out: "
                         "reference,shift,compile,conv,lietorch")
+    parser.add_argument("--first-call", action="store_true",
+                        help="CPU: also time the first forward+backward of the fast path in fresh "
+                        "processes, with a cold and a warm Numba cache")
     parser.add_argument("--memory-of", default=None, choices=ROWS, help=argparse.SUPPRESS)
+    parser.add_argument("--first-call-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.device not in ("cpu", "cuda"):
@@ -288,6 +329,8 @@ def main(argv=None) -> int:
         parser.error(str(err))
     if args.memory_of:
         return _cpu_memory_child(args)
+    if args.first_call_child:
+        return _first_call_child(args)
     repeats = args.repeats or (3 if args.quick else (5 if device.type == "cpu" else 10))
     if repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -362,6 +405,9 @@ def main(argv=None) -> int:
         lines.append(f"| {r['name']:<38} | {r['first']:>13.1f} | {r['fwd']:>10.2f} | {r['fb']:>10.2f} | "
                      f"{r['mem']:>20.1f} | {r['fwd'] / fast['fwd']:>10.2f} | {r['fb'] / fast['fb']:>14.2f} |")
         print(lines[-1], flush=True)
+    if args.first_call and device.type == "cpu":
+        print()
+        _first_call(args)
     if compile_s is not None:
         print(f"\ntorch.compile of the shift loop (forward and backward graphs, first call): {compile_s:.1f} s")
     return 0
