@@ -8,7 +8,7 @@ Rows (each the erosion of f [B,C,Or,H,W] by a kernel stack [C,Or,kOr,kH,kW], sam
 * ``shift loop``     - the naive baseline: a Python loop over the offsets, ``torch.minimum`` of
                        shifted copies, autograd through every step (saves one copy per offset);
 * ``shift loop (torch.compile)`` - the same function under ``torch.compile`` (``--compile``; on by
-                       default only on CUDA: on 2 CPU cores it compiles for about a minute);
+                       default only on CUDA: on 2 CPU cores the compile took 52 s to 7 min);
 * ``depthwise conv3d`` - ``F.conv3d(groups=C)`` of the same footprint (cuDNN / oneDNN): not the
                        same operator, a yardstick for what the hardware does with the same
                        memory traffic when a vendor library does it;
@@ -21,7 +21,8 @@ index); "fwd+bwd" adds the backward of ``out`` with a fixed random ``grad_out``.
 ``--repeats`` runs after one warm-up call (whose time is printed as "first call"). Peak extra
 memory of one forward+backward: on CUDA ``torch.cuda.max_memory_allocated`` above the inputs; on
 the CPU the peak resident set size (``VmHWM``, reset just before) above the level before the
-call, each row in a fresh process so that memory freed by earlier rows cannot hide it. The ratio columns divide each row's time by the fast path's.
+call, each row in a fresh process so that memory freed by earlier rows cannot hide it. The
+ratio columns divide each row's time by the fast path's.
 
 Examples::
 

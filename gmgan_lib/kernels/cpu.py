@@ -42,10 +42,10 @@ kernel gradient is a sum over ``b``, accumulated per chunk of blocks in float64 
 the end in a fixed order.
 
 Parallelism: the kernels are plain ``@njit(nogil=True)`` functions over a range of ``(b, c)``
-blocks; up to 32 such chunks are handed to ``torch.get_num_threads()`` Python threads. This avoids Numba's ``parallel=True``
-machinery: its compile is slower (the first call in a fresh process matters for notebooks) and
-its OpenMP/TBB thread pool would compete with PyTorch's. Results do not depend on the thread
-count at all, bit for bit.
+blocks; up to 32 such chunks are handed to ``torch.get_num_threads()`` Python threads. This
+avoids Numba's ``parallel=True`` machinery: its compile is slower (the first call in a fresh
+process matters for notebooks) and its OpenMP/TBB thread pool would compete with PyTorch's.
+Results do not depend on the thread count at all, bit for bit.
 """
 from __future__ import annotations
 
