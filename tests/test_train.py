@@ -313,3 +313,14 @@ def test_progress_bar_and_resume_without_a_checkpoint(tmp_path, capsys):
     assert "no checkpoint in" in captured.out
     assert "3/3" in captured.err                     # tqdm's bar went to stderr
     assert [r["step"] for r in rows(tmp_path / "run")] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("name, model", [("gan-mnist-cpu.pt", "gan"), ("gmgan-mnist-cpu.pt", "gmgan")])
+def test_committed_generator_checkpoints_load_and_sample(name, model):
+    path = REPO / "data" / "checkpoints" / name
+    state = load_checkpoint(path)            # also checks data/checkpoints/SHA256SUMS
+    assert state["config"]["model"] == model and "discriminator" not in state
+    images = sample(path, n=4, seed=0)
+    assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
+    # A trained generator paints MNIST's black background: most pixels are near -1.
+    assert (images < -0.8).float().mean() > 0.5
