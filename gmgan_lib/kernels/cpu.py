@@ -50,6 +50,7 @@ Results do not depend on the thread count at all, bit for bit.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import threading
 
 import numpy as np
@@ -303,23 +304,26 @@ _pool_lock = threading.Lock()
 
 
 _MAX_CHUNKS = 32
+_PAIRS_PER_CHUNK = 4_000_000  # ~3-5 ms of work: below that, thread hand-offs cost more
 
 
-def _chunks(n_blocks: int) -> list[tuple[int, int]]:
-    """Split the ``n_blocks`` blocks ``(b, c)`` into at most 32 contiguous chunks. The split
-    depends on the problem size only, never on the thread count, so every result (the kernel
-    gradient's float64 partial sums included) is identical for any number of threads."""
-    n = min(n_blocks, _MAX_CHUNKS)
+def _chunks(n_blocks: int, pairs_per_block: int) -> list[tuple[int, int]]:
+    """Split the ``n_blocks`` blocks ``(b, c)`` into contiguous chunks of at least ~4 M add-min
+    pairs each, at most 32 of them. The split depends on the problem size only, never on the
+    thread count, so every result (the kernel gradient's float64 partial sums included) is
+    identical for any number of threads."""
+    n = max(1, min(n_blocks, _MAX_CHUNKS, (n_blocks * pairs_per_block) // _PAIRS_PER_CHUNK))
     return [((n_blocks * t) // n, (n_blocks * (t + 1)) // n) for t in range(n)]
 
 
 def _run_chunks(fn, chunks, make_args) -> None:
     """Run ``fn(*make_args(t), start, stop)`` for every chunk ``t`` on
-    ``torch.get_num_threads()`` Python threads (the Numba kernels release the GIL).
+    ``torch.get_num_threads()`` threads: the calling thread and ``T - 1`` pool threads take the
+    next chunk from a shared counter until none is left (the Numba kernels release the GIL).
 
-    More chunks than threads, handed out as threads become free: on a shared machine a thread
-    that loses its core for a while then does fewer chunks instead of holding everyone up
-    (with one static chunk per thread, 2 threads ran slower than 1 on a loaded 2-core box).
+    More chunks than threads, taken as threads become free: on a shared machine a thread that
+    loses its core for a while then does fewer chunks instead of holding everyone up (with one
+    static chunk per thread, 2 threads ran slower than 1 on a loaded 2-core box).
     """
     global _pool, _pool_size
     T = max(1, min(torch.get_num_threads(), len(chunks)))
@@ -328,13 +332,23 @@ def _run_chunks(fn, chunks, make_args) -> None:
             fn(*make_args(t), start, stop)
         return
     with _pool_lock:
-        if _pool is None or _pool_size != T:
+        if _pool is None or _pool_size != T - 1:
             if _pool is not None:
                 _pool.shutdown(wait=True)
-            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=T, thread_name_prefix="gmgan-cpu")
-            _pool_size = T
+            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=T - 1,
+                                                          thread_name_prefix="gmgan-cpu")
+            _pool_size = T - 1
         pool = _pool
-    futures = [pool.submit(fn, *make_args(t), start, stop) for t, (start, stop) in enumerate(chunks)]
+    counter = itertools.count()  # next() on it is atomic under the GIL
+
+    def worker():
+        for t in iter(counter.__next__, None):
+            if t >= len(chunks):
+                return
+            fn(*make_args(t), *chunks[t])
+
+    futures = [pool.submit(worker) for _ in range(T - 1)]
+    worker()
     for fut in futures:
         fut.result()  # re-raises a kernel error here
 
@@ -375,12 +389,13 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
     k_np = kstack.detach().contiguous().numpy()
     out = torch.empty(f.shape, dtype=f.dtype)
     out_np = out.numpy()
+    chunks = _chunks(B * C, Or * H * W * kOr * kH * kW)
     if not need_index:  # separate kernel: compiled only when first used (inference)
-        _run_chunks(_erosion_value_blocks, _chunks(B * C), lambda t: (f_np, k_np, out_np))
+        _run_chunks(_erosion_value_blocks, chunks, lambda t: (f_np, k_np, out_np))
         return out, None
     index = torch.empty(f.shape, dtype=index_dtype(kOr * kH * kW))
     index_np = index.numpy()
-    _run_chunks(_erosion_forward_blocks, _chunks(B * C), lambda t: (f_np, k_np, out_np, index_np))
+    _run_chunks(_erosion_forward_blocks, chunks, lambda t: (f_np, k_np, out_np, index_np))
     return out, index
 
 
@@ -405,15 +420,16 @@ def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstac
         raise ValueError(f"the cpu backend needs grad_out on the CPU in float32 or float64, "
                          f"got {grad_out.dtype} on {grad_out.device}")
     n_offsets = kOr * kH * kW
-    if index.numel() and (int(index.max()) >= n_offsets or int(index.min()) < 0):
-        # The kernel trusts the index (no bounds checks in the hot loop): refuse a foreign one.
-        raise ValueError(f"index values must lie in [0, {n_offsets}) for kstack_shape "
-                         f"{kstack_shape}, got [{int(index.min())}, {int(index.max())}]")
     g_np = grad_out.detach().contiguous().numpy()  # expanded grads (y.sum()) are materialised
     i_np = index.contiguous().numpy()
+    # The kernel trusts the index (no bounds checks in the hot loop): refuse a foreign one.
+    # (numpy, single-threaded: torch's OpenMP reductions stall badly on a loaded machine.)
+    if i_np.size and (int(i_np.max()) >= n_offsets or int(i_np.min()) < 0):
+        raise ValueError(f"index values must lie in [0, {n_offsets}) for kstack_shape "
+                         f"{kstack_shape}, got [{int(i_np.min())}, {int(i_np.max())}]")
     grad_f = torch.empty(f_shape, dtype=grad_out.dtype)
     gf_np = grad_f.numpy()
-    chunks = _chunks(B * C)
+    chunks = _chunks(B * C, Or * H * W * kOr * kH * kW)
     partial = np.zeros((len(chunks), C, Or, n_offsets), dtype=np.float64)  # one per chunk
     _run_chunks(_erosion_backward_blocks, chunks,
                 lambda t: (g_np, i_np, gf_np, partial[t], kOr, kH, kW))

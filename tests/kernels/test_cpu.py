@@ -177,7 +177,9 @@ def test_float64_gradcheck():
     assert torch.autograd.gradcheck(_Erosion.apply, (f, k), eps=1e-6, atol=1e-6)
 
 
-def test_thread_count_does_not_change_results():
+def test_thread_count_does_not_change_results(monkeypatch):
+    monkeypatch.setattr(cpu, "_PAIRS_PER_CHUNK", 1000)  # split this small problem into 32 chunks
+    assert len(cpu._chunks(40, 4 * 9 * 10 * 27)) == 32
     f = torch.randn(8, 5, 4, 9, 10)   # 40 blocks: more than the 32 chunks
     k = torch.rand(5, 4, 3, 3, 3)
     grad = torch.randn(f.shape)
