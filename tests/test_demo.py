@@ -34,3 +34,17 @@ def test_demo_rejects_bad_arguments(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "--batch-size", "0"]) == 2
     assert "batch_size must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_restores_the_thread_count(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert main(["demo", "--out", str(tmp_path / "d"), "--max-steps", "1", "--batch-size", "8",
+                     "--data-fraction", "0.002", "--eval-n", "0", "--threads", "1"]) == 0
+        assert json.loads((tmp_path / "d" / "metrics.json").read_text())["train"]["torch_threads"] == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
