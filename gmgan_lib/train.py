@@ -634,23 +634,26 @@ def sample(checkpoint: str | os.PathLike | nn.Module, n: int = 64, seed: int = 0
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
-    p.add_argument("--model", default=d.model, choices=MODEL_NAMES)
-    p.add_argument("--dataset", default=d.dataset, choices=DATASETS)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
-    p.add_argument("--latent-dim", type=int, default=d.latent_dim)
+    p.add_argument("--model", default=d.model, choices=MODEL_NAMES, help="default: %(default)s")
+    p.add_argument("--dataset", default=d.dataset, choices=DATASETS, help="default: %(default)s")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="per process (default: %(default)s)")
+    p.add_argument("--latent-dim", type=int, default=d.latent_dim, help="default: %(default)s")
     p.add_argument("--out", required=True, help="run directory (created if missing)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="total optimizer steps of the run, resumed ones included")
     p.add_argument("--data-fraction", type=float, default=d.data_fraction,
                    help="train on a fixed class-stratified subset, in (0, 1]")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, choices=DEVICES)
+    p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
+    p.add_argument("--device", default=d.device, choices=DEVICES, help="default: %(default)s")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
-                   help="steps between checkpoints (one is also written every epoch end)")
-    p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metrics.csv rows")
+                   help="steps between checkpoints; one is also written at every epoch end, "
+                        "at the end and on Ctrl-C (default: %(default)s)")
+    p.add_argument("--log-every", type=int, default=d.log_every,
+                   help="steps between metrics.csv rows (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt if present")
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default: %(default)s)")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget of this session")
     p.add_argument("--model-config", default="{}",
                    help='architecture overrides as JSON, e.g. \'{"preset": "small"}\' '
