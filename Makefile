@@ -17,6 +17,7 @@ export OMP_NUM_THREADS ?= 2
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c requirements/lock.txt -e '.[test,notebooks]'
+	$(BIN)/python -m gmgan_lib.kernels.cpu   # compile the CPU kernels once, into NUMBA_CACHE_DIR
 	touch $@
 
 setup: $(STAMP)

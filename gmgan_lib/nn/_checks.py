@@ -22,8 +22,13 @@ def check_rank(name: str, t: torch.Tensor, rank: int, layout: str) -> None:
 
 
 def check_no_nan(name: str, t: torch.Tensor) -> None:
-    """NaN check, only on the CPU (on CUDA it would cost a device sync on every call)."""
-    if t.device.type == "cpu" and torch.isnan(t).any():
+    """NaN check, only on the CPU (on CUDA it would cost a device sync on every call).
+
+    A single reduction is the cheap pre-test: a sum is finite only if no element is NaN (or
+    infinite), so the exact element-wise test runs only when the sum says it might be needed.
+    """
+    t = t.detach()   # a check, not part of the graph: nothing may be saved for backward
+    if t.device.type == "cpu" and not torch.isfinite(t.sum()) and torch.isnan(t).any():
         raise ValueError(f"{name} contains NaN; morphological operators need NaN-free input")
 
 

@@ -44,9 +44,10 @@ class MinPlusConvolutionM2(torch.autograd.Function):
         # check would synchronise, so we always keep the mask there (1 byte per element).
         dead = None
         if need_index:
-            dead = torch.isposinf(out)
-            if out.device.type == "cpu" and not dead.any():
-                dead = None
+            if out.device.type != "cpu":
+                dead = torch.isposinf(out)
+            elif out.amax() == float("inf"):   # one reduction, no temporary mask
+                dead = torch.isposinf(out)
         ctx.save_for_backward(index, dead)
         return out
 
