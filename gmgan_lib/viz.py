@@ -550,7 +550,7 @@ def metrics_bar_chart(results: Mapping[str, Mapping[str, float]],
     if not isinstance(results, Mapping) or not results:
         raise ValueError("results must be a non-empty mapping {model name: metrics dict}")
     titles = dict(_METRIC_COLUMNS)
-    fig = Figure(figsize=(3.2 * len(metrics), 3.0))
+    fig = Figure(figsize=(3.2 * len(metrics), 3.6))
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     names = list(results)
     for ax, key in zip(axes, metrics):
@@ -558,7 +558,7 @@ def metrics_bar_chart(results: Mapping[str, Mapping[str, float]],
         means = [float(v[0]) if isinstance(v, (tuple, list)) else float(v) for v in vals]
         errs = [float(v[1]) if isinstance(v, (tuple, list)) else 0.0 for v in vals]
         ax.bar(range(len(names)), means, yerr=errs, color=[f"C{i}" for i in range(len(names))])
-        ax.set_xticks(range(len(names)), names)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(titles.get(key, key))
     fig.tight_layout()
     return fig
