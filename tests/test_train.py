@@ -108,7 +108,8 @@ def test_resume_of_a_different_run_is_refused(tmp_path):
 
 
 def cli(*args: str, **kw) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    # The same thread count as this process: bit-equal results need the same reduction order.
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "gmgan_lib", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
