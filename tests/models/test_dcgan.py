@@ -43,7 +43,7 @@ def test_discriminator_learns_to_separate_two_fixed_batches():
     # Twenty-five Adam steps on "real" = bright squares vs "fake" = noise must lower the BCE loss:
     # gradients flow through every layer, and the logit sign follows the label.
     torch.manual_seed(0)
-    D = DCGANDiscriminator()
+    D = DCGANDiscriminator(width=8)   # narrow, to keep the test fast; same layer list
     real = -torch.ones(8, 1, 28, 28)
     real[:, :, 8:20, 8:20] = 1
     fake = torch.rand(8, 1, 28, 28) * 2 - 1
