@@ -9,8 +9,11 @@ GMGAN_DATA_MIRROR ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shar
 export GMGAN_DATA_MIRROR
 # Compiled CPU kernels are cached here, so only the very first call ever compiles.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
-# Two CPU cores: one BLAS thread pool, no oversubscription.
+# Two CPU cores: one BLAS thread pool, no oversubscription. PASSIVE: an OpenMP thread that waits
+# for a busy core sleeps instead of spinning (spinning made small-op steps up to 15x slower on a
+# loaded machine: data/checkpoints/README.md).
 export OMP_NUM_THREADS ?= 2
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup data demo test test-unit test-notebooks lab bench clean
 
