@@ -42,44 +42,45 @@ def _theta_index(k: torch.Tensor, Or: int) -> torch.Tensor:
     return (torch.arange(k.shape[0], device=k.device).view(-1, 1) * Or + torch.remainder(o + k.view(-1, 1), Or)).view(-1)
 
 
-def _shifted_copies(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
-    """Yield, for each ``k``, ``t[b, p, y + rows[p, k], x + cols[p, k]]`` (zero outside), as
-    ``[B, P, H, Wp]`` whose first ``W`` columns are the result (the other ``Wp - W`` are padding).
+def _bilinear_corners(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> list[torch.Tensor]:
+    """The 4 corner shifts ``t[b, p, y + rows[p] + dy, x + cols[p] + dx]`` (zero outside), ``(dy, dx)``
+    in ``(0, 0), (0, 1), (1, 0), (1, 1)``, each a ``[B, P, H, W]`` view of one copied buffer.
 
-    ``t`` [B, P, H, W]; ``rows``/``cols`` [P, K] integer shifts, one set per plane. How: the planes
-    are zero-padded once, just enough for the largest shift, with row stride ``Wp``. In flat
-    coordinates of a padded plane the shifted image is then the contiguous run of ``H * Wp``
-    elements starting at ``start[p] = (row + top) * Wp + col + left``. ``as_strided`` views every
-    such run of every plane at once, ``V[b, p, s, :] = padded[b, p].flat[s : s + H*Wp]``, without
-    copying, and advanced indexing ``V[:, p, start[p]]`` with two ``[P]`` index vectors copies one
-    run per plane. Samples outside the image read the padding, so no validity mask is needed.
-    Why not ``torch.gather``: its index would be a full ``[P, H*W]`` table, ~3x slower on CPU; and
-    contiguous runs copy ~3x faster than ``[H, W]`` windows of stride ``Wp``.
+    ``t`` [B, P, H, W]; ``rows``/``cols`` [P] integer shifts, one per plane. How: the planes are
+    zero-padded once, just enough for the largest shift, with row stride ``Wp``. In the flat
+    coordinates of a padded plane the image shifted by ``(row, col)`` is the contiguous run of
+    ``H * Wp`` elements starting at ``(row + top) * Wp + col + left`` (its first ``W`` columns per
+    row), and the other three corners start 1, ``Wp`` and ``Wp + 1`` elements later. So ONE run of
+    ``(H + 1) * Wp + 1`` elements per plane holds all four corners. ``as_strided`` views every run
+    start of every plane at once, ``V[b, p, s, :] = padded[b, p].flat[s : s + L]``, without
+    copying, and advanced indexing ``V[:, p, start[p]]`` with two ``[P]`` index vectors copies the
+    run of each plane. Samples outside the image read the padding, so no validity mask is needed.
+    Why not ``torch.gather``: its index would be a full ``[P, H*W]`` table per corner, ~3x slower
+    on CPU than this plane-wise copy.
     """
     B, P, H, W = t.shape
     # A shift of H rows (W columns) or more reads only padding; clamping keeps the padding small
     # even for a learned g0 that wandered far off the image, and does not change the result.
-    rows, cols = rows.clamp(-H, H), cols.clamp(-W, W)
+    rows, cols = rows.clamp(-H - 1, H), cols.clamp(-W - 1, W)
     r_lo, r_hi, c_lo, c_hi = (int(v) for v in torch.stack(
         [rows.min(), rows.max(), cols.min(), cols.max()]).tolist())
-    top, bottom, left, right = max(0, -r_lo), max(0, r_hi), max(0, -c_lo), max(0, c_hi)
-    # One more zero row at the bottom: a run may start up to ``left + right`` past the last row.
+    top, bottom, left, right = max(0, -r_lo), max(0, r_hi + 1), max(0, -c_lo), max(0, c_hi + 1)
+    # One more zero row at the bottom: a run may end up to ``left + right + 1`` past the last row.
     padded = torch.nn.functional.pad(t, (left, right, top, bottom + 1))
     Hp, Wp = H + top + bottom + 1, W + left + right
-    runs = padded.as_strided((B, P, Hp * Wp - H * Wp + 1, H * Wp), (P * Hp * Wp, Hp * Wp, 1, 1))
-    plane = torch.arange(P, device=t.device)
-    start = (rows + top) * Wp + (cols + left)                            # [P, K]
-    for k in range(rows.shape[1]):
-        yield runs[:, plane, start[:, k]].view(B, P, H, Wp)
+    L = (H + 1) * Wp + 1
+    runs = padded.as_strided((B, P, Hp * Wp - L + 1, L), (P * Hp * Wp, Hp * Wp, 1, 1))
+    start = (rows + top) * Wp + (cols + left)                            # [P]
+    run = runs[:, torch.arange(P, device=t.device), start]             # [B, P, L], a copy
+    return [run[:, :, dy * Wp + dx:dy * Wp + dx + H * Wp].view(B, P, H, Wp)[..., :W]
+            for dy in (0, 1) for dx in (0, 1)]
 
 
 def _shift_planes(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``out[b,p,y,x] = sum_k weights[p,k] * t[b,p, y + rows[p,k], x + cols[p,k]]``, zero outside."""
-    out = None
-    for k, shifted in enumerate(_shifted_copies(t, rows, cols)):
-        w = weights[:, k].view(1, -1, 1, 1)
-        out = shifted.mul_(w) if out is None else out.addcmul_(shifted, w)
-    return out[..., :t.shape[-1]].contiguous()
+    """Bilinear shift ``out[b,p] = sum_k weights[p,k] * corner_k`` of :func:`_bilinear_corners`."""
+    c00, c01, c10, c11 = _bilinear_corners(t, rows, cols)
+    w = weights.view(1, -1, 1, 1, 4)
+    return (c00 * w[..., 0]).addcmul_(c01, w[..., 1]).addcmul_(c10, w[..., 2]).addcmul_(c11, w[..., 3])
 
 
 def _theta_step(planes: torch.Tensor, idx0: torch.Tensor, idx1: torch.Tensor, theta_w: torch.Tensor, Or: int):
@@ -100,13 +101,13 @@ class TrilinearShift(torch.autograd.Function):
 
     1. theta step ``g[b,c,o] = sum_j theta_w[c,j] f[b,c, (o + kt[c] + j) mod Or]``: whole planes
        are copied with ``index_select`` (a memcpy per plane), no per-element index;
-    2. spatial step ``out[b,c,o] = sum_k space_w[c,o,k] g[b,c,o](y + rows[c,o,k], x + cols[c,o,k])``
-       with :func:`_shift_planes` (4 strided window copies out of a zero-padded ``g``).
+    2. spatial step ``out[b,c,o] = sum_{dy,dx} space_w[c,o,2dy+dx] g[b,c,o](y + rows[c,o] + dy, x + cols[c,o] + dx)``
+       with :func:`_shift_planes` (one run per plane copied out of a zero-padded ``g`` holds all 4).
 
-    That is 2 + 4 plane passes instead of 8 per-element gathers with masks. Both steps are linear
+    That is 2 + 1 plane copies and 4 multiply-adds instead of 8 per-element gathers with masks. Both steps are linear
     in ``f`` and their adjoints are the same kind of operation (the adjoint of a zero-filled shift
     by ``s`` is the shift by ``-s``; of a cyclic shift, the inverse cyclic shift), so the backward
-    is plane copies and window copies too, never scatters. Only ``f`` and the small tables are saved (``g`` is recomputed).
+    is plane copies and run copies too, never scatters. Only ``f`` and the small tables are saved (``g`` is recomputed).
     """
 
     @staticmethod
@@ -115,7 +116,7 @@ class TrilinearShift(torch.autograd.Function):
         planes = f.view(B, C * Or, H, W)
         idx0, idx1 = _theta_index(kt, Or), _theta_index(kt + 1, Or)
         g = _theta_step(planes, idx0, idx1, theta_w, Or)
-        out = _shift_planes(g, rows.view(C * Or, 4), cols.view(C * Or, 4), space_w.view(C * Or, 4))
+        out = _shift_planes(g, rows.view(C * Or), cols.view(C * Or), space_w.view(C * Or, 4))
         ctx.save_for_backward(f, theta_w, space_w, kt, rows, cols)
         return out.view(B, C, Or, H, W)
 
@@ -126,17 +127,20 @@ class TrilinearShift(torch.autograd.Function):
         B, C, Or, H, W = f.shape
         P = C * Or
         planes, grad = f.view(B, P, H, W), grad_out.contiguous().view(B, P, H, W)
-        rows, cols, sw = rows.view(P, 4), cols.view(P, 4), space_w.view(P, 4)
+        rows, cols, sw = rows.view(P), cols.view(P), space_w.view(P, 4)
         idx0, idx1 = _theta_index(kt, Or), _theta_index(kt + 1, Or)
         need_f, need_tw, need_sw = ctx.needs_input_grad[:3]
         grad_tw = grad_sw = grad_f = None
         if need_sw:
-            # d out / d space_w[p, k] is the k-th shifted copy of g: rebuild g, gather per corner.
+            # d out / d space_w[p, k] is the k-th corner shift of g: rebuild g, take its corners.
             g = _theta_step(planes, idx0, idx1, theta_w, Or)
-            grad_sw = torch.stack([(grad * shifted[..., :W]).sum(dim=(0, 2, 3)) for shifted in _shifted_copies(g, rows, cols)],
+            grad_sw = torch.stack([(grad * corner).sum(dim=(0, 2, 3)) for corner in _bilinear_corners(g, rows, cols)],
                                   dim=1).view_as(space_w)
         if need_f or need_tw:
-            h = _shift_planes(grad, -rows, -cols, sw)                     # adjoint of the spatial step
+            # Adjoint of the spatial step: corner (dy, dx) shifted by (row + dy, col + dx) becomes a
+            # shift by -(row + dy, col + dx) = (-row - 1 + (1 - dy), -col - 1 + (1 - dx)): the same
+            # bilinear shift from base (-row - 1, -col - 1) with the corner weights in reverse order.
+            h = _shift_planes(grad, -rows - 1, -cols - 1, sw.flip(1))
             if need_tw:
                 grad_tw = torch.stack([(h * planes.index_select(1, idx)).sum(dim=(0, 2, 3)).view(C, Or).sum(1)
                                        for idx in (idx0, idx1)], dim=1)
@@ -162,9 +166,7 @@ def _trilinear_shift(f, col_shift, row_shift, or_shift):
     # Beyond the image every sample is zero anyway; clamp before the integer cast can overflow.
     H, W = f.shape[-2:]
     ry, rx = ry.clamp(-H - 1, H).long(), rx.clamp(-W - 1, W).long()
-    rows = torch.stack([ry, ry, ry + 1, ry + 1], dim=-1)                # [C, Or, 4]
-    cols = torch.stack([rx, rx + 1, rx, rx + 1], dim=-1)
-    return TrilinearShift.apply(f.contiguous(), theta_w.to(f.dtype), space_w.to(f.dtype), kt.long(), rows, cols)
+    return TrilinearShift.apply(f.contiguous(), theta_w.to(f.dtype), space_w.to(f.dtype), kt.long(), ry, rx)
 
 
 def convection_m2(f: torch.Tensor, g0: torch.Tensor) -> torch.Tensor:
