@@ -141,12 +141,14 @@ class TrilinearShift(torch.autograd.Function):
             # shift by -(row + dy, col + dx) = (-row - 1 + (1 - dy), -col - 1 + (1 - dx)): the same
             # bilinear shift from base (-row - 1, -col - 1) with the corner weights in reverse order.
             h = _shift_planes(grad, -rows - 1, -cols - 1, sw.flip(1))
+            # Adjoint of the theta step: h moved back by the inverse permutations (o -> o - kt - j),
+            # which serve both grad_f (weighted sum) and grad_tw (inner products with f).
+            back = [h.index_select(1, _theta_index(-kt - j, Or)) for j in (0, 1)]
             if need_tw:
-                grad_tw = torch.stack([(h * planes.index_select(1, idx)).sum(dim=(0, 2, 3)).view(C, Or).sum(1)
-                                       for idx in (idx0, idx1)], dim=1)
+                grad_tw = torch.stack([(b * planes).sum(dim=(0, 2, 3)).view(C, Or).sum(1) for b in back], dim=1)
             if need_f:
-                # Adjoint of the theta step: inverse permutations (o -> o - kt - j), same weights.
-                grad_f = _theta_step(h, _theta_index(-kt, Or), _theta_index(-kt - 1, Or), theta_w, Or).view_as(f)
+                tw = theta_w.repeat_interleave(Or, dim=0).view(1, P, 1, 1, 2)
+                grad_f = back[0].mul_(tw[..., 0]).addcmul_(back[1], tw[..., 1]).view_as(f)
         return grad_f, grad_tw, grad_sw, None, None, None
 
 
