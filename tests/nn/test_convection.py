@@ -175,3 +175,19 @@ def test_convection_gradients_match_grid_sample_reference():
             num = ((_grid_sample_reference(f.detach(), g0.detach() + d) -
                     _grid_sample_reference(f.detach(), g0.detach() - d)) * w).sum() / (2 * eps)
             torch.testing.assert_close(ours[1][c, i], num, rtol=1e-6, atol=1e-6)
+
+
+def test_shift_far_beyond_the_image_gives_zeros_and_zero_gradient():
+    """Huge learned shifts read only the zero outside: exact zeros, no overflow, no huge padding."""
+    torch.manual_seed(12)
+    f = torch.randn(2, 3, 4, 6, 7, dtype=f64, requires_grad=True)
+    g0 = torch.tensor([[1e6, 0.5, 0.3], [-3e7, 2e5, -1.0], [0.2, -1e9, 2.0]], dtype=f64)
+    out = gf.convection_m2(f, g0)
+    assert torch.equal(out, torch.zeros_like(out))
+    out.sum().backward()
+    assert torch.equal(f.grad, torch.zeros_like(f))
+    # Just past the border in each direction: one column/row of interpolated values remains.
+    g = torch.randn(1, 1, 1, 5, 5, dtype=f64)
+    out = gf.convection_m2(g, torch.tensor([[4.5, 0.0, 0.0]], dtype=f64))
+    torch.testing.assert_close(out[..., 4], 0.5 * g[..., 0], rtol=0, atol=1e-12)
+    assert torch.equal(out[..., :4], torch.zeros_like(out[..., :4]))
