@@ -39,7 +39,8 @@ __all__ = ["convection_m2", "convection_r2"]
 def _theta_index(k: torch.Tensor, Or: int) -> torch.Tensor:
     """Flat plane index ``c*Or + (o + k[c]) mod Or`` [C*Or] of a per-channel cyclic shift ``k`` [C]."""
     o = torch.arange(Or, device=k.device)
-    return (torch.arange(k.shape[0], device=k.device).view(-1, 1) * Or + torch.remainder(o + k.view(-1, 1), Or)).view(-1)
+    c = torch.arange(k.shape[0], device=k.device).view(-1, 1)
+    return (c * Or + torch.remainder(o + k.view(-1, 1), Or)).view(-1)
 
 
 def _bilinear_corners(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> list[torch.Tensor]:
@@ -65,7 +66,8 @@ def _bilinear_corners(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -
     r_lo, r_hi, c_lo, c_hi = (int(v) for v in torch.stack(
         [rows.min(), rows.max(), cols.min(), cols.max()]).tolist())
     top, bottom, left, right = max(0, -r_lo), max(0, r_hi + 1), max(0, -c_lo), max(0, c_hi + 1)
-    # One more zero row at the bottom: a run may end up to ``left + right + 1`` past the last row.
+    # One more zero row at the bottom: the run with the largest start ends up to ``Wp`` elements
+    # past the other padding (its last corner row reads one row lower, one column further).
     padded = torch.nn.functional.pad(t, (left, right, top, bottom + 1))
     Hp, Wp = H + top + bottom + 1, W + left + right
     L = (H + 1) * Wp + 1
@@ -101,13 +103,15 @@ class TrilinearShift(torch.autograd.Function):
 
     1. theta step ``g[b,c,o] = sum_j theta_w[c,j] f[b,c, (o + kt[c] + j) mod Or]``: whole planes
        are copied with ``index_select`` (a memcpy per plane), no per-element index;
-    2. spatial step ``out[b,c,o] = sum_{dy,dx} space_w[c,o,2dy+dx] g[b,c,o](y + rows[c,o] + dy, x + cols[c,o] + dx)``
-       with :func:`_shift_planes` (one run per plane copied out of a zero-padded ``g`` holds all 4).
+    2. spatial step ``out[b,c,o] = sum_{dy,dx} space_w[c,o,2dy+dx] g[b,c,o](y + ry + dy, x + rx + dx)``
+       with ``(ry, rx) = (rows[c,o], cols[c,o])``, by :func:`_shift_planes` (one run per plane,
+       copied out of a zero-padded ``g``, holds all 4 corners).
 
-    That is 2 + 1 plane copies and 4 multiply-adds instead of 8 per-element gathers with masks. Both steps are linear
-    in ``f`` and their adjoints are the same kind of operation (the adjoint of a zero-filled shift
-    by ``s`` is the shift by ``-s``; of a cyclic shift, the inverse cyclic shift), so the backward
-    is plane copies and run copies too, never scatters. Only ``f`` and the small tables are saved (``g`` is recomputed).
+    That is 3 plane copies and 4 multiply-adds instead of 8 per-element gathers with masks. Both
+    steps are linear in ``f`` and their adjoints are the same kind of operation (the adjoint of a
+    zero-filled shift by ``s`` is the shift by ``-s``; of a cyclic shift, the inverse cyclic
+    shift), so the backward is plane copies and run copies too, never scatters. Only ``f`` and the
+    small per-slice tables are saved (``g`` is recomputed): ``O(input)`` memory.
     """
 
     @staticmethod
@@ -134,8 +138,8 @@ class TrilinearShift(torch.autograd.Function):
         if need_sw:
             # d out / d space_w[p, k] is the k-th corner shift of g: rebuild g, take its corners.
             g = _theta_step(planes, idx0, idx1, theta_w, Or)
-            grad_sw = torch.stack([(grad * corner).sum(dim=(0, 2, 3)) for corner in _bilinear_corners(g, rows, cols)],
-                                  dim=1).view_as(space_w)
+            corners = _bilinear_corners(g, rows, cols)
+            grad_sw = torch.stack([(grad * c).sum(dim=(0, 2, 3)) for c in corners], dim=1).view_as(space_w)
         if need_f or need_tw:
             # Adjoint of the spatial step: corner (dy, dx) shifted by (row + dy, col + dx) becomes a
             # shift by -(row + dy, col + dx) = (-row - 1 + (1 - dy), -col - 1 + (1 - dx)): the same
