@@ -128,7 +128,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             raise ValueError(f"--eval-n must be >= 0, got {args.eval_n!r}")
         if args.threads < 1:
             raise ValueError(f"--threads must be a positive integer, got {args.threads!r}")
-        config = TrainConfig(model="gmgan", dataset="mnist", epochs=10_000,
+        config = TrainConfig(model="gmgan", dataset="mnist", epochs=5,   # the time budget stops it first
                              batch_size=args.batch_size, max_steps=args.max_steps,
                              data_fraction=args.data_fraction, seed=args.seed, device="cpu",
                              checkpoint_every=100, log_every=10, model_config=model_config,
