@@ -3,11 +3,8 @@
 
 nbstripout-style, but the outputs stay (the course is meant to read well on a code host):
 
-- execution counts are *normalised*, not kept: a code cell with outputs gets its position among
-  the code cells (1, 2, 3, ...), one without outputs gets ``None``, and ``execute_result``
-  outputs follow their cell. So the counts never change from run to run (no diff noise), yet
-  every cell with outputs still has a count, which nbval needs: it refuses a cell that has
-  outputs but no count ("Unrun reference cell has outputs") and never compares an unrun cell;
+- execution counts go (``None``), in the cells and in their ``execute_result`` outputs, so a
+  notebook's diff shows only what changed in its sources and outputs;
 - saved widget state (``metadata.widgets``, hundreds of kilobytes of random model ids) goes;
 - widget-view outputs keep only their ``text/plain`` fallback (the view's model id is random
   and points to the state removed above);
@@ -17,6 +14,12 @@ Usage::
 
     python scripts/strip_notebooks.py notebooks/*.ipynb           # rewrite in place
     python scripts/strip_notebooks.py --check notebooks/*.ipynb   # exit 1 if any is not clean
+    python scripts/strip_notebooks.py --for-nbval build/nbval notebooks/*.ipynb
+
+The last form is for testing. nbval refuses a reference cell that has outputs but no execution
+count ("Unrun reference cell has outputs") and never compares an unrun cell, so ``make
+test-notebooks`` runs nbval on throw-away copies in which every cell with outputs is numbered
+by its position among the code cells; the committed notebooks stay count-free.
 
 As a git pre-commit hook (``.git/hooks/pre-commit``, executable)::
 
@@ -44,12 +47,10 @@ def strip_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Return a stripped copy of ``nb`` (outputs kept, run-dependent fields removed or normalised)."""
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
-    position = 0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        position += 1
         kept = []
         for out in cell.outputs:
             data = out.get("data")
@@ -57,10 +58,25 @@ def strip_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 data.pop(WIDGET_VIEW)
                 if not data:  # nothing left to show: drop the output
                     continue
+            if "execution_count" in out:
+                out.execution_count = None
             kept.append(out)
         cell.outputs = kept
-        cell.execution_count = position if kept else None
-        for out in kept:
+        cell.execution_count = None
+    return nb
+
+
+def numbered_for_nbval(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of a stripped notebook in which every code cell with outputs has a count (its
+    position among the code cells), so that nbval treats it as a run reference cell."""
+    nb = copy.deepcopy(nb)
+    position = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        position += 1
+        cell.execution_count = position if cell.outputs else None
+        for out in cell.outputs:
             if "execution_count" in out:
                 out.execution_count = cell.execution_count
     return nb
@@ -76,7 +92,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path, help="notebook files (.ipynb)")
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 and name the notebooks that need stripping")
+    parser.add_argument("--for-nbval", type=Path, metavar="DIR",
+                        help="write count-numbered copies for nbval into DIR (the sources are "
+                             "only read)")
     args = parser.parse_args(argv)
+    if args.for_nbval is not None:
+        args.for_nbval.mkdir(parents=True, exist_ok=True)
+        for path in args.notebooks:
+            if path.suffix != ".ipynb" or not path.is_file():
+                parser.error(f"notebooks must be existing .ipynb files, got {str(path)!r}")
+            nbformat.write(numbered_for_nbval(nbformat.read(path, as_version=4)),
+                           args.for_nbval / path.name)
+        return 0
     dirty = []
     for path in args.notebooks:
         if path.suffix != ".ipynb" or not path.is_file():

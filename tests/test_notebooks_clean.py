@@ -43,17 +43,25 @@ def _code(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_normalised_execution_counts_and_no_widget_state(notebook):
-    """Counts are the cell's position among code cells (None without outputs): they never change
-    between runs, and nbval compares only cells that have one."""
+def test_no_execution_counts_and_no_widget_state(notebook):
+    """Committed notebooks keep their outputs but no execution counts and no widget state."""
     assert "widgets" not in notebook.metadata
-    for position, cell in enumerate(_code(notebook), start=1):
-        assert cell.execution_count == (position if cell.outputs else None)
+    for cell in _code(notebook):
+        assert cell.execution_count is None
         assert "execution" not in cell.metadata
         for out in cell.outputs:
-            assert out.get("execution_count") in (None, position)
+            assert out.get("execution_count") is None
             assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {})
     assert _strip_module().is_clean(notebook)
+
+
+def test_nbval_copies_number_the_cells_with_outputs(notebook):
+    """nbval needs a count on every cell with outputs: the copies made for it have one."""
+    numbered = _strip_module().numbered_for_nbval(notebook)
+    for position, cell in enumerate(_code(numbered), start=1):
+        assert cell.execution_count == (position if cell.outputs else None)
+        assert cell.source == _code(notebook)[position - 1].source
+    assert notebook == _strip_module().strip_notebook(numbered)   # stripping undoes it
 
 
 def test_committed_with_outputs_from_a_successful_run(notebook):
@@ -84,7 +92,7 @@ def test_cells_are_marked_for_nbval(notebook):
             assert cell.source.lstrip().startswith("# NBVAL_IGNORE_OUTPUT"), cell.source
 
 
-def test_strip_notebook_normalises_counts_drops_widget_state_keeps_outputs():
+def test_strip_notebook_drops_counts_and_widget_state_keeps_outputs():
     strip = _strip_module()
     nb = nbformat.v4.new_notebook()
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
@@ -106,9 +114,9 @@ def test_strip_notebook_normalises_counts_drops_widget_state_keeps_outputs():
     assert "widgets" not in out.metadata
     assert out.cells[1].execution_count is None          # no outputs: no count
     c = out.cells[2]
-    assert c.execution_count == 2 and "execution" not in c.metadata   # second code cell
+    assert c.execution_count is None and "execution" not in c.metadata
     assert [o.output_type for o in c.outputs] == ["execute_result", "display_data", "stream"]
-    assert c.outputs[0].data == {"text/plain": "2"} and c.outputs[0].execution_count == 2
+    assert c.outputs[0].data == {"text/plain": "2"} and c.outputs[0].execution_count is None
     assert c.outputs[1].data == {"text/plain": "interactive(children=(...))"}
     assert c.outputs[2].text == "hello\n"
     nbformat.validate(out)
@@ -127,7 +135,10 @@ def test_strip_script_check_mode(tmp_path, capsys):
     assert nbformat.read(path, as_version=4).cells[0].execution_count == 5  # check changes nothing
     assert strip.main([str(path)]) == 0
     assert strip.main(["--check", str(path)]) == 0
-    assert nbformat.read(path, as_version=4).cells[0].execution_count == 1
+    assert nbformat.read(path, as_version=4).cells[0].execution_count is None
+    assert strip.main(["--for-nbval", str(tmp_path / "nbval"), str(path)]) == 0
+    assert nbformat.read(tmp_path / "nbval" / "a.ipynb", as_version=4).cells[0].execution_count == 1
+    assert nbformat.read(path, as_version=4).cells[0].execution_count is None   # source untouched
     with pytest.raises(SystemExit):
         strip.main([str(tmp_path / "missing.ipynb")])
 
