@@ -290,8 +290,13 @@ class _Distributed:
             for buffer in module.buffers():
                 torch.distributed.broadcast(buffer, src=0)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         if self.owns_group:
+            # Rank 0 still writes checkpoints and samples when the others are done: wait for it,
+            # so no rank tears down its gloo/nccl threads while a peer is still connected (seen
+            # as "terminate called without an active exception" at exit).
+            if wait:
+                torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
 
@@ -388,10 +393,13 @@ def train(config: TrainConfig, out: str | os.PathLike | None, *, resume: bool = 
         raise ValueError(f"images must be a [N, 1, 28, 28] tensor, got {list(images.shape)}")
 
     dist = _Distributed(config.device)
+    finished = False
     try:
-        return _train(config, out, resume, images, dry_run, progress, verbose and dist.main, dist)
+        result = _train(config, out, resume, images, dry_run, progress, verbose and dist.main, dist)
+        finished = True
+        return result
     finally:
-        dist.close()
+        dist.close(wait=finished)   # after an error a peer may never reach the barrier
 
 
 def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Tensor | None,
