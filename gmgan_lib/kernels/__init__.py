@@ -69,3 +69,23 @@ def index_dtype(n_offsets: int) -> torch.dtype:
     if n_offsets <= 32767:
         return torch.int16
     raise ValueError(f"kernel has {n_offsets} offsets; at most 32767 are supported")
+
+
+def check_backward_arguments(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape):
+    """Validate the arguments every backend's ``erosion_backward`` receives; returns the two
+    shapes as tuples. A fast backend trusts the index in its hot loop, so a mismatched shape or
+    index type must be refused here, with the expected form named."""
+    f_shape, kstack_shape = tuple(f_shape), tuple(kstack_shape)
+    if len(f_shape) != 5 or len(kstack_shape) != 5:
+        raise ValueError(f"f_shape must be [B,C,Or,H,W] and kstack_shape [C,Or,kOr,kH,kW], got "
+                         f"{f_shape} and {kstack_shape}")
+    if tuple(grad_out.shape) != f_shape or tuple(index.shape) != f_shape:
+        raise ValueError(f"grad_out and index must have shape f_shape={f_shape}, got "
+                         f"{tuple(grad_out.shape)} and {tuple(index.shape)}")
+    if kstack_shape[:2] != f_shape[1:3]:
+        raise ValueError(f"kstack_shape must start with (C, Or)={f_shape[1:3]}, got {kstack_shape}")
+    n_offsets = kstack_shape[2] * kstack_shape[3] * kstack_shape[4]
+    if index.dtype != index_dtype(n_offsets):
+        raise ValueError(f"index must be {index_dtype(n_offsets)} for {n_offsets} offsets, "
+                         f"got {index.dtype}")
+    return f_shape, kstack_shape

@@ -56,7 +56,7 @@ import threading
 import numpy as np
 import torch
 
-from gmgan_lib.kernels import index_dtype
+from gmgan_lib.kernels import check_backward_arguments, index_dtype
 
 try:  # Numba is a dependency, but keep the package importable (reference backend) without it.
     import numba
@@ -402,20 +402,9 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
 def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape):
     """Scatter ``grad_out`` [B,C,Or,H,W] (any strides) through ``index``. Returns
     ``(grad_f [B,C,Or,H,W], grad_kstack [C,Or,kOr,kH,kW])`` in the dtype of ``grad_out``."""
-    f_shape, kstack_shape = tuple(f_shape), tuple(kstack_shape)
-    if len(f_shape) != 5 or len(kstack_shape) != 5:
-        raise ValueError(f"f_shape must be [B,C,Or,H,W] and kstack_shape [C,Or,kOr,kH,kW], got "
-                         f"{f_shape} and {kstack_shape}")
-    if tuple(grad_out.shape) != f_shape or tuple(index.shape) != f_shape:
-        raise ValueError(f"grad_out and index must have shape f_shape={f_shape}, got "
-                         f"{tuple(grad_out.shape)} and {tuple(index.shape)}")
+    f_shape, kstack_shape = check_backward_arguments(grad_out, index, f_shape, kstack_shape)
     B, C, Or, H, W = f_shape
     kOr, kH, kW = kstack_shape[2:]
-    if kstack_shape[:2] != (C, Or):
-        raise ValueError(f"kstack_shape must start with (C, Or)=({C}, {Or}), got {kstack_shape}")
-    if index.dtype != index_dtype(kOr * kH * kW):
-        raise ValueError(f"index must be {index_dtype(kOr * kH * kW)} for {kOr * kH * kW} "
-                         f"offsets, got {index.dtype}")
     if not supports(grad_out):
         raise ValueError(f"the cpu backend needs grad_out on the CPU in float32 or float64, "
                          f"got {grad_out.dtype} on {grad_out.device}")

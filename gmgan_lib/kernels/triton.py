@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import torch
 
-from gmgan_lib.kernels import index_dtype
+from gmgan_lib.kernels import check_backward_arguments, index_dtype
 
 try:
     import triton
@@ -283,20 +283,9 @@ def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstac
     ``grad_out``."""
     if triton is None:  # pragma: no cover
         raise RuntimeError("the triton backend needs triton")
-    f_shape, kstack_shape = tuple(f_shape), tuple(kstack_shape)
-    if len(f_shape) != 5 or len(kstack_shape) != 5:
-        raise ValueError(f"f_shape must be [B,C,Or,H,W] and kstack_shape [C,Or,kOr,kH,kW], got "
-                         f"{f_shape} and {kstack_shape}")
-    if tuple(grad_out.shape) != f_shape or tuple(index.shape) != f_shape:
-        raise ValueError(f"grad_out and index must have shape f_shape={f_shape}, got "
-                         f"{tuple(grad_out.shape)} and {tuple(index.shape)}")
+    f_shape, kstack_shape = check_backward_arguments(grad_out, index, f_shape, kstack_shape)
     B, C, Or, H, W = f_shape
     kOr, kH, kW = kstack_shape[2:]
-    if kstack_shape[:2] != (C, Or):
-        raise ValueError(f"kstack_shape must start with (C, Or)=({C}, {Or}), got {kstack_shape}")
-    if index.dtype != index_dtype(kOr * kH * kW):
-        raise ValueError(f"index must be {index_dtype(kOr * kH * kW)} for {kOr * kH * kW} "
-                         f"offsets, got {index.dtype}")
     if grad_out.dtype not in _DTYPES:
         raise ValueError(f"grad_out must be one of {_DTYPES}, got {grad_out.dtype}")
     if index.device != grad_out.device:
