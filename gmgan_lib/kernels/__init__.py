@@ -71,6 +71,27 @@ def index_dtype(n_offsets: int) -> torch.dtype:
     raise ValueError(f"kernel has {n_offsets} offsets; at most 32767 are supported")
 
 
+def check_forward_arguments(f: torch.Tensor, kstack: torch.Tensor) -> None:
+    """Validate the pair every backend's ``erosion_forward`` receives: ``f`` [B,C,Or,H,W] and
+    ``kstack`` [C,Or,kOr,kH,kW] of one dtype and device. (Which dtypes a backend runs is its own
+    check.)"""
+    def shape(t):
+        return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+    if not isinstance(f, torch.Tensor) or f.dim() != 5:
+        raise ValueError(f"f must be a 5-D tensor [B, C, Or, H, W], got {shape(f)}")
+    if not isinstance(kstack, torch.Tensor) or kstack.dim() != 5:
+        raise ValueError(f"kstack must be a 5-D tensor [C, Or, kOr, kH, kW], got {shape(kstack)}")
+    if kstack.dtype != f.dtype or kstack.device != f.device:
+        raise ValueError(f"kstack must match f in dtype and device ({f.dtype}, {f.device}), "
+                         f"got {kstack.dtype} on {kstack.device}")
+    B, C, Or, H, W = f.shape
+    if kstack.shape[0] != C or kstack.shape[1] != Or:
+        raise ValueError(f"kstack must be [C={C}, Or={Or}, kOr, kH, kW] for f of shape "
+                         f"{tuple(f.shape)}, got {tuple(kstack.shape)}")
+    if min(kstack.shape[2:]) < 1 or min(f.shape) < 1:
+        raise ValueError(f"empty f {tuple(f.shape)} or kstack {tuple(kstack.shape)}")
+
+
 def check_backward_arguments(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape):
     """Validate the arguments every backend's ``erosion_backward`` receives; returns the two
     shapes as tuples. A fast backend trusts the index in its hot loop, so a mismatched shape or

@@ -56,7 +56,7 @@ import threading
 import numpy as np
 import torch
 
-from gmgan_lib.kernels import check_backward_arguments, index_dtype
+from gmgan_lib.kernels import check_backward_arguments, check_forward_arguments, index_dtype
 
 try:  # Numba is a dependency, but keep the package importable (reference backend) without it.
     import numba
@@ -357,24 +357,10 @@ def _run_chunks(fn, chunks, make_args) -> None:
 # Backend API
 # --------------------------------------------------------------------------------------------
 def _check_pair(f: torch.Tensor, kstack: torch.Tensor) -> None:
-    if not isinstance(f, torch.Tensor) or f.dim() != 5:
-        raise ValueError(f"f must be a 5-D tensor [B, C, Or, H, W], got "
-                         f"{tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__}")
-    if not isinstance(kstack, torch.Tensor) or kstack.dim() != 5:
-        raise ValueError("kstack must be a 5-D tensor [C, Or, kOr, kH, kW], got "
-                         f"{tuple(kstack.shape) if isinstance(kstack, torch.Tensor) else type(kstack).__name__}")
+    check_forward_arguments(f, kstack)
     if not supports(f):
         raise ValueError(f"the cpu backend needs f on the CPU in float32 or float64, got "
                          f"{f.dtype} on {f.device}")
-    if kstack.dtype != f.dtype or kstack.device != f.device:
-        raise ValueError(f"kstack must match f in dtype and device ({f.dtype}, {f.device}), "
-                         f"got {kstack.dtype} on {kstack.device}")
-    B, C, Or, H, W = f.shape
-    if kstack.shape[0] != C or kstack.shape[1] != Or:
-        raise ValueError(f"kstack must be [C={C}, Or={Or}, kOr, kH, kW] for f of shape "
-                         f"{tuple(f.shape)}, got {tuple(kstack.shape)}")
-    if min(kstack.shape[2:]) < 1 or min(f.shape) < 1:
-        raise ValueError(f"empty f {tuple(f.shape)} or kstack {tuple(kstack.shape)}")
 
 
 def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):

@@ -125,8 +125,8 @@ def linear_m2(f: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.einsum("oi,bi...->bo...", weight, f)
 
 
-class LinearM2(EquivariantModule):
-    """Channel mixing at every point of M2 (a 1x1x1 convolution without bias), weight [Cout, Cin]."""
+class _ChannelMixing(nn.Module):
+    """The weight [Cout, Cin] shared by LinearM2 and LinearR2 (only their input checks differ)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -135,6 +135,10 @@ class LinearM2(EquivariantModule):
         # kaiming_uniform(a=sqrt 5), the nn.Linear default; fan_in = in_channels here.
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+
+class LinearM2(_ChannelMixing, EquivariantModule):
+    """Channel mixing at every point of M2 (a 1x1x1 convolution without bias), weight [Cout, Cin]."""
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         _check_m2_input(f, self.in_channels, "LinearM2")
@@ -235,15 +239,8 @@ class ErosionR2(_MorphologicalR2):
         return erosion_r2(f, self.kernel().to(f.dtype))
 
 
-class LinearR2(nn.Module):
+class LinearR2(_ChannelMixing):
     """Channel mixing on R2 (1x1 convolution without bias), weight [Cout, Cin]."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels)
-        self.out_channels = check_positive_int("out_channels", out_channels)
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         _check_r2_input(f, self.in_channels, "LinearR2")
