@@ -16,6 +16,12 @@ Rows (each the erosion of f [B,C,Or,H,W] by a kernel stack [C,Or,kOr,kH,kW], sam
                        (a separate venv: scripts/lietorch_env.sh). It rotates one kernel per
                        orientation itself, so its kernel is [C, kOr, kH, kW]; same cost.
 
+A second table times one whole PDE layer (convection, dilation, erosion, linear combination,
+batch norm; C -> C channels, the same kernel size), where the ratio is to our layer:
+
+* ``gmgan CDELayerM2``      - :class:`gmgan_lib.nn.CDELayerM2`;
+* ``lietorch CDEPdeLayerM2`` - lietorch's layer of the same structure, when lietorch imports.
+
 "forward" is the training forward (inputs require grad, so the fast path also writes its arg-min
 index); "fwd+bwd" adds the backward of ``out`` with a fixed random ``grad_out``. Medians over
 ``--repeats`` runs after one warm-up call (whose time is printed as "first call"). Peak extra
@@ -47,6 +53,7 @@ if REPO not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, REPO)
 
 from gmgan_lib import kernels  # noqa: E402
+from gmgan_lib.nn import CDELayerM2  # noqa: E402
 from gmgan_lib.nn.functional import erosion_m2  # noqa: E402
 
 
@@ -106,22 +113,33 @@ def _row(key, f, ksize, device, dtype):
     if key == "conv":
         weight = torch.randn((C, 1) + tuple(ksize), generator=g).to(device=device, dtype=dtype)
         return depthwise_conv3d, weight.requires_grad_()
-    if key == "lietorch":
-        module, note = lietorch_module(C, ksize, device, dtype)
+    if key in ("lietorch", "lietorch-layer"):
+        module, note = lietorch_module(key, C, ksize, device, dtype)
         if module is None:
             raise RuntimeError(note)
+        return (lambda x, _w: module(x)), kstack
+    if key == "layer":
+        torch.manual_seed(1)
+        module = CDELayerM2(C, C, tuple(ksize)).to(device=device, dtype=dtype)
         return (lambda x, _w: module(x)), kstack
     raise ValueError(f"unknown row {key!r}")
 
 
-def lietorch_module(C: int, ksize, device, dtype):
+def lietorch_module(key: str, C: int, ksize, device, dtype):
+    """lietorch's erosion (``"lietorch"``) or whole CDE layer (``"lietorch-layer"``), or
+    ``(None, why not)`` when lietorch does not import here."""
     try:
         import lietorch  # noqa: F401
-        from lietorch.nn.m2 import MorphologicalConvolutionM2  # lietorch 0.6-0.8 layout
+        # lietorch 0.6-0.8 layout
+        from lietorch.nn.m2 import CDEPdeLayerM2, MorphologicalConvolutionM2
     except Exception as err:  # ImportError, or lietorch 0.6.2 on a CPU-only torch (method.md 5.4)
         return None, f"{type(err).__name__}: {err}".splitlines()[0][:100]
-    module = MorphologicalConvolutionM2(C, ksize).to(device=device, dtype=dtype)
-    return module, None
+    torch.manual_seed(1)
+    if key == "lietorch":
+        module = MorphologicalConvolutionM2(C, ksize)
+    else:
+        module = CDEPdeLayerM2(C, C, tuple(ksize))
+    return module.to(device=device, dtype=dtype), None
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,6 +308,7 @@ def _first_call(args) -> None:
 
 
 ROWS = ("fast", "reference", "shift", "compile", "conv", "lietorch")
+LAYER_ROWS = ("layer", "lietorch-layer")
 
 
 def main(argv=None) -> int:
@@ -308,11 +327,12 @@ def main(argv=None) -> int:
                         help="measure peak memory (on the CPU: one fresh process per row)")
     parser.add_argument("--quick", action="store_true", help="small shape (8,4,8,28,28), 3 repeats, no compile")
     parser.add_argument("--skip", default="", help="comma-separated rows to leave out: "
-                        "reference,shift,compile,conv,lietorch")
+                        "reference,shift,compile,conv,lietorch; 'layer' leaves out the second table "
+                        "(whole CDE layers)")
     parser.add_argument("--first-call", action="store_true",
                         help="CPU: also time the first forward+backward of the fast path in fresh "
                         "processes, with a cold and a warm Numba cache")
-    parser.add_argument("--memory-of", default=None, choices=ROWS, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-of", default=None, choices=ROWS + LAYER_ROWS, help=argparse.SUPPRESS)
     parser.add_argument("--first-call-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -337,8 +357,9 @@ def main(argv=None) -> int:
         parser.error("--repeats must be >= 1")
     use_compile = (device.type == "cuda" and not args.quick) if args.compile is None else args.compile
     skip = {s for s in args.skip.split(",") if s}
-    if skip - set(ROWS):
-        parser.error(f"--skip takes names from {ROWS[1:]}, got {sorted(skip - set(ROWS))}")
+    if skip - set(ROWS[1:] + LAYER_ROWS[:1]):
+        parser.error(f"--skip takes names from {ROWS[1:] + LAYER_ROWS[:1]}, "
+                     f"got {sorted(skip - set(ROWS[1:] + LAYER_ROWS[:1]))}")
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
@@ -354,12 +375,15 @@ def main(argv=None) -> int:
     labels = {"fast": f"gmgan fast ({fast_backend})", "reference": "gmgan reference",
               "shift": "shift loop (eager)", "compile": "shift loop (torch.compile)",
               "conv": f"depthwise conv3d ({conv_label})", "lietorch": "lietorch MorphologicalConvolutionM2"}
+    labels.update({"layer": "gmgan CDELayerM2", "lietorch-layer": "lietorch CDEPdeLayerM2"})
     keys = [k for k in ROWS if k not in skip and (k != "compile" or use_compile)]
+    layer_keys = [] if "layer" in skip else list(LAYER_ROWS)
     lietorch_note = None
-    if "lietorch" in keys:
-        module, lietorch_note = lietorch_module(C, ksize, device, dtype)
+    if "lietorch" in keys or layer_keys:
+        module, lietorch_note = lietorch_module("lietorch", C, ksize, device, dtype)
         if module is None:
-            keys.remove("lietorch")
+            keys = [k for k in keys if k != "lietorch"]
+            layer_keys = [k for k in layer_keys if k != "lietorch-layer"]
 
     print(f"# bench_morph: min-plus erosion on M2, {args.dtype}")
     print(f"command : {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
@@ -382,30 +406,40 @@ def main(argv=None) -> int:
               "in a fresh process (not for torch.compile: it would recompile)")
     print(flush=True)
 
-    mem_label = "peak extra MiB" + ("" if device.type == "cuda" else " (RSS)")
-    header = (f"| {'implementation':<38} | {'first call ms':>13} | {'forward ms':>10} | {'fwd+bwd ms':>10} | "
-              f"{mem_label:>20} | {'fwd / fast':>10} | {'fwd+bwd / fast':>14} |")
-    lines = [header, "|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|"]
-    print("\n".join(lines), flush=True)
-    fast = None
     compile_s = None
-    for key in keys:  # each row printed as soon as it is measured
-        fn, weight = _row(key, f, ksize, device, dtype)
-        if key == "compile":
-            t0 = time.perf_counter()
-            fn(f, weight).backward(grad)  # compiles the forward and backward graphs
-            _sync(device)
-            compile_s = time.perf_counter() - t0
-            f.grad = weight.grad = None
-        r = measure(labels[key], fn, f, weight, grad, repeats, device)
-        if device.type == "cpu":
-            r["mem"] = _cpu_memory(key, args) if args.memory and key != "compile" else float("nan")
-        elif not args.memory:
-            r["mem"] = float("nan")
-        fast = fast or r
-        lines.append(f"| {r['name']:<38} | {r['first']:>13.1f} | {r['fwd']:>10.2f} | {r['fb']:>10.2f} | "
-                     f"{r['mem']:>20.1f} | {r['fwd'] / fast['fwd']:>10.2f} | {r['fb'] / fast['fb']:>14.2f} |")
-        print(lines[-1], flush=True)
+
+    def table(keys, what):
+        """Measure and print one table; the ratio columns divide by its first row."""
+        nonlocal compile_s
+        mem_label = "peak extra MiB" + ("" if device.type == "cuda" else " (RSS)")
+        header = (f"| {what:<38} | {'first call ms':>13} | {'forward ms':>10} | {'fwd+bwd ms':>10} | "
+                  f"{mem_label:>20} | {'fwd / first row':>15} | {'fwd+bwd / first row':>19} |")
+        print(header)
+        print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|", flush=True)
+        first_row = None
+        for key in keys:  # each row printed as soon as it is measured
+            fn, weight = _row(key, f, ksize, device, dtype)
+            if key == "compile":
+                t0 = time.perf_counter()
+                fn(f, weight).backward(grad)  # compiles the forward and backward graphs
+                _sync(device)
+                compile_s = time.perf_counter() - t0
+                f.grad = weight.grad = None
+            r = measure(labels[key], fn, f, weight, grad, repeats, device)
+            if device.type == "cpu":
+                r["mem"] = _cpu_memory(key, args) if args.memory and key != "compile" else float("nan")
+            elif not args.memory:
+                r["mem"] = float("nan")
+            first_row = first_row or r
+            print(f"| {r['name']:<38} | {r['first']:>13.1f} | {r['fwd']:>10.2f} | {r['fb']:>10.2f} | "
+                  f"{r['mem']:>20.1f} | {r['fwd'] / first_row['fwd']:>15.2f} | "
+                  f"{r['fb'] / first_row['fb']:>19.2f} |", flush=True)
+
+    table(keys, "erosion on M2")
+    if layer_keys:
+        print(f"\nWhole layer: convection, dilation, erosion, linear {C}->{C}, batch norm "
+              f"(train mode), kernel {tuple(ksize)}\n")
+        table(layer_keys, "CDE layer")
     if args.first_call and device.type == "cpu":
         print()
         _first_call(args)

@@ -22,7 +22,10 @@ cd "$(dirname "$0")/.."
 
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/pip" install --upgrade pip
-"$VENV/bin/pip" install "torch==2.0.1" "lietorch==0.6.2.post1" "numpy<2" "numba<0.61" scipy
+# numba: the project's pin (it supports numpy 1.26); numba 0.60, what pip would otherwise pick
+# next to numpy<2, runs our CPU kernel 7x slower (docs/performance.md).
+NUMBA_PIN="$(grep -E '^numba==' requirements/lock.txt)"
+"$VENV/bin/pip" install "torch==2.0.1" "lietorch==0.6.2.post1" "numpy<2" "$NUMBA_PIN" scipy
 # gmgan_lib itself, without letting pip replace torch 2.0.1 by the project's newer pin.
 "$VENV/bin/pip" install --no-deps -e .
 # Fail loudly here rather than silently dropping the row in the benchmark.
