@@ -22,6 +22,12 @@ input and tiny per-slice tables, not a sampling grid per element. The shifts are
 copies and strided window copies, never per-element index tables (2-4x faster on the CPU than the
 8 masked gathers of the first version, see docs/performance.md). The gradient with respect to ``g0`` flows through the
 weights (ordinary autograd): piecewise constant, with kinks where a sample crosses a grid line.
+
+On CUDA the same factored formula runs as three fused Triton kernels
+(:mod:`gmgan_lib.kernels.triton_convection`): the plane-copy formulation below sizes its padding
+from the largest shift, which it must read back to the host, and a GPU training step should
+never wait for the host. The backend is chosen with the erosion's
+(:func:`gmgan_lib.kernels.select_backend`), so ``use_backend`` / ``GMGAN_BACKEND`` switch both.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import math
 import torch
 from torch.autograd.function import once_differentiable
 
+from gmgan_lib import kernels
 from gmgan_lib.nn._checks import check_no_nan, check_rank, check_same
 from gmgan_lib.nn.metric import orientation_cos_sin
 
@@ -95,6 +102,14 @@ def _theta_step(planes: torch.Tensor, idx0: torch.Tensor, idx1: torch.Tensor, th
         .addcmul_(planes.index_select(1, idx1), tw[:, 1].view(1, -1, 1, 1))
 
 
+def _fused_kernels(f: torch.Tensor):
+    """The Triton convection kernels when the erosion would run on Triton too, else ``None``."""
+    if not kernels.select_backend(f).__name__.endswith(".triton"):
+        return None
+    from gmgan_lib.kernels import triton_convection
+    return triton_convection
+
+
 class TrilinearShift(torch.autograd.Function):
     """Trilinear resampling with one shift per (channel, orientation) slice, factored in two steps.
 
@@ -116,18 +131,25 @@ class TrilinearShift(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, f, theta_w, space_w, kt, rows, cols):
+        ctx.save_for_backward(f, theta_w, space_w, kt, rows, cols)
+        ctx.fused = _fused_kernels(f)
+        if ctx.fused is not None:
+            return ctx.fused.trilinear_shift_forward(f, theta_w, space_w, kt, rows, cols)
         B, C, Or, H, W = f.shape
         planes = f.view(B, C * Or, H, W)
         idx0, idx1 = _theta_index(kt, Or), _theta_index(kt + 1, Or)
         g = _theta_step(planes, idx0, idx1, theta_w, Or)
         out = _shift_planes(g, rows.view(C * Or), cols.view(C * Or), space_w.view(C * Or, 4))
-        ctx.save_for_backward(f, theta_w, space_w, kt, rows, cols)
         return out.view(B, C, Or, H, W)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         f, theta_w, space_w, kt, rows, cols = ctx.saved_tensors
+        if ctx.fused is not None:
+            grads = ctx.fused.trilinear_shift_backward(grad_out, f, theta_w, space_w, kt, rows, cols,
+                                                       ctx.needs_input_grad[:3])
+            return (*grads, None, None, None)
         B, C, Or, H, W = f.shape
         P = C * Or
         planes, grad = f.view(B, P, H, W), grad_out.contiguous().view(B, P, H, W)
