@@ -79,13 +79,16 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
     return out, index
 
 
-def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape):
+def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape,
+                     winners_inside: bool = False):
     """Scatter ``grad_out`` (any strides) through the arg-min ``index``.
 
     Returns ``(grad_f [B,C,Or,H,W], grad_kstack [C,Or,kOr,kH,kW])``. For every offset ``n`` the
     outputs that chose it send their gradient to the input sample they read (shifted back by the
     offset) and to the kernel entry ``kstack[c,o,a,i,j]``. An index that points outside the image
-    (only possible when every candidate was ``+inf``) sends nothing.
+    (only possible when every candidate was ``+inf``) sends nothing. ``winners_inside`` (a
+    promise that no index points outside, which lets the CPU kernel skip its bounds test) is
+    accepted for the common signature; this readable version always tests.
     """
     B, C, Or, H, W = f_shape
     _, _, kOr, kH, kW = kstack_shape

@@ -263,10 +263,12 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
     return out, (index if need_index else None)
 
 
-def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape):
+def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape,
+                     winners_inside: bool = False):
     """Gradients of the erosion from ``grad_out`` [B,C,Or,H,W] (any strides, expanded ones
     included) and the forward's ``index``. Returns ``(grad_f, grad_kstack)`` in the dtype of
-    ``grad_out``."""
+    ``grad_out``. ``winners_inside`` is accepted for the common signature: the gather visits only
+    outputs inside the image anyway, at no extra cost."""
     if triton is None:  # pragma: no cover
         raise RuntimeError("the triton backend needs triton")
     f_shape, kstack_shape = check_backward_arguments(grad_out, index, f_shape, kstack_shape)

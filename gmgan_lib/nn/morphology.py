@@ -48,6 +48,9 @@ class MinPlusConvolutionM2(torch.autograd.Function):
                 dead = torch.isposinf(out)
             elif out.amax() == float("inf"):   # one reduction, no temporary mask
                 dead = torch.isposinf(out)
+        # No dead output (known only on the CPU) means every winner was a finite sample, hence
+        # inside the image: the backward may skip its bounds test.
+        ctx.winners_inside = dead is None
         ctx.save_for_backward(index, dead)
         return out
 
@@ -58,7 +61,8 @@ class MinPlusConvolutionM2(torch.autograd.Function):
         if dead is not None:
             grad_out = grad_out.masked_fill(dead, 0)
         f_shape, k_shape = ctx.shapes
-        grad_f, grad_k = ctx.backend.erosion_backward(grad_out, index, f_shape, k_shape)
+        grad_f, grad_k = ctx.backend.erosion_backward(grad_out, index, f_shape, k_shape,
+                                                      winners_inside=ctx.winners_inside)
         return (grad_f if ctx.needs_input_grad[0] else None,
                 grad_k if ctx.needs_input_grad[1] else None, None)
 

@@ -68,6 +68,10 @@ def assert_backends_agree(f, k, grad):
     assert none is None and torch.equal(out_v, out_r)
     gf_c, gk_c = cpu.erosion_backward(grad, idx_c, f.shape, k.shape)
     gf_r, gk_r = reference.erosion_backward(grad, idx_r, f.shape, k.shape)
+    if not torch.isinf(out_r).any():
+        # Every winner reads inside the image: the unchecked scatter must give the same result.
+        gf_u, gk_u = cpu.erosion_backward(grad, idx_c, f.shape, k.shape, winners_inside=True)
+        assert torch.equal(gf_u, gf_r) and torch.equal(gk_u, gk_r)
     assert gf_c.shape == f.shape and gk_c.shape == k.shape
     assert gf_c.dtype == grad.dtype and gk_c.dtype == grad.dtype
     assert torch.equal(gf_c, gf_r)
@@ -136,6 +140,11 @@ def test_all_inf_outputs_send_no_gradient():
     assert dead[..., 0, :].all() and dead[..., :, 0].all() and not dead[..., 1:, 1:].any()
     assert gf.sum().item() == grad[~dead].sum().item()
     assert gk.sum().item() == grad[~dead].sum().item()
+    # The bounds test is what keeps the dead outputs' gradient out of the kernel gradient: the
+    # promise winners_inside=True would be false here, and the result shows it (so the flag
+    # really switches the test off, and the node must only pass it when no output is +inf).
+    _, gk_unchecked = cpu.erosion_backward(grad, idx, f.shape, k.shape, winners_inside=True)
+    assert gk_unchecked.sum().item() == grad.sum().item() != gk.sum().item()
 
 
 def test_backward_accepts_any_strides():

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from gmgan_lib import kernels
 from gmgan_lib.nn import functional as gf
 from gmgan_lib.nn.structuring import delta, flat_disk, flat_square, power, quadratic
 
@@ -87,6 +88,32 @@ def test_all_inf_output_sends_no_gradient():
 
 
 # ------------------------------------------------------------------------------- exactness
+
+
+def test_node_promises_winners_inside_only_without_inf_outputs(monkeypatch):
+    """The autograd node lets the CPU backward skip its bounds test only when no output is +inf."""
+    from gmgan_lib.kernels import cpu
+    seen = []
+    real = cpu.erosion_backward
+
+    def spy(*args, winners_inside=False):
+        seen.append(winners_inside)
+        return real(*args, winners_inside=winners_inside)
+
+    monkeypatch.setattr(cpu, "erosion_backward", spy)
+    f = torch.randn(1, 2, 4, 6, 6, requires_grad=True)
+    k = torch.rand(2, 4, 3, 3, 3)
+    k_dead = torch.full((2, 4, 3, 3, 3), float("inf"))
+    k_dead[:, :, 1, 0, 0] = 0.0                      # the first row and column have no winner
+    with kernels.use_backend("cpu"):
+        gf.erosion_m2(f, k).sum().backward()
+        grad_alive = f.grad.clone()
+        f.grad = None
+        out = gf.erosion_m2(f, k_dead)
+        out.sum().backward()
+    assert seen == [True, False]
+    assert torch.isinf(out).any() and f.grad.sum().item() == (~torch.isinf(out)).sum().item()
+    assert grad_alive.sum().item() == f.numel()
 
 
 def test_delta_kernel_is_bitwise_identity():
