@@ -424,10 +424,19 @@ def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstac
 
 def warmup(dtypes=(torch.float32, torch.float64)) -> None:
     """Compile (or load from the on-disk cache) every kernel specialisation for ``dtypes``:
-    forward with a ``uint8`` and an ``int16`` index, the value-only forward and both backwards.
-    Run once after installing (``python -m gmgan_lib.kernels.cpu``) so that no notebook or
-    training run ever pays the compile time; later processes only load the cache."""
+    forward with a ``uint8`` and an ``int16`` index, the value-only forward and both backwards,
+    and the three convection kernels (:mod:`gmgan_lib.kernels.cpu_convection`). Run once after
+    installing (``python -m gmgan_lib.kernels.cpu``) so that no notebook or training run ever
+    pays the compile time; later processes only load the cache."""
+    from gmgan_lib.kernels import cpu_convection
+
     for dtype in dtypes:
+        f = torch.zeros(1, 1, 2, 3, 3, dtype=dtype)
+        tables = (torch.zeros(1, 2, dtype=dtype), torch.zeros(1, 2, 4, dtype=dtype),
+                  torch.zeros(1, dtype=torch.int64), torch.zeros(1, 2, dtype=torch.int64),
+                  torch.zeros(1, 2, dtype=torch.int64))
+        cpu_convection.trilinear_shift_backward(cpu_convection.trilinear_shift_forward(f, *tables),
+                                                f, *tables)
         f = torch.zeros(1, 1, 2, 3, 3, dtype=dtype)
         for ksize in ((1, 3, 3), (3, 11, 11)):  # 9 offsets -> uint8 index, 363 -> int16
             k = torch.zeros((1, 2) + ksize, dtype=dtype)

@@ -1,15 +1,30 @@
-"""Convection on M2 and R2: identity at g0 = 0, exact shifts, interpolation, gradients, equivariance."""
+"""Convection on M2 and R2: identity at g0 = 0, exact shifts, interpolation, gradients, equivariance.
+
+Every test runs on each backend available here: the plane-copy reference formulation and the
+Numba kernels (``GMGAN_BACKEND`` set, e.g. to ``triton`` by the interpreted run in
+tests/kernels/test_triton_convection.py, selects that one alone).
+"""
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
 
+from gmgan_lib import kernels
 from gmgan_lib.nn import ConvectionM2, ConvectionR2, functional as gf
 from gmgan_lib.nn.equivariance import rot90_m2
 
 f64 = torch.float64
+BACKENDS = ([os.environ["GMGAN_BACKEND"]] if os.environ.get("GMGAN_BACKEND")
+            else ["reference"] + (["cpu"] if kernels.available("cpu") else []))
+
+
+@pytest.fixture(autouse=True, params=BACKENDS)
+def backend(request):
+    with kernels.use_backend(request.param):
+        yield request.param
 
 
 def _shift(img: torch.Tensor, right: int, up: int) -> torch.Tensor:
