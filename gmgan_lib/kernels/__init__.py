@@ -110,3 +110,27 @@ def check_backward_arguments(grad_out: torch.Tensor, index: torch.Tensor, f_shap
         raise ValueError(f"index must be {index_dtype(n_offsets)} for {n_offsets} offsets, "
                          f"got {index.dtype}")
     return f_shape, kstack_shape
+
+
+def check_shift_arguments(f: torch.Tensor, theta_w, space_w, kt, rows, cols) -> None:
+    """Validate the arguments of the fused convection kernels (``cpu_convection``,
+    ``triton_convection``): ``f`` [B,C,Or,H,W], weights ``theta_w`` [C,2] and ``space_w``
+    [C,Or,4] in the dtype of ``f``, int64 shift tables ``kt`` [C], ``rows``/``cols`` [C,Or], all on
+    the device of ``f``. (Which devices and dtypes a backend runs is its own check.)"""
+    if not isinstance(f, torch.Tensor) or f.dim() != 5:
+        shape = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
+        raise ValueError(f"f must be a 5-D tensor [B, C, Or, H, W], got {shape}")
+    B, C, Or, H, W = f.shape
+    expected = {"theta_w": (theta_w, (C, 2)), "space_w": (space_w, (C, Or, 4)),
+                "kt": (kt, (C,)), "rows": (rows, (C, Or)), "cols": (cols, (C, Or))}
+    for name, (t, shape) in expected.items():
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or t.device != f.device:
+            got = (tuple(t.shape), t.device) if isinstance(t, torch.Tensor) else (type(t).__name__, "-")
+            raise ValueError(f"{name} must have shape {list(shape)} on {f.device}, "
+                             f"got {got[0]} on {got[1]}")
+    for name, t in (("theta_w", theta_w), ("space_w", space_w)):
+        if t.dtype != f.dtype:
+            raise ValueError(f"{name} must have the dtype of f ({f.dtype}), got {t.dtype}")
+    for name, t in (("kt", kt), ("rows", rows), ("cols", cols)):
+        if t.dtype != torch.int64:
+            raise ValueError(f"{name} must be an int64 table, got {t.dtype}")

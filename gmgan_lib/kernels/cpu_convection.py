@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gmgan_lib.kernels import check_shift_arguments
 from gmgan_lib.kernels import cpu as _cpu
 
 __all__ = ["supports", "trilinear_shift_forward", "trilinear_shift_backward"]
@@ -200,24 +201,10 @@ if _cpu.numba is not None:
 # API (called by gmgan_lib.nn.convection.TrilinearShift)
 # --------------------------------------------------------------------------------------------
 def _check(f: torch.Tensor, theta_w, space_w, kt, rows, cols) -> None:
+    check_shift_arguments(f, theta_w, space_w, kt, rows, cols)
     if not supports(f):
         raise ValueError(f"the cpu convection kernels need f on the CPU in float32 or float64 "
                          f"(and numba), got {f.dtype} on {f.device}")
-    if f.dim() != 5:
-        raise ValueError(f"f must be a 5-D tensor [B, C, Or, H, W], got shape {tuple(f.shape)}")
-    B, C, Or, H, W = f.shape
-    expected = {"theta_w": (theta_w, (C, 2)), "space_w": (space_w, (C, Or, 4)),
-                "kt": (kt, (C,)), "rows": (rows, (C, Or)), "cols": (cols, (C, Or))}
-    for name, (t, shape) in expected.items():
-        if tuple(t.shape) != shape or t.device != f.device:
-            raise ValueError(f"{name} must have shape {list(shape)} on {f.device}, "
-                             f"got {tuple(t.shape)} on {t.device}")
-    for name, t in (("theta_w", theta_w), ("space_w", space_w)):
-        if t.dtype != f.dtype:
-            raise ValueError(f"{name} must have the dtype of f ({f.dtype}), got {t.dtype}")
-    for name, t in (("kt", kt), ("rows", rows), ("cols", cols)):
-        if t.dtype != torch.int64:
-            raise ValueError(f"{name} must be an int64 table, got {t.dtype}")
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import torch
 
+from gmgan_lib.kernels import check_shift_arguments
 from gmgan_lib.kernels import triton as _tk
 
 triton, tl = _tk.triton, (_tk.tl if _tk.triton is not None else None)
@@ -174,22 +175,10 @@ if triton is not None:
 def _check(f: torch.Tensor, theta_w, space_w, kt, rows, cols) -> None:
     if triton is None:  # pragma: no cover
         raise RuntimeError("the triton convection kernels need triton")
-    if f.dim() != 5 or f.dtype not in _tk._DTYPES:
-        raise ValueError(f"f must be a 5-D [B, C, Or, H, W] tensor of one of {_tk._DTYPES}, "
-                         f"got shape {tuple(f.shape)} and {f.dtype}")
-    B, C, Or, H, W = f.shape
-    expected = {"theta_w": (theta_w, (C, 2)), "space_w": (space_w, (C, Or, 4)),
-                "kt": (kt, (C,)), "rows": (rows, (C, Or)), "cols": (cols, (C, Or))}
-    for name, (t, shape) in expected.items():
-        if tuple(t.shape) != shape or t.device != f.device:
-            raise ValueError(f"{name} must have shape {list(shape)} on {f.device}, "
-                             f"got {tuple(t.shape)} on {t.device}")
-    for name, t in (("theta_w", theta_w), ("space_w", space_w)):
-        if t.dtype != f.dtype:
-            raise ValueError(f"{name} must have the dtype of f ({f.dtype}), got {t.dtype}")
-    for name, t in (("kt", kt), ("rows", rows), ("cols", cols)):
-        if t.dtype != torch.int64:
-            raise ValueError(f"{name} must be an int64 table, got {t.dtype}")
+    check_shift_arguments(f, theta_w, space_w, kt, rows, cols)
+    if f.dtype not in _tk._DTYPES:
+        raise ValueError(f"the triton convection kernels need f in one of {_tk._DTYPES}, "
+                         f"got {f.dtype}")
     _tk._check_device(f)
 
 
