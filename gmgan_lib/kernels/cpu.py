@@ -34,6 +34,10 @@ How the forward is laid out, and why it is fast:
   into a masked store (``vmaskmovps``), measured ~8x slower per pair on this AMD CPU; the offset
   list is padded to a multiple of four with ``+inf`` kernel entries instead (they never win).
 * Kernel entries equal to ``+inf`` are skipped (they cannot win), so delta kernels are cheap.
+* Every copy and fill is an explicit loop, never a slice assignment (``P[a:b] = row``): Numba
+  compiles each slice assignment through its generic broadcasting code, and removing them
+  halved the forward's first compile (about 5.3 s -> 2.7 s; docs/performance.md). LLVM
+  vectorises the explicit loops just the same.
 
 The backward scatters ``grad_out`` through the index into a padded accumulator per ``(b, c)``
 (writes that would land outside the image hit the padding and are dropped; the kernel gradient
@@ -135,7 +139,9 @@ if numba is not None:
             f_s = f[b, c, s]  # a 2-D view: row copies below vectorise, 5-D indexing would not
             for y in range(H):
                 row = s * plane + pw + (y + ph) * Wp
-                P[row:row + W] = f_s[y]
+                f_row = f_s[y]
+                for x in range(W):   # explicit loops, not slice assignment: much less to compile
+                    P[row + x] = f_row[x]
 
     @_jit_inline
     def _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid):
@@ -193,8 +199,9 @@ if numba is not None:
             _fill_padded(f, b, c, P, ph, pw, Wp, plane)
             for o in range(Or):
                 count = _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid)
-                m[:] = np.inf
-                idx[:] = 0
+                for p in range(L):
+                    m[p] = np.inf
+                    idx[p] = 0
                 t = 0
                 while t < count:
                     s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
@@ -205,8 +212,11 @@ if numba is not None:
                 out_o = out[b, c, o]
                 index_o = index[b, c, o]
                 for y in range(H):
-                    out_o[y] = m[y * Wp:y * Wp + W]
-                    index_o[y] = idx[y * Wp:y * Wp + W]  # int32 -> uint8/int16, always in range
+                    out_row = out_o[y]
+                    index_row = index_o[y]
+                    for x in range(W):
+                        out_row[x] = m[y * Wp + x]
+                        index_row[x] = idx[y * Wp + x]  # int32 -> uint8/int16, always in range
 
     @_jit
     def _erosion_value_blocks(f, kstack, out, bc_start, bc_stop):
@@ -229,7 +239,8 @@ if numba is not None:
             _fill_padded(f, b, c, P, ph, pw, Wp, plane)
             for o in range(Or):
                 count = _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid)
-                m[:] = np.inf
+                for p in range(L):
+                    m[p] = np.inf
                 t = 0
                 while t < count:
                     s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
@@ -238,7 +249,9 @@ if numba is not None:
                     t += 4
                 out_o = out[b, c, o]
                 for y in range(H):
-                    out_o[y] = m[y * Wp:y * Wp + W]
+                    out_row = out_o[y]
+                    for x in range(W):
+                        out_row[x] = m[y * Wp + x]
 
     @_jit
     def _erosion_backward_blocks(grad_out, index, grad_f, grad_k, kOr, kH, kW, checked,
@@ -273,7 +286,8 @@ if numba is not None:
         for bc in range(bc_start, bc_stop):
             b = bc // C
             c = bc - b * C
-            G[:] = 0
+            for p in range(G.shape[0]):
+                G[p] = 0
             for o in range(Or):
                 g_o = grad_out[b, c, o]      # 2-D views: cheaper addressing than 5-D indexing
                 index_o = index[b, c, o]
@@ -299,7 +313,9 @@ if numba is not None:
                 grad_f_s = grad_f[b, c, s]
                 for y in range(H):
                     row = s * plane + (y + ph) * Wp + pw
-                    grad_f_s[y] = G[row:row + W]
+                    grad_f_row = grad_f_s[y]
+                    for x in range(W):
+                        grad_f_row[x] = G[row + x]
 
 
 # --------------------------------------------------------------------------------------------

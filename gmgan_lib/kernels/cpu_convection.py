@@ -92,12 +92,16 @@ if _cpu.numba is not None:
             src_s = src[b, c, s]
             for y in range(H):
                 row = s * plane + (y + ph) * Wp + pw
-                buf[row:row + W] = src_s[y]
+                src_row = src_s[y]
+                for x in range(W):    # explicit loops compile much faster than slice assignment
+                    buf[row + x] = src_row[x]
 
     @_jit_inline
     def _store(acc, dst, H, W, Wp):
         for y in range(H):
-            dst[y] = acc[y * Wp:y * Wp + W]
+            dst_row = dst[y]
+            for x in range(W):
+                dst_row[x] = acc[y * Wp + x]
 
     @_jit
     def _forward_blocks(f, tw, sw, kt, rows, cols, ph, pw, out, bc_start, bc_stop):
@@ -179,7 +183,9 @@ if _cpu.numba is not None:
             for o in range(Or):
                 g_o = g[b, c, o]
                 for y in range(H):
-                    g_flat[y * Wp:y * Wp + W] = g_o[y]
+                    g_row = g_o[y]
+                    for x in range(W):
+                        g_flat[y * Wp + x] = g_row[x]
                 s0 = (o + kt[c]) % Or * plane
                 s1 = (o + kt[c] + 1) % Or * plane
                 r, q = rows[c, o], cols[c, o]
