@@ -7,20 +7,29 @@ factor as ``theta_w[c, j] * space_w[c, o, k]``::
     out[b,c,o,y,x] = sum_{j in 0,1} theta_w[c,j] * sum_{k = 2*dy + dx} space_w[c,o,k]
                      * f[b, c, (o + kt[c] + j) mod Or, y + rows[c,o] + dy, x + cols[c,o] + dx]
 
-(zero outside the image). Why a kernel, when ``gmgan_lib.nn.convection`` has a plane-copy
+(zero outside the image). Why kernels, when ``gmgan_lib.nn.convection`` has a plane-copy
 formulation in PyTorch: that formulation is the readable reference, but it allocates a padded
 copy, a run copy and four corner products per call, and was the largest single cost of a CDE
-layer on the CPU (more than an erosion, docs/performance.md). Here one block ``(b, c)`` (all
-orientations of one channel of one sample, ~25 kB at 28x28 with Or=8) stays in L1/L2 while its 8
-weighted shifted rows are added, each a contiguous loop that LLVM vectorises.
+layer on the CPU (more than an erosion, docs/performance.md).
 
-* forward: per output plane, 8 multiply-adds of whole shifted rows, clipped to the rows and
-  columns that read inside the image;
-* input gradient: the adjoint, as a scatter of the same rows inside the block: threads own
-  disjoint ``(b, c)`` blocks, so it is deterministic;
+Layout, as in the erosion kernels: one block ``(b, c)`` (all orientations of one channel of one
+sample, ~25 kB at 28x28 with Or=8) is copied into zero-padded planes with row stride
+``Wp = W + 2*pw``, the padding just wide enough for the largest shift that still overlaps the
+image. In flat coordinates ``p = y*Wp + x`` the sample that output ``(y, x)`` reads at shift
+``(r, q)`` sits at ``p + (ph + r)*Wp + pw + q``: for one corner the whole output plane is ONE
+contiguous run, with no border test (the ``2*pw`` columns per row in between are computed and
+thrown away). A corner wholly outside the image reads a run of zeros instead.
+
+* forward: per output plane, ONE vectorised pass ``acc = w0*s0 + ... + w7*s7`` over the 8
+  corner runs (one store per output instead of eight read-modify-writes);
+* input gradient: the adjoint, the same pass over the zero-padded incoming gradient at the
+  negated shifts, per input plane (``o = s - kt - j``); threads own disjoint ``(b, c)`` blocks,
+  so it is deterministic;
 * weight gradients: per plane the 8 inner products ``D[j, k] = <grad_out[b,c,o], corner (j, k)>``
-  in float64, then ``grad_space_w = sum_b,j theta_w D`` and ``grad_theta_w = sum_b,o,k space_w D``
-  with numpy in a fixed order: results do not depend on the thread count, bit for bit.
+  in one pass (summed in any order within the plane so that they vectorise, but always the same
+  order for a given shape), then ``grad_space_w = sum_b,j theta_w D`` and
+  ``grad_theta_w = sum_b,o,k space_w D`` in float64 with numpy, in a fixed order: results do not
+  depend on the thread count, bit for bit.
 
 Threads: the erosion kernels' chunking (``gmgan_lib.kernels.cpu``), same rules.
 """
