@@ -85,12 +85,21 @@ if _cpu.numba is not None:
 
     @_jit_inline
     def _corner(buf, zeros, plane_start, r, q, ph, pw, Wp, H, W):
-        """The run of ``buf`` that corner shift ``(r, q)`` reads for every output of a plane,
-        or a run of zeros when the corner lies wholly outside the image."""
+        """The run of ``buf`` that shift ``(r, q)`` reads for every output of a plane, or a run
+        of zeros when the shifted plane lies wholly outside the image."""
         if abs(r) < H and abs(q) < W:
             start = plane_start + (ph + r) * Wp + pw + q
             return buf[start:start + zeros.shape[0]]
         return zeros
+
+    @_jit_inline
+    def _four_corners(buf, zeros, plane_start, r, q, sign, ph, pw, Wp, H, W):
+        """The runs of the 4 bilinear corners ``k = 2*dy + dx`` of base shift ``(r, q)``: shifts
+        ``(r + dy, q + dx)`` for ``sign = 1``, the adjoint's ``-(r + dy), -(q + dx)`` for -1."""
+        return (_corner(buf, zeros, plane_start, sign * r, sign * q, ph, pw, Wp, H, W),
+                _corner(buf, zeros, plane_start, sign * r, sign * (q + 1), ph, pw, Wp, H, W),
+                _corner(buf, zeros, plane_start, sign * (r + 1), sign * q, ph, pw, Wp, H, W),
+                _corner(buf, zeros, plane_start, sign * (r + 1), sign * (q + 1), ph, pw, Wp, H, W))
 
     @_jit_inline
     def _fill(src, b, c, buf, ph, pw, Wp, plane):
@@ -130,15 +139,9 @@ if _cpu.numba is not None:
                 r, q = rows[c, o], cols[c, o]
                 t0, t1 = tw[c, 0], tw[c, 1]
                 w = sw[c, o]
-                _sum8(acc,
-                      _corner(P, Z, s0, r, q, ph, pw, Wp, H, W),
-                      _corner(P, Z, s0, r, q + 1, ph, pw, Wp, H, W),
-                      _corner(P, Z, s0, r + 1, q, ph, pw, Wp, H, W),
-                      _corner(P, Z, s0, r + 1, q + 1, ph, pw, Wp, H, W),
-                      _corner(P, Z, s1, r, q, ph, pw, Wp, H, W),
-                      _corner(P, Z, s1, r, q + 1, ph, pw, Wp, H, W),
-                      _corner(P, Z, s1, r + 1, q, ph, pw, Wp, H, W),
-                      _corner(P, Z, s1, r + 1, q + 1, ph, pw, Wp, H, W),
+                a0, a1, a2, a3 = _four_corners(P, Z, s0, r, q, 1, ph, pw, Wp, H, W)
+                b0, b1, b2, b3 = _four_corners(P, Z, s1, r, q, 1, ph, pw, Wp, H, W)
+                _sum8(acc, a0, a1, a2, a3, b0, b1, b2, b3,
                       t0 * w[0], t0 * w[1], t0 * w[2], t0 * w[3],
                       t1 * w[0], t1 * w[1], t1 * w[2], t1 * w[3])
                 _store(acc, out[b, c, o], H, W, Wp)
@@ -162,15 +165,9 @@ if _cpu.numba is not None:
                 t0, t1 = tw[c, 0], tw[c, 1]
                 w0, w1 = sw[c, o0], sw[c, o1]
                 # adjoint of "read (y + r, x + q)": gather from (y - r, x - q)
-                _sum8(acc,
-                      _corner(G, Z, o0 * plane, -r0, -q0, ph, pw, Wp, H, W),
-                      _corner(G, Z, o0 * plane, -r0, -q0 - 1, ph, pw, Wp, H, W),
-                      _corner(G, Z, o0 * plane, -r0 - 1, -q0, ph, pw, Wp, H, W),
-                      _corner(G, Z, o0 * plane, -r0 - 1, -q0 - 1, ph, pw, Wp, H, W),
-                      _corner(G, Z, o1 * plane, -r1, -q1, ph, pw, Wp, H, W),
-                      _corner(G, Z, o1 * plane, -r1, -q1 - 1, ph, pw, Wp, H, W),
-                      _corner(G, Z, o1 * plane, -r1 - 1, -q1, ph, pw, Wp, H, W),
-                      _corner(G, Z, o1 * plane, -r1 - 1, -q1 - 1, ph, pw, Wp, H, W),
+                a0, a1, a2, a3 = _four_corners(G, Z, o0 * plane, r0, q0, -1, ph, pw, Wp, H, W)
+                b0, b1, b2, b3 = _four_corners(G, Z, o1 * plane, r1, q1, -1, ph, pw, Wp, H, W)
+                _sum8(acc, a0, a1, a2, a3, b0, b1, b2, b3,
                       t0 * w0[0], t0 * w0[1], t0 * w0[2], t0 * w0[3],
                       t1 * w1[0], t1 * w1[1], t1 * w1[2], t1 * w1[3])
                 _store(acc, gf[b, c, s], H, W, Wp)
@@ -198,16 +195,9 @@ if _cpu.numba is not None:
                 s0 = (o + kt[c]) % Or * plane
                 s1 = (o + kt[c] + 1) % Or * plane
                 r, q = rows[c, o], cols[c, o]
-                _dots8(g_flat,
-                       _corner(P, Z, s0, r, q, ph, pw, Wp, H, W),
-                       _corner(P, Z, s0, r, q + 1, ph, pw, Wp, H, W),
-                       _corner(P, Z, s0, r + 1, q, ph, pw, Wp, H, W),
-                       _corner(P, Z, s0, r + 1, q + 1, ph, pw, Wp, H, W),
-                       _corner(P, Z, s1, r, q, ph, pw, Wp, H, W),
-                       _corner(P, Z, s1, r, q + 1, ph, pw, Wp, H, W),
-                       _corner(P, Z, s1, r + 1, q, ph, pw, Wp, H, W),
-                       _corner(P, Z, s1, r + 1, q + 1, ph, pw, Wp, H, W),
-                       d)
+                a0, a1, a2, a3 = _four_corners(P, Z, s0, r, q, 1, ph, pw, Wp, H, W)
+                b0, b1, b2, b3 = _four_corners(P, Z, s1, r, q, 1, ph, pw, Wp, H, W)
+                _dots8(g_flat, a0, a1, a2, a3, b0, b1, b2, b3, d)
                 for t in range(8):
                     dots[b, c, o, t // 4, t % 4] = d[t]
 
