@@ -4,8 +4,6 @@
 """
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -13,31 +11,13 @@ from gmgan_lib import kernels
 from gmgan_lib.kernels import cpu
 from gmgan_lib.nn import CDELayerM2, functional as gf
 
+from convection_cases import assert_bad_tables_rejected, both, case as _case, value_and_grads as _value_and_grads
+
 pytestmark = pytest.mark.skipif(not cpu.is_available(), reason="numba is not installed")
 
 
-def _case(shape, seed, dtype=torch.float64, spread=4.5):
-    g = torch.Generator().manual_seed(seed)
-    B, C, Or, H, W = shape
-    f = torch.randn(shape, generator=g, dtype=torch.float64)
-    g0 = torch.empty(C, 3, dtype=torch.float64)
-    g0[:, :2] = torch.rand(C, 2, generator=g, dtype=torch.float64) * 2 * spread - spread
-    g0[:, 2] = (torch.rand(C, generator=g, dtype=torch.float64) * 6 - 3) * (2 * math.pi / Or)
-    w = torch.randn(shape, generator=g, dtype=torch.float64)
-    return f.to(dtype).requires_grad_(), g0.to(dtype).requires_grad_(), w.to(dtype)
-
-
-def _value_and_grads(f, g0, w):
-    out = gf.convection_m2(f, g0)
-    return (out.detach(), *torch.autograd.grad((out * w).sum(), (f, g0)))
-
-
 def _both(fn, *args):
-    with kernels.use_backend("reference"):
-        plain = fn(*args)
-    with kernels.use_backend("cpu"):
-        fast = fn(*args)
-    return plain, fast
+    return both("cpu", fn, *args)
 
 
 @pytest.mark.parametrize("shape", [
@@ -111,15 +91,10 @@ def test_cde_layer_agrees_on_both_paths():
 
 def test_bad_tables_are_rejected_with_their_name():
     from gmgan_lib.kernels import cpu_convection as cc
+    assert_bad_tables_rejected(cc)
     f = torch.zeros(1, 2, 4, 5, 5)
-    good = dict(theta_w=torch.zeros(2, 2), space_w=torch.zeros(2, 4, 4),
-                kt=torch.zeros(2, dtype=torch.int64), rows=torch.zeros(2, 4, dtype=torch.int64),
-                cols=torch.zeros(2, 4, dtype=torch.int64))
-    for name, bad, match in [("space_w", torch.zeros(2, 4, 3), r"space_w must have shape \[2, 4, 4\]"),
-                             ("kt", torch.zeros(2), "kt must be an int64"),
-                             ("theta_w", torch.zeros(2, 2, dtype=torch.float64), "theta_w must have the dtype")]:
-        with pytest.raises(ValueError, match=match):
-            cc.trilinear_shift_forward(f, **dict(good, **{name: bad}))
+    tables = dict(theta_w=torch.zeros(2, 2).half(), space_w=torch.zeros(2, 4, 4).half(),
+                  kt=torch.zeros(2, dtype=torch.int64), rows=torch.zeros(2, 4, dtype=torch.int64),
+                  cols=torch.zeros(2, 4, dtype=torch.int64))
     with pytest.raises(ValueError, match="float32 or float64"):
-        cc.trilinear_shift_forward(f.half(), **dict(good, theta_w=good["theta_w"].half(),
-                                                    space_w=good["space_w"].half()))
+        cc.trilinear_shift_forward(f.half(), **tables)

@@ -8,7 +8,6 @@ equivariance, agreement with ``F.grid_sample`` and its gradients all then test t
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 import subprocess
@@ -20,6 +19,8 @@ import torch
 from gmgan_lib import kernels
 from gmgan_lib.kernels import triton as tk
 from gmgan_lib.nn import CDELayerM2, functional as gf
+
+from convection_cases import assert_bad_tables_rejected, both, case, value_and_grads as _value_and_grads
 
 INTERPRETED = tk.triton is not None and tk._INTERPRETED
 CUDA = torch.cuda.is_available() and not INTERPRETED
@@ -48,30 +49,12 @@ def test_interpreted_suite_in_a_fresh_process():
     assert passed and int(passed.group(1)) >= 20, result.stdout[-2000:]  # the kernels really ran
 
 
-def _both(fn, *tensors):
-    """``fn`` on the plane-copy formulation (the ``cpu``/``reference`` choice) and on Triton."""
-    with kernels.use_backend("reference"):
-        plain = fn(*tensors)
-    with kernels.use_backend("triton"):
-        fused = fn(*tensors)
-    return plain, fused
+def _both(fn, *args):
+    return both("triton", fn, *args)
 
 
 def _case(shape, seed, dtype=torch.float64, spread=4.5):
-    g = torch.Generator().manual_seed(seed)
-    B, C, Or, H, W = shape
-    f = torch.randn(shape, generator=g, dtype=torch.float64)
-    g0 = torch.empty(C, 3, dtype=torch.float64)
-    g0[:, :2] = torch.rand(C, 2, generator=g, dtype=torch.float64) * 2 * spread - spread
-    g0[:, 2] = (torch.rand(C, generator=g, dtype=torch.float64) * 6 - 3) * (2 * math.pi / Or)
-    w = torch.randn(shape, generator=g, dtype=torch.float64)
-    return (f.to(DEVICE, dtype).requires_grad_(), g0.to(DEVICE, dtype).requires_grad_(),
-            w.to(DEVICE, dtype))
-
-
-def _value_and_grads(f, g0, w):
-    out = gf.convection_m2(f, g0)
-    return (out.detach(), *torch.autograd.grad((out * w).sum(), (f, g0)))
+    return case(shape, seed, dtype, spread, device=DEVICE)
 
 
 @runs_kernels
@@ -180,15 +163,7 @@ def test_cde_layer_runs_fused_and_agrees():
 @pytest.mark.skipif(tk.triton is None, reason="triton is not installed")
 def test_bad_tables_are_rejected_with_their_name():
     from gmgan_lib.kernels import triton_convection as tc
-    f = torch.zeros(1, 2, 4, 5, 5)
-    good = dict(theta_w=torch.zeros(2, 2), space_w=torch.zeros(2, 4, 4),
-                kt=torch.zeros(2, dtype=torch.int64), rows=torch.zeros(2, 4, dtype=torch.int64),
-                cols=torch.zeros(2, 4, dtype=torch.int64))
-    for name, bad, match in [("space_w", torch.zeros(2, 4, 3), r"space_w must have shape \[2, 4, 4\]"),
-                             ("kt", torch.zeros(2), "kt must be an int64"),
-                             ("theta_w", torch.zeros(2, 2, dtype=torch.float64), "theta_w must have the dtype")]:
-        with pytest.raises(ValueError, match=match):
-            tc.trilinear_shift_forward(f, **dict(good, **{name: bad}))
+    assert_bad_tables_rejected(tc)
 
 
 @pytest.mark.gpu
