@@ -52,6 +52,7 @@ lab: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_morph.py
+	$(BIN)/python benchmarks/bench_convection.py
 
 clean:
 	rm -rf runs .pytest_cache .numba_cache
