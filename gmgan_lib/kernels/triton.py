@@ -73,6 +73,17 @@ def supports(f: torch.Tensor) -> bool:
 # --------------------------------------------------------------------------------------------
 # Kernels (plain functions; compiled with triton.jit for CUDA, interpreted on the CPU)
 # --------------------------------------------------------------------------------------------
+def _tile_positions(H, W, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    """Rows ``ys`` [BLOCK_H, 1] and columns ``xs`` [1, BLOCK_W] of this program's tile of its
+    plane (tiles numbered along program axis 1, row-major), and the mask of those inside the
+    image. Every kernel of this package starts from it."""
+    pid_tile = tl.program_id(1)
+    tiles_w = tl.cdiv(W, BLOCK_W)
+    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
+    return ys, xs, (ys < H) & (xs < W)
+
+
 def _erosion_forward_kernel(
     f_ptr, k_ptr, out_ptr, idx_ptr,
     C, OR, H, W,
@@ -81,14 +92,10 @@ def _erosion_forward_kernel(
     NEED_INDEX: tl.constexpr, UPCAST: tl.constexpr,
 ):
     pid_plane = tl.program_id(0)           # (b*C + c)*OR + o
-    pid_tile = tl.program_id(1)
     o = pid_plane % OR
     bc = pid_plane // OR
     c = bc % C
-    tiles_w = tl.cdiv(W, BLOCK_W)
-    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    inside = (ys < H) & (xs < W)
+    ys, xs, inside = _tile_positions(H, W, BLOCK_H, BLOCK_W)
     plane = H * W
     f_bc = f_ptr + bc.to(tl.int64) * OR * plane     # int64: large batches overflow int32
     k_co = k_ptr + (c * OR + o) * (KOR * KH * KW)
@@ -130,15 +137,11 @@ def _erosion_backward_input_kernel(
     BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ACC: tl.constexpr,
 ):
     pid_plane = tl.program_id(0)           # (b*C + c)*OR + s: an INPUT plane
-    pid_tile = tl.program_id(1)
     s = pid_plane % OR
     bc = pid_plane // OR
     b = bc // C
     c = bc % C
-    tiles_w = tl.cdiv(W, BLOCK_W)
-    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    inside = (ys < H) & (xs < W)
+    ys, xs, inside = _tile_positions(H, W, BLOCK_H, BLOCK_W)
     plane = H * W
     idx_bc = idx_ptr + bc.to(tl.int64) * OR * plane
     g_bc = g_ptr + b.to(tl.int64) * g_sb + c.to(tl.int64) * g_sc
@@ -176,10 +179,7 @@ def _erosion_backward_kernel_kernel(
     bc = pid_plane // OR
     b = bc // C
     c = bc % C
-    tiles_w = tl.cdiv(W, BLOCK_W)
-    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    inside = (ys < H) & (xs < W)
+    ys, xs, inside = _tile_positions(H, W, BLOCK_H, BLOCK_W)
     plane = H * W
     won = tl.load(idx_ptr + pid_plane.to(tl.int64) * plane + ys * W + xs, mask=inside,
                   other=-1).to(tl.int32)
@@ -204,6 +204,7 @@ def _erosion_backward_kernel_kernel(
 # it in a fresh subprocess). _INTERPRETED records which world this process lives in.
 _INTERPRETED = False
 if triton is not None:
+    _tile_positions = triton.jit(_tile_positions)
     _erosion_forward_kernel = triton.jit(_erosion_forward_kernel)
     _erosion_backward_input_kernel = triton.jit(_erosion_backward_input_kernel)
     _erosion_backward_kernel_kernel = triton.jit(_erosion_backward_kernel_kernel)

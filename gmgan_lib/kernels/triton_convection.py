@@ -38,6 +38,7 @@ from gmgan_lib.kernels import check_shift_arguments
 from gmgan_lib.kernels import triton as _tk
 
 triton, tl = _tk.triton, (_tk.tl if _tk.triton is not None else None)
+_tile_positions = _tk._tile_positions   # the shared tile prologue (a jitted helper)
 
 __all__ = ["supports", "trilinear_shift_forward", "trilinear_shift_backward"]
 
@@ -53,14 +54,10 @@ def _trilinear_shift_kernel(
     BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ACC: tl.constexpr,
 ):
     pid_plane = tl.program_id(0)           # (b*C + c)*OR + o: an OUTPUT plane
-    pid_tile = tl.program_id(1)
     o = pid_plane % OR
     bc = pid_plane // OR
     c = bc % C
-    tiles_w = tl.cdiv(W, BLOCK_W)
-    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    inside = (ys < H) & (xs < W)
+    ys, xs, inside = _tile_positions(H, W, BLOCK_H, BLOCK_W)
     plane = H * W
     f_bc = f_ptr + bc.to(tl.int64) * OR * plane   # int64: large batches overflow int32
     kt = tl.load(kt_ptr + c).to(tl.int32)
@@ -89,15 +86,11 @@ def _trilinear_shift_input_grad_kernel(
     BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ACC: tl.constexpr,
 ):
     pid_plane = tl.program_id(0)           # (b*C + c)*OR + s: an INPUT plane
-    pid_tile = tl.program_id(1)
     s = pid_plane % OR
     bc = pid_plane // OR
     b = bc // C
     c = bc % C
-    tiles_w = tl.cdiv(W, BLOCK_W)
-    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    inside = (ys < H) & (xs < W)
+    ys, xs, inside = _tile_positions(H, W, BLOCK_H, BLOCK_W)
     g_bc = g_ptr + b.to(tl.int64) * g_sb + c.to(tl.int64) * g_sc
     kt = tl.load(kt_ptr + c).to(tl.int32)
     acc = tl.zeros([BLOCK_H, BLOCK_W], ACC)
@@ -129,10 +122,7 @@ def _trilinear_shift_weight_grad_kernel(
     bc = pid_plane // OR
     b = bc // C
     c = bc % C
-    tiles_w = tl.cdiv(W, BLOCK_W)
-    ys = (pid_tile // tiles_w) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    xs = (pid_tile % tiles_w) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    inside = (ys < H) & (xs < W)
+    ys, xs, inside = _tile_positions(H, W, BLOCK_H, BLOCK_W)
     plane = H * W
     f_bc = f_ptr + bc.to(tl.int64) * OR * plane
     g = tl.load(g_ptr + b.to(tl.int64) * g_sb + c.to(tl.int64) * g_sc + o.to(tl.int64) * g_so
