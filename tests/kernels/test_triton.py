@@ -12,11 +12,6 @@ wins), and with integer-valued ``grad_out`` so must the gradients.
 """
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -24,29 +19,15 @@ from gmgan_lib import kernels
 from gmgan_lib.kernels import reference
 from gmgan_lib.kernels import triton as tk
 
+from triton_env import CUDA, DEVICE, INTERPRETED, run_interpreted, runs_kernels
+
 INF = float("inf")
-INTERPRETED = tk.triton is not None and tk._INTERPRETED
-CUDA = torch.cuda.is_available() and not INTERPRETED
-DEVICE = "cuda" if CUDA else "cpu"
-runs_kernels = pytest.mark.skipif(
-    not (INTERPRETED or CUDA),
-    reason="Triton kernels need CUDA or TRITON_INTERPRET=1 (covered by the subprocess test)")
 gpu = pytest.mark.gpu
 
 
 def test_interpreted_suite_in_a_fresh_process():
     """Run this file again under TRITON_INTERPRET=1 (what CI does without a GPU)."""
-    if INTERPRETED or CUDA:
-        pytest.skip("the kernel tests run directly in this process")
-    if tk.triton is None:
-        pytest.skip("triton is not installed")
-    env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-m", "not gpu"],
-        env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    passed = re.search(r"(\d+) passed", result.stdout)
-    assert passed and int(passed.group(1)) >= 15, result.stdout[-2000:]  # the kernels really ran
+    run_interpreted([__file__], min_passed=15)
 
 
 # --------------------------------------------------------------------------------------------

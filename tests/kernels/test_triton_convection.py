@@ -9,9 +9,6 @@ equivariance, agreement with ``F.grid_sample`` and its gradients all then test t
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -22,12 +19,8 @@ from gmgan_lib.nn import CDELayerM2, functional as gf
 
 from convection_cases import assert_bad_tables_rejected, both, case, value_and_grads as _value_and_grads
 
-INTERPRETED = tk.triton is not None and tk._INTERPRETED
-CUDA = torch.cuda.is_available() and not INTERPRETED
-DEVICE = "cuda" if CUDA else "cpu"
-runs_kernels = pytest.mark.skipif(
-    not (INTERPRETED or CUDA),
-    reason="Triton kernels need CUDA or TRITON_INTERPRET=1 (covered by the subprocess test)")
+from triton_env import CUDA, DEVICE, run_interpreted, runs_kernels
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONVECTION_TESTS = os.path.join(HERE, "..", "nn", "test_convection.py")
 
@@ -35,18 +28,8 @@ CONVECTION_TESTS = os.path.join(HERE, "..", "nn", "test_convection.py")
 def test_interpreted_suite_in_a_fresh_process():
     """This file and tests/nn/test_convection.py under TRITON_INTERPRET=1 with the Triton backend
     forced. (The big gradcheck there takes minutes interpreted: this file has a smaller one.)"""
-    if INTERPRETED or CUDA:
-        pytest.skip("the kernel tests run directly in this process")
-    if tk.triton is None:
-        pytest.skip("triton is not installed")
-    env = dict(os.environ, TRITON_INTERPRET="1", GMGAN_BACKEND="triton", OMP_NUM_THREADS="1")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, CONVECTION_TESTS, "-q", "-p", "no:cacheprovider",
-         "-m", "not gpu", "-k", "not test_gradcheck_convection"],
-        env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    passed = re.search(r"(\d+) passed", result.stdout)
-    assert passed and int(passed.group(1)) >= 20, result.stdout[-2000:]  # the kernels really ran
+    run_interpreted([__file__, CONVECTION_TESTS], min_passed=20, env={"GMGAN_BACKEND": "triton"},
+                    pytest_args=("-k", "not test_gradcheck_convection"))
 
 
 def _both(fn, *args):
