@@ -6,9 +6,13 @@
     python -m gmgan_lib sample --checkpoint runs/NAME/checkpoint.pt --n 64 --out grid.png
 
 The procedure is the textbook one (Goodfellow et al. 2014 with the non-saturating generator
-loss, hyper-parameters of DCGAN): per step, one discriminator update on a real batch and a fake
-batch, then one generator update; binary cross-entropy on logits; Adam(2e-4, betas (0.5, 0.999))
-for both networks. What makes this file longer than a tutorial is that a run must survive faults:
+loss, hyper-parameters of DCGAN) by default: per step, one discriminator update on a real batch
+and a fake batch, then one generator update; binary cross-entropy on logits; Adam(2e-4, betas
+(0.5, 0.999)) for both networks. The stabilisers of the equivariant-GAN papers are fields of
+:class:`TrainConfig`, for every model alike: ``loss`` (``bce``, ``hinge``, ``relativistic``
+average), ``r1`` (gradient penalty on real images), ``d_steps`` (D updates per G update, each on
+its own real batch), ``lr_d`` (D's learning rate), ``beta1``/``beta2``, ``spectral_norm`` (on
+every weight of D). What makes this file longer than a tutorial is that a run must survive faults:
 
 - **Deterministic and resumable.** The whole state of a run is (models, optimizers, step, RNG
   states, fixed noise). The data order is a function of (seed, epoch) only: epoch ``e`` visits a
@@ -56,7 +60,8 @@ from torch import nn
 
 from gmgan_lib.checkpoint import (CheckpointError, atomic_write, atomic_write_text,
                                   load_checkpoint, save_checkpoint)
-from gmgan_lib.models import MODEL_NAMES, build, count_parameters, resolve_config
+from gmgan_lib.models import (MODEL_NAMES, apply_spectral_norm, build, check_double_backward,
+                              count_parameters, resolve_config)
 
 DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 DEVICES = ("auto", "cpu", "cuda")
@@ -67,7 +72,9 @@ EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
 # Fields that define *what* is trained: a resumed run must repeat them exactly. The others
 # (epochs, max_steps, device, checkpoint/log cadence, time budget) may change between sessions.
 IDENTITY_FIELDS = ("model", "dataset", "batch_size", "latent_dim", "data_fraction", "seed",
-                   "lr", "beta1", "beta2", "model_config")
+                   "lr", "lr_d", "beta1", "beta2", "loss", "r1", "d_steps", "spectral_norm",
+                   "model_config")
+LOSSES = ("bce", "hinge", "relativistic")
 
 
 @dataclass
@@ -85,9 +92,14 @@ class TrainConfig:
     device: str = "auto"
     checkpoint_every: int = 1000        # steps; a checkpoint is also written at every epoch end
     log_every: int = 10                 # steps between metrics.csv rows
-    lr: float = 2e-4
+    lr: float = 2e-4                    # Adam learning rate of G (and of D unless lr_d is set)
+    lr_d: float | None = None           # Adam learning rate of D (None: lr)
     beta1: float = 0.5
     beta2: float = 0.999
+    loss: str = "bce"                   # "bce" (non-saturating), "hinge", "relativistic" (average)
+    r1: float = 0.0                     # weight gamma of the R1 penalty (gamma/2) E|grad D(x)|^2
+    d_steps: int = 1                    # D updates per G update (each on its own real batch)
+    spectral_norm: bool = False         # spectral norm on every weight of D
     max_seconds: float | None = None    # wall-clock budget of this session (the demo uses it)
     model_config: dict[str, Any] = field(default_factory=dict)
 
@@ -116,11 +128,26 @@ class TrainConfig:
         if (isinstance(self.data_fraction, bool) or not isinstance(self.data_fraction, (int, float))
                 or not 0.0 < self.data_fraction <= 1.0):
             raise ValueError(f"data_fraction must be a number in (0, 1], got {self.data_fraction!r}")
-        for name in ("lr", "beta1", "beta2"):
-            value = getattr(self, name)
-            upper = math.inf if name == "lr" else 1.0
-            if not (isinstance(value, (int, float)) and 0.0 < value < upper):
-                raise ValueError(f"{name} must be in (0, {upper}), got {value!r}")
+        def number_in(name: str, value: Any, low: float, high: float, low_open: bool) -> None:
+            ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+                  and (value > low if low_open else value >= low) and value < high)
+            if not ok:
+                raise ValueError(f"{name} must be in {'(' if low_open else '['}{low}, {high}), "
+                                 f"got {value!r}")
+
+        number_in("lr", self.lr, 0.0, math.inf, True)
+        if self.lr_d is not None:
+            number_in("lr_d", self.lr_d, 0.0, math.inf, True)
+        number_in("beta1", self.beta1, 0.0, 1.0, False)    # 0 is the equivariant-GAN papers' choice
+        number_in("beta2", self.beta2, 0.0, 1.0, True)
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
+        if (isinstance(self.r1, bool) or not isinstance(self.r1, (int, float))
+                or not (0.0 <= self.r1 < math.inf)):
+            raise ValueError(f"r1 must be a finite number >= 0 (0: no penalty), got {self.r1!r}")
+        positive_int("d_steps", self.d_steps)
+        if not isinstance(self.spectral_norm, bool):
+            raise ValueError(f"spectral_norm must be True or False, got {self.spectral_norm!r}")
         if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float))
                                                  and self.max_seconds > 0):
             raise ValueError(f"max_seconds must be a positive number or None, got {self.max_seconds!r}")
@@ -158,30 +185,71 @@ class NonFiniteLossError(RuntimeError):
 # Small pieces of the procedure
 # ------------------------------------------------------------------------------------------
 
+def discriminator_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """D's loss from its logits on a real and a fake batch (``loss`` in :data:`LOSSES`)."""
+    if loss == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    if loss == "relativistic":   # real should look more real than the average fake, and back
+        real, fake = real - fake.mean(), fake - real.mean()
+    return F.softplus(-real).mean() + F.softplus(fake).mean()   # BCE(real, 1) + BCE(fake, 0)
+
+
+def generator_loss(loss: str, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+    """G's loss from D's logits on its fakes (and, for the relativistic loss, on real images)."""
+    if loss == "hinge":
+        return -fake.mean()
+    if loss == "relativistic":
+        return F.softplus(-(fake - real.mean())).mean() + F.softplus(real - fake.mean()).mean()
+    return F.softplus(-fake).mean()   # non-saturating: -log D(G(z)), strong gradients early on
+
+
+def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's logits on ``real`` and ``E |grad_x D(x)|^2`` (Mescheder et al. 2018), differentiable."""
+    real = real.detach().requires_grad_(True)
+    logits = discriminator(real)
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return logits, grad.square().sum(dim=(1, 2, 3)).mean()
+
+
 def gan_losses_step(generator: nn.Module, discriminator: nn.Module,
                     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                    real: torch.Tensor, latent_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One full GAN step (D update, then G update); returns the two losses as device tensors.
+                    reals: torch.Tensor | tuple[torch.Tensor, ...], latent_dim: int,
+                    loss: str = "bce", r1: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One GAN step: a D update per real batch of ``reals``, then one G update.
 
-    Discriminator: ``BCE(D(x), 1) + BCE(D(G(z)), 0)``. Generator, non-saturating:
-    ``BCE(D(G(z)), 1)`` (``-log D(G(z))``, which keeps strong gradients early on when D wins).
-    Real and fake batches go through D separately, so batch-norm statistics never mix them.
+    Returns D's last loss and G's loss as device tensors. Real and fake batches go through D
+    separately, so batch-norm statistics never mix them. The fakes of the last D update are the
+    ones G is updated with (one G forward saved).
     """
-    z = torch.randn(real.shape[0], latent_dim, device=real.device)
-    fake = generator(z)
+    reals = (reals,) if isinstance(reals, torch.Tensor) else tuple(reals)
+    batch = reals[0].shape[0]
+    for j, real in enumerate(reals):
+        # (1) Update D: push real logits up and fake logits down (+ the R1 penalty on reals).
+        z = torch.randn(batch, latent_dim, device=real.device)
+        if j < len(reals) - 1:
+            with torch.no_grad():
+                fake = generator(z)
+        else:
+            fake = generator(z)
+        opt_d.zero_grad(set_to_none=True)
+        if r1 > 0:
+            logits_real, penalty = r1_penalty(discriminator, real)
+        else:
+            logits_real, penalty = discriminator(real), None
+        loss_d = discriminator_loss(loss, logits_real, discriminator(fake.detach()))
+        if penalty is not None:
+            loss_d = loss_d + 0.5 * r1 * penalty
+        loss_d.backward()
+        opt_d.step()
 
-    opt_d.zero_grad(set_to_none=True)
-    logits_real = discriminator(real)
-    logits_fake = discriminator(fake.detach())
-    loss_d = (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
-              + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
-    loss_d.backward()
-    opt_d.step()
-
-    # D's gradients from this backward are discarded by the next zero_grad of opt_d.
+    # (2) Update G: make D call the fakes real. D's gradients from this backward are discarded
+    # by the next zero_grad of opt_d.
     opt_g.zero_grad(set_to_none=True)
-    logits_fake = discriminator(fake)
-    loss_g = F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
+    logits_real = None
+    if loss == "relativistic":
+        with torch.no_grad():
+            logits_real = discriminator(reals[-1])
+    loss_g = generator_loss(loss, discriminator(fake), logits_real)
     loss_g.backward()
     opt_g.step()
     return loss_d.detach(), loss_g.detach()
@@ -364,8 +432,9 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
 
 def _check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
     current = config.to_dict()
-    diffs = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in IDENTITY_FIELDS
-             if saved.get(k) != current[k]]
+    defaults = TrainConfig().to_dict()   # a field a run predates had its default value then
+    diffs = [f"{k}={saved.get(k, defaults[k])!r} (now {current[k]!r})" for k in IDENTITY_FIELDS
+             if saved.get(k, defaults[k]) != current[k]]
     if diffs:
         raise ValueError(f"--resume: {path} belongs to a different run: " + "; ".join(diffs)
                          + ". Repeat the original arguments, or choose another --out")
@@ -423,11 +492,12 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
                                  seed=config.seed)
     images = images.to(device=device, dtype=torch.float32)
     n_per_rank = len(images) // dist.world
-    steps_per_epoch = n_per_rank // config.batch_size
+    # One step takes d_steps real batches (one per D update).
+    steps_per_epoch = n_per_rank // (config.batch_size * config.d_steps)
     if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {config.batch_size} is larger than the {n_per_rank} "
-                         f"training images per process (data_fraction={config.data_fraction}); "
-                         f"use a smaller batch size or more data")
+        raise ValueError(f"batch_size {config.batch_size} x d_steps {config.d_steps} is larger "
+                         f"than the {n_per_rank} training images per process (data_fraction="
+                         f"{config.data_fraction}); use a smaller batch size or more data")
     total_steps = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
@@ -437,20 +507,21 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
     # Models and optimizers; the initial weights are a function of the seed.
     torch.manual_seed(config.seed)
     generator, discriminator = build(config.model, config.latent_dim, **config.model_config)
+    if config.spectral_norm:
+        apply_spectral_norm(discriminator)
+    if config.r1 > 0:
+        check_double_backward(discriminator, "r1")
     generator.to(device)
     discriminator.to(device)
     betas = (config.beta1, config.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d or config.lr, betas=betas)
     noise = fixed_noise(config.latent_dim, config.seed)
     params = {"generator": count_parameters(generator),
               "discriminator": count_parameters(discriminator)}
     params["total"] = params["generator"] + params["discriminator"]
-    baseline = build("gan", config.latent_dim)
     log(f"{config.model}: {params['generator']:,} generator + {params['discriminator']:,} "
-        f"discriminator = {params['total']:,} parameters (baseline gan: "
-        f"{count_parameters(baseline.generator) + count_parameters(baseline.discriminator):,})")
-    del baseline
+        f"discriminator = {params['total']:,} parameters")
 
     step, seconds_before = 0, 0.0
     torch.manual_seed(config.seed + dist.rank)  # each rank its own noise stream
@@ -527,9 +598,11 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
             if epoch != perm_epoch:
                 perm = epoch_permutation(len(images), config.seed, epoch)[dist.rank::dist.world]
                 perm, perm_epoch = perm.to(device), epoch
-            real = images.index_select(0, perm[i * config.batch_size:(i + 1) * config.batch_size])
-            loss_d, loss_g = gan_losses_step(generator, discriminator, opt_g, opt_d, real,
-                                             config.latent_dim)
+            b, n = config.batch_size, config.d_steps
+            reals = [images.index_select(0, perm[(i * n + j) * b:(i * n + j + 1) * b])
+                     for j in range(n)]
+            loss_d, loss_g = gan_losses_step(generator, discriminator, opt_g, opt_d, reals,
+                                             config.latent_dim, config.loss, config.r1)
             step += 1
             # Remember the first non-finite step on the device (no host sync here).
             bad = ~torch.isfinite(loss_d + loss_g)
@@ -661,7 +734,19 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-every", type=int, default=d.log_every,
                    help="steps between metrics.csv rows (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt if present")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr,
+                   help="Adam learning rate of G, and of D unless --lr-d (default: %(default)s)")
+    p.add_argument("--lr-d", type=float, default=d.lr_d, help="Adam learning rate of D")
+    p.add_argument("--beta1", type=float, default=d.beta1, help="Adam beta1 (default: %(default)s)")
+    p.add_argument("--beta2", type=float, default=d.beta2, help="Adam beta2 (default: %(default)s)")
+    p.add_argument("--loss", default=d.loss, choices=LOSSES,
+                   help="GAN loss: non-saturating BCE, hinge, relativistic average "
+                        "(default: %(default)s)")
+    p.add_argument("--r1", type=float, default=d.r1,
+                   help="weight of the R1 gradient penalty on real images (default: 0, off)")
+    p.add_argument("--d-steps", type=int, default=d.d_steps,
+                   help="D updates per G update (default: %(default)s)")
+    p.add_argument("--spectral-norm", action="store_true", help="spectral norm on D's weights")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget of this session")
     p.add_argument("--model-config", default="{}",
                    help='architecture overrides as JSON, e.g. \'{"preset": "small"}\' '
@@ -682,7 +767,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                        batch_size=args.batch_size, latent_dim=args.latent_dim,
                        max_steps=args.max_steps, data_fraction=args.data_fraction, seed=args.seed,
                        device=args.device, checkpoint_every=args.checkpoint_every,
-                       log_every=args.log_every, lr=args.lr, model_config=model_config,
+                       log_every=args.log_every, lr=args.lr, lr_d=args.lr_d,
+                       beta1=args.beta1, beta2=args.beta2, loss=args.loss, r1=args.r1,
+                       d_steps=args.d_steps, spectral_norm=args.spectral_norm,
+                       model_config=model_config,
                        max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
 
 

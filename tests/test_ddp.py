@@ -20,9 +20,9 @@ WORKER = textwrap.dedent("""
     seen = []
     original = tr.gan_losses_step
 
-    def recording(G, D, opt_g, opt_d, real, latent_dim):
-        seen.append(hashlib.sha256(real.numpy().tobytes()).hexdigest())
-        return original(G, D, opt_g, opt_d, real, latent_dim)
+    def recording(G, D, opt_g, opt_d, reals, *args):
+        seen.extend(hashlib.sha256(real.numpy().tobytes()).hexdigest() for real in reals)
+        return original(G, D, opt_g, opt_d, reals, *args)
 
     tr.gan_losses_step = recording
     config = tr.TrainConfig(model="gan", batch_size=8, data_fraction=0.0012, max_steps=5,

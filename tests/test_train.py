@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 # 36 digits at batch 8: 4 steps per epoch, so short runs cross epoch boundaries.
 FRACTION = 0.0006
 SMALL = dict(batch_size=8, data_fraction=FRACTION, log_every=1, checkpoint_every=3)
-TINY_GM = {"preset": "tiny"}
+TINY_GM = {"preset": "hybrid-tiny"}
 
 
 def cfg(**kw) -> TrainConfig:

@@ -23,7 +23,15 @@ How the forward is laid out, and why it is fast:
   output plane is ONE contiguous loop over ``p`` with no border test at all: padding samples
   are ``+inf`` and never win a strict ``<``. The ``pw`` padding columns per row are computed and
   thrown away (~7% extra work at 28x28 with a 5x5 kernel).
-* The running minimum and running arg-min live in two row buffers of length ``L`` (~3.4 kB,
+* Small planes (GM-GAN's 7x7 and 14x14 maps) would make that loop a few dozen positions long,
+  and the per-pass overhead would dominate. So one pass covers the planes of ``nb`` batch
+  elements of one channel laid one after the other (``nb`` from :func:`_batch_group`, about
+  2,048 positions per pass; orientation ``s`` of element ``bb`` is plane ``s*nb + bb``): each
+  plane keeps its own ``+inf`` border, so a sample read for one element never comes from
+  another, and the positions between planes are computed and thrown away. At 7x7 with a
+  3x3x3 kernel this made the forward about 2x faster (docs/performance.md). The work is then
+  split over groups ``(c, batch elements b0 .. b0+nb)`` rather than over ``(b, c)``.
+* The running minimum and running arg-min live in two row buffers of length ``L`` (~8 kB,
   in L1). Each pass reads them once, folds in FOUR offsets and writes them back. LLVM compiles
   the pass to an AVX2 loop of 27 instructions per 32 add-min pairs (per offset: ``vaddps``
   with a memory operand, ``vcmpltps``, ``vminps`` for the value, ``vblendvps`` for the index).
@@ -131,20 +139,21 @@ if numba is not None:
             m[p] = v_min
 
     @_jit_inline
-    def _fill_padded(f, b, c, P, ph, pw, Wp, plane):
+    def _fill_padded(f, b, c, P, ph, pw, Wp, s_stride):
         """Copy block ``f[b, c]`` into the interior of the +inf-padded planes ``P`` (layout in
-        the module docstring: ``pw`` guard cells, then rows of stride ``Wp = W + pw``)."""
+        the module docstring: ``pw`` guard cells, then rows of stride ``Wp = W + pw``);
+        orientation ``s`` goes to the plane starting at ``s * s_stride``."""
         Or, H, W = f.shape[2], f.shape[3], f.shape[4]
         for s in range(Or):
             f_s = f[b, c, s]  # a 2-D view: row copies below vectorise, 5-D indexing would not
             for y in range(H):
-                row = s * plane + pw + (y + ph) * Wp
+                row = s * s_stride + pw + (y + ph) * Wp
                 f_row = f_s[y]
                 for x in range(W):   # explicit loops, not slice assignment: much less to compile
                     P[row + x] = f_row[x]
 
     @_jit_inline
-    def _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid):
+    def _offsets(kstack, c, o, Or, s_stride, Wp, start, kval, kid):
         """The offsets of output orientation ``o`` that can win (kernel entry < +inf), in
         increasing ``n`` (this order is the tie rule): where their samples start in ``P``,
         their kernel value and their ``n``. Returns how many there are, padded to a multiple
@@ -159,7 +168,7 @@ if numba is not None:
                 for j in range(kW):
                     kv = kstack[c, o, a, i, j]
                     if kv != np.inf:
-                        start[count] = s * plane + i * Wp + j
+                        start[count] = s * s_stride + i * Wp + j
                         kval[count] = kv
                         kid[count] = n
                         count += 1
@@ -175,83 +184,103 @@ if numba is not None:
             count += 1
         return count
 
+    @_jit_inline
+    def _group_layout(f, kstack, nb):
+        """Sizes of the padded layout for groups of ``nb`` batch elements (module docstring)."""
+        H, W = f.shape[3], f.shape[4]
+        kH, kW = kstack.shape[3], kstack.shape[4]
+        ph, pw = kH // 2, kW // 2
+        Wp = W + pw
+        plane = pw + (H + 2 * ph) * Wp
+        L = (H - 1) * Wp + W  # flat positions p = y*Wp + x from (0, 0) to (H-1, W-1)
+        return ph, pw, Wp, plane, L
+
     @_jit
-    def _erosion_forward_blocks(f, kstack, out, index, bc_start, bc_stop):
-        """Erosion and arg-min index of the blocks ``(b, c)`` with flat id ``b*C + c`` in
-        ``[bc_start, bc_stop)``."""
+    def _erosion_forward_blocks(f, kstack, out, index, nb, g_start, g_stop):
+        """Erosion and arg-min index of the groups ``g`` in ``[g_start, g_stop)``: group ``g``
+        is channel ``c = g // nG`` and batch elements ``[b0, b0 + nb)``, ``b0 = (g % nG) * nb``
+        (``nG`` groups per channel)."""
         B, C, Or, H, W = f.shape
         kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
-        ph, pw = kH // 2, kW // 2
-        Hp, Wp = H + 2 * ph, W + pw
-        plane = pw + Hp * Wp
-        L = (H - 1) * Wp + W  # flat positions p = y*Wp + x from (0, 0) to (H-1, W-1)
+        ph, pw, Wp, plane, L = _group_layout(f, kstack, nb)
+        s_stride = nb * plane             # orientation s of element bb: plane s * nb + bb
+        n_groups = (B + nb - 1) // nb
         n_offsets = kOr * kH * kW
-        # The +inf border is written once; only the interior changes from block to block.
-        P = np.full(Or * plane, np.inf, dtype=f.dtype)
-        m = np.empty(L, dtype=f.dtype)
-        idx = np.empty(L, dtype=np.int32)
+        # The +inf border is written once; only the interiors change from group to group.
+        P = np.full(Or * s_stride, np.inf, dtype=f.dtype)
+        m = np.empty(s_stride, dtype=f.dtype)
+        idx = np.empty(s_stride, dtype=np.int32)
         start = np.empty(n_offsets + 3, dtype=np.int64)  # + room to pad to a multiple of 4
         kval = np.empty(n_offsets + 3, dtype=f.dtype)
         kid = np.empty(n_offsets + 3, dtype=np.int32)
-        for bc in range(bc_start, bc_stop):
-            b = bc // C
-            c = bc - b * C
-            _fill_padded(f, b, c, P, ph, pw, Wp, plane)
+        for g in range(g_start, g_stop):
+            c = g // n_groups
+            b0 = (g - c * n_groups) * nb
+            n_b = min(nb, B - b0)
+            for bb in range(n_b):
+                _fill_padded(f, b0 + bb, c, P[bb * plane:], ph, pw, Wp, s_stride)
+            Lg = (n_b - 1) * plane + L    # one loop over the planes of all n_b elements
             for o in range(Or):
-                count = _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid)
-                for p in range(L):
+                count = _offsets(kstack, c, o, Or, s_stride, Wp, start, kval, kid)
+                for p in range(Lg):
                     m[p] = np.inf
                     idx[p] = 0
                 t = 0
                 while t < count:
                     s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
-                    _fold4(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
+                    _fold4(P[s0:s0 + Lg], P[s1:s1 + Lg], P[s2:s2 + Lg], P[s3:s3 + Lg],
                            kval[t], kval[t + 1], kval[t + 2], kval[t + 3],
-                           kid[t], kid[t + 1], kid[t + 2], kid[t + 3], m, idx)
+                           kid[t], kid[t + 1], kid[t + 2], kid[t + 3], m[:Lg], idx[:Lg])
                     t += 4
-                out_o = out[b, c, o]
-                index_o = index[b, c, o]
-                for y in range(H):
-                    out_row = out_o[y]
-                    index_row = index_o[y]
-                    for x in range(W):
-                        out_row[x] = m[y * Wp + x]
-                        index_row[x] = idx[y * Wp + x]  # int32 -> uint8/int16, always in range
+                for bb in range(n_b):
+                    out_o = out[b0 + bb, c, o]
+                    index_o = index[b0 + bb, c, o]
+                    q = bb * plane
+                    for y in range(H):
+                        out_row = out_o[y]
+                        index_row = index_o[y]
+                        for x in range(W):
+                            out_row[x] = m[q + y * Wp + x]
+                            index_row[x] = idx[q + y * Wp + x]  # int32 -> uint8/int16: in range
 
     @_jit
-    def _erosion_value_blocks(f, kstack, out, bc_start, bc_stop):
-        """Erosion only (no index: inference), blocks ``[bc_start, bc_stop)``."""
+    def _erosion_value_blocks(f, kstack, out, nb, g_start, g_stop):
+        """Erosion only (no index: inference), groups ``[g_start, g_stop)`` as above."""
         B, C, Or, H, W = f.shape
         kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
-        ph, pw = kH // 2, kW // 2
-        Hp, Wp = H + 2 * ph, W + pw
-        plane = pw + Hp * Wp
-        L = (H - 1) * Wp + W
+        ph, pw, Wp, plane, L = _group_layout(f, kstack, nb)
+        s_stride = nb * plane
+        n_groups = (B + nb - 1) // nb
         n_offsets = kOr * kH * kW
-        P = np.full(Or * plane, np.inf, dtype=f.dtype)
-        m = np.empty(L, dtype=f.dtype)
+        P = np.full(Or * s_stride, np.inf, dtype=f.dtype)
+        m = np.empty(s_stride, dtype=f.dtype)
         start = np.empty(n_offsets + 3, dtype=np.int64)  # + room to pad to a multiple of 4
         kval = np.empty(n_offsets + 3, dtype=f.dtype)
         kid = np.empty(n_offsets + 3, dtype=np.int32)
-        for bc in range(bc_start, bc_stop):
-            b = bc // C
-            c = bc - b * C
-            _fill_padded(f, b, c, P, ph, pw, Wp, plane)
+        for g in range(g_start, g_stop):
+            c = g // n_groups
+            b0 = (g - c * n_groups) * nb
+            n_b = min(nb, B - b0)
+            for bb in range(n_b):
+                _fill_padded(f, b0 + bb, c, P[bb * plane:], ph, pw, Wp, s_stride)
+            Lg = (n_b - 1) * plane + L
             for o in range(Or):
-                count = _offsets(kstack, c, o, Or, plane, Wp, start, kval, kid)
-                for p in range(L):
+                count = _offsets(kstack, c, o, Or, s_stride, Wp, start, kval, kid)
+                for p in range(Lg):
                     m[p] = np.inf
                 t = 0
                 while t < count:
                     s0, s1, s2, s3 = start[t], start[t + 1], start[t + 2], start[t + 3]
-                    _fold4_value(P[s0:s0 + L], P[s1:s1 + L], P[s2:s2 + L], P[s3:s3 + L],
-                                 kval[t], kval[t + 1], kval[t + 2], kval[t + 3], m)
+                    _fold4_value(P[s0:s0 + Lg], P[s1:s1 + Lg], P[s2:s2 + Lg], P[s3:s3 + Lg],
+                                 kval[t], kval[t + 1], kval[t + 2], kval[t + 3], m[:Lg])
                     t += 4
-                out_o = out[b, c, o]
-                for y in range(H):
-                    out_row = out_o[y]
-                    for x in range(W):
-                        out_row[x] = m[y * Wp + x]
+                for bb in range(n_b):
+                    out_o = out[b0 + bb, c, o]
+                    q = bb * plane
+                    for y in range(H):
+                        out_row = out_o[y]
+                        for x in range(W):
+                            out_row[x] = m[q + y * Wp + x]
 
     @_jit
     def _erosion_backward_blocks(grad_out, index, grad_f, grad_k, kOr, kH, kW, checked,
@@ -330,6 +359,17 @@ _MAX_CHUNKS = 32
 _PAIRS_PER_CHUNK = 4_000_000  # ~3-5 ms of work: below that, thread hand-offs cost more
 
 
+_GROUP_POSITIONS = 2048  # positions per pass of the forward: its row buffers stay in L1
+
+
+def _batch_group(B: int, H: int, W: int, kH: int, kW: int) -> int:
+    """How many batch elements the forward treats in one pass (module docstring): enough for
+    passes of about ``_GROUP_POSITIONS`` positions, so small planes (7x7, 14x14) do not pay
+    the per-pass overhead on a few dozen positions each."""
+    plane = kW // 2 + (H + 2 * (kH // 2)) * (W + kW // 2)
+    return max(1, min(B, _GROUP_POSITIONS // plane))
+
+
 def _chunks(n_blocks: int, pairs_per_block: int) -> list[tuple[int, int]]:
     """Split the ``n_blocks`` blocks ``(b, c)`` into contiguous chunks of at least ~4 M add-min
     pairs each, at most 32 of them. The split depends on the problem size only, never on the
@@ -398,13 +438,15 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
     k_np = kstack.detach().contiguous().numpy()
     out = torch.empty(f.shape, dtype=f.dtype)
     out_np = out.numpy()
-    chunks = _chunks(B * C, Or * H * W * kOr * kH * kW)
+    nb = _batch_group(B, H, W, kH, kW)
+    n_groups = C * ((B + nb - 1) // nb)
+    chunks = _chunks(n_groups, nb * Or * H * W * kOr * kH * kW)
     if not need_index:  # separate kernel: compiled only when first used (inference)
-        _run_chunks(_erosion_value_blocks, chunks, lambda t: (f_np, k_np, out_np))
+        _run_chunks(_erosion_value_blocks, chunks, lambda t: (f_np, k_np, out_np, nb))
         return out, None
     index = torch.empty(f.shape, dtype=index_dtype(kOr * kH * kW))
     index_np = index.numpy()
-    _run_chunks(_erosion_forward_blocks, chunks, lambda t: (f_np, k_np, out_np, index_np))
+    _run_chunks(_erosion_forward_blocks, chunks, lambda t: (f_np, k_np, out_np, index_np, nb))
     return out, index
 
 

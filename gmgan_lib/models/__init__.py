@@ -9,8 +9,8 @@ discriminator) for one of :data:`MODEL_NAMES`:
 - ``"pdecnn-r2"``: the same skeleton with translation-only PDE layers on R2.
 
 For the GM-GAN family, ``config`` holds fields of :class:`GMGANConfig` plus an optional
-``preset`` (``"paper"``, ``"small"``, ``"tiny"``; see :data:`PRESETS`). For ``"gan"`` it may
-hold ``g_width`` (128) and ``d_width`` (32). :func:`resolve_config` turns those into the full,
+``preset`` (default ``"hybrid"``; see :data:`PRESETS`). For ``"gan"`` it may hold ``g_width``
+(128), ``d_width`` (64) and ``d_batch_norm`` (True). :func:`resolve_config` turns those into the full,
 explicit dict stored in checkpoints, so a checkpoint rebuilds the same network even if the
 defaults change later.
 """
@@ -20,14 +20,14 @@ from typing import Any, NamedTuple
 
 from torch import nn
 
-from gmgan_lib.models.config import PRESETS, GMGANConfig
+from gmgan_lib.models.config import DEFAULT_PRESET, PRESETS, GMGANConfig
 from gmgan_lib.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
 MODEL_NAMES = ("gmgan", "gan", "gmgan-de", "pdecnn-r2")
 
 # The ablations are GM-GAN with one field pinned.
 _PINNED = {"gmgan": {}, "gmgan-de": {"convection": False}, "pdecnn-r2": {"group": "r2"}}
-_DCGAN_DEFAULTS = {"g_width": 128, "d_width": 32}
+_DCGAN_DEFAULTS = {"g_width": 128, "d_width": 64, "d_batch_norm": True}
 
 
 class GAN(NamedTuple):
@@ -49,12 +49,16 @@ def resolve_config(name: str, **config: Any) -> dict[str, Any]:
             raise ValueError(f"unknown config for model 'gan': {unknown}; valid keys: "
                              f"{sorted(_DCGAN_DEFAULTS)}")
         resolved = {**_DCGAN_DEFAULTS, **config}
-        for key, value in resolved.items():
-            if not (isinstance(value, int) and value >= 4 and value % 4 == 0):
-                raise ValueError(f"{key} must be a positive multiple of 4, got {value!r}")
+        for key in ("g_width", "d_width"):
+            value = resolved[key]
+            if isinstance(value, bool) or not (isinstance(value, int) and value >= 2
+                                               and value % 2 == 0):
+                raise ValueError(f"{key} must be a positive even int, got {value!r}")
+        if not isinstance(resolved["d_batch_norm"], bool):
+            raise ValueError(f"d_batch_norm must be True or False, got {resolved['d_batch_norm']!r}")
         return resolved
     config = dict(config)
-    preset = config.pop("preset", "paper")
+    preset = config.pop("preset", DEFAULT_PRESET)
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
     for key, value in _PINNED[name].items():
@@ -70,12 +74,44 @@ def build(name: str, latent_dim: int = 100, **config: Any) -> GAN:
     resolved = resolve_config(name, **config)
     if name == "gan":
         return GAN(DCGANGenerator(latent_dim, resolved["g_width"]),
-                   DCGANDiscriminator(resolved["d_width"]))
+                   DCGANDiscriminator(resolved["d_width"], resolved["d_batch_norm"]))
     # Imported here so the DCGAN works even where the PDE layers cannot be imported.
+    cfg = GMGANConfig(**resolved)
+    if cfg.architecture == "hybrid":
+        from gmgan_lib.models.hybrid import HybridDiscriminator, HybridGenerator
+
+        return GAN(HybridGenerator(cfg, latent_dim), HybridDiscriminator(cfg))
     from gmgan_lib.models.gmgan import GMDiscriminator, GMGenerator
 
-    cfg = GMGANConfig(**resolved)
     return GAN(GMGenerator(cfg, latent_dim), GMDiscriminator(cfg))
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral norm (Miyato et al. 2018) on every convolution, group convolution and linear
+    weight of ``module`` (in place; batch norm and the PDE layers' metrics are left alone)."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    from gmgan_lib.nn import GroupConvM2
+
+    for m in list(module.modules()):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, GroupConvM2)):
+            spectral_norm(m, dim=1 if isinstance(m, nn.ConvTranspose2d) else 0)
+    return module
+
+
+def check_double_backward(module: nn.Module, option: str) -> None:
+    """Raise a ValueError naming ``option`` if ``module`` holds a layer without double backward
+    (the min-plus / max-plus autograd node): gradient penalties such as R1 need it."""
+    from gmgan_lib.nn.layers import _MorphologicalM2, _MorphologicalR2
+
+    found = [name for name, m in module.named_modules()
+             if isinstance(m, (_MorphologicalM2, _MorphologicalR2))]
+    if found:
+        raise ValueError(f"{option} needs the second derivative of the discriminator, and its "
+                         f"morphological layers ({found[0]}, ...) have none (their backward is a "
+                         f"scatter through the arg-min index); set {option}=0, or use a "
+                         f"discriminator without PDE layers (model_config d_activation='lrelu', "
+                         f"or model 'gan')")
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -84,4 +120,4 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__ = ["MODEL_NAMES", "GAN", "GMGANConfig", "PRESETS", "build", "resolve_config",
-           "count_parameters", "DCGANGenerator", "DCGANDiscriminator"]
+           "count_parameters", "apply_spectral_norm", "check_double_backward", "DCGANGenerator", "DCGANDiscriminator"]

@@ -2,9 +2,17 @@
 
 The paper (Diop, Fall, Mbengue, Daoudi, arXiv:2403.14897) does **not** publish its generator and
 discriminator layer lists, the number of orientations, the kernel sizes, alpha, or whether
-convection is used. The defaults below are this repository's reconstruction
-(../shared/design/method.md section 4.3), not the authors' configuration. Changing an experiment
-means changing (or overriding) a field of :class:`GMGANConfig`, never editing a model file.
+convection is used. Everything below is this repository's reconstruction, in two readings
+(docs/architecture.md, "Two readings of GM-GAN"; docs/experiments.md measures them):
+
+- ``architecture="hybrid"`` (the default ``gmgan``): the DCGAN skeleton with p4 group
+  convolutions as the linear layers and morphological PDE layers (dilation, erosion, optionally
+  convection) as the nonlinearity (:mod:`gmgan_lib.models.hybrid`);
+- ``architecture="pde"``: every block a CDE layer, no linear convolution but the lift
+  (:mod:`gmgan_lib.models.gmgan`), the repository's first reconstruction.
+
+Changing an experiment means changing (or overriding) a field of :class:`GMGANConfig`, never
+editing a model file.
 """
 from __future__ import annotations
 
@@ -13,45 +21,79 @@ from dataclasses import dataclass
 from typing import Any
 
 GROUPS = ("m2", "r2")
+ARCHITECTURES = ("hybrid", "pde")
+G_ACTIVATIONS = ("pde", "relu")
+D_ACTIVATIONS = ("pde", "lrelu")
 
 
 @dataclass(frozen=True)
 class GMGANConfig:
     """Layer choices of GM-GAN and its ablations.
 
-    Generator: ``Linear(latent -> g_seed_channels * 7 * 7)`` -> lift to M2 (``g_channels[0]``)
+    **hybrid** (docstring of :mod:`gmgan_lib.models.hybrid`): ``g_channels`` = (fields at 7x7,
+    fields at 14x14) of G, ``d_channels`` = (fields at 14x14, fields at 7x7) of D, each field
+    4 orientations; ``kernel_size``, ``alpha``, ``convection`` describe the PDE nonlinearity;
+    ``g_activation``/``d_activation`` say whether G/D use it (``"pde"``) or the DCGAN's
+    pointwise one; ``d_batch_norm`` is D's middle batch norm. ``g_seed_channels`` and
+    ``lift_kernel`` are not used.
+
+    **pde** generator: ``Linear(latent -> g_seed_channels * 7 * 7)`` -> lift to M2 (``g_channels[0]``)
     -> BN3d -> CDE (``g_channels[1]``) -> up x2 -> CDE (``g_channels[2]``) -> up x2
     -> CDE (``g_channels[3]``) -> max over orientations -> 1x1 conv -> tanh.
-    Discriminator: lift (1 -> ``d_channels[0]``) -> BN3d -> CDE (``d_channels[1]``) -> pool 2
+    **pde** discriminator: lift (1 -> ``d_channels[0]``) -> BN3d -> CDE (``d_channels[1]``) -> pool 2
     -> CDE (``d_channels[2]``) -> pool 2 -> CDE (``d_channels[3]``) -> max over orientations
     -> spatial mean -> Linear -> logit.
     """
 
+    architecture: str = "hybrid"       # "hybrid" (group convs + PDE nonlinearity) or "pde"
     group: str = "m2"                  # "m2": GM-GAN; "r2": translation-only PDE-CNN ablation
-    orientations: int = 8              # Or; divisible by 4 keeps 90-degree equivariance exact
-    g_seed_channels: int = 32          # channels of the 7x7 map the latent is projected to
-    g_channels: tuple[int, ...] = (32, 32, 16, 16)   # lift, then the three CDE layers
-    d_channels: tuple[int, ...] = (16, 32, 32, 32)   # lift, then the three CDE layers
-    lift_kernel: int = 5               # spatial size of the lifting kernels
-    kernel_size: tuple[int, ...] = (5, 5, 5)         # (kOr, kH, kW) of dilation/erosion
+    orientations: int = 4              # Or; hybrid: 4 (p4); pde: any multiple of 4
+    g_seed_channels: int = 32          # pde: channels of the 7x7 map the latent is projected to
+    g_channels: tuple[int, ...] = (32, 16)           # hybrid: 2 widths; pde: lift + 3 CDE layers
+    d_channels: tuple[int, ...] = (16, 32)           # hybrid: 2 widths; pde: lift + 3 CDE layers
+    lift_kernel: int = 5               # pde: spatial size of the lifting kernels
+    kernel_size: tuple[int, ...] = (3, 3, 3)         # (kOr, kH, kW) of dilation/erosion
     alpha: float = 0.65                # Hopf-Lax exponent of the fractional dilation/erosion
     convection: bool = True            # False: DE layers (the "gmgan-de" ablation)
+    g_activation: str = "pde"          # hybrid: "pde" (morphology) or "relu" in G
+    d_activation: str = "pde"          # hybrid: "pde" (morphology) or "lrelu" in D
+    d_batch_norm: bool = True          # hybrid: batch norm in D's middle block
 
     def __post_init__(self) -> None:
         # Tuples survive a JSON round trip as lists: normalise, then validate every field.
         for name in ("g_channels", "d_channels", "kernel_size"):
-            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+            value = getattr(self, name)
+            if (not isinstance(value, (list, tuple))
+                    or any(isinstance(v, bool) or not isinstance(v, int) for v in value)):
+                raise ValueError(f"{name} must be a list of ints, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         if self.group not in GROUPS:
             raise ValueError(f"group must be one of {GROUPS}, got {self.group!r}")
         if not (isinstance(self.orientations, int) and self.orientations >= 4
                 and self.orientations % 4 == 0):
             raise ValueError(f"orientations must be a positive multiple of 4 (exact 90-degree "
                              f"equivariance), got {self.orientations!r}")
+        hybrid = self.architecture == "hybrid"
+        if hybrid and self.orientations != 4:
+            raise ValueError(f"orientations must be 4 for architecture 'hybrid' (p4 group "
+                             f"convolutions, exact quarter turns), got {self.orientations!r}")
+        n, what = (2, "the two block widths") if hybrid else (4, "lift, CDE1, CDE2, CDE3")
         for name in ("g_channels", "d_channels"):
             value = getattr(self, name)
-            if len(value) != 4 or min(value) < 1:
-                raise ValueError(f"{name} must be 4 positive ints (lift, CDE1, CDE2, CDE3), "
-                                 f"got {value!r}")
+            if len(value) != n or min(value) < 1:
+                raise ValueError(f"{name} must be {n} positive ints ({what}) for architecture "
+                                 f"{self.architecture!r}, got {value!r}")
+        if self.g_activation not in G_ACTIVATIONS:
+            raise ValueError(f"g_activation must be one of {G_ACTIVATIONS}, got {self.g_activation!r}")
+        if self.d_activation not in D_ACTIVATIONS:
+            raise ValueError(f"d_activation must be one of {D_ACTIVATIONS}, got {self.d_activation!r}")
+        if not hybrid and (self.g_activation, self.d_activation) != ("pde", "pde"):
+            raise ValueError("g_activation and d_activation apply to architecture 'hybrid' only; "
+                             "a 'pde' network is made of PDE layers throughout")
+        if not isinstance(self.d_batch_norm, bool):
+            raise ValueError(f"d_batch_norm must be True or False, got {self.d_batch_norm!r}")
         if not (isinstance(self.g_seed_channels, int) and self.g_seed_channels >= 1):
             raise ValueError(f"g_seed_channels must be a positive int, got {self.g_seed_channels!r}")
         if not (isinstance(self.lift_kernel, int) and self.lift_kernel >= 1
@@ -79,13 +121,22 @@ class GMGANConfig:
                 for k, v in dataclasses.asdict(self).items()}
 
 
-#: Named configurations. "paper" is the reconstruction of method.md 4.3; "small" is what the
-#: CPU demo and the committed CPU checkpoint train (4 orientations, thin layers, 3x3x3 kernels:
-#: about 20x cheaper per step); "tiny" exists for fast unit tests.
+_PDE = dict(architecture="pde", orientations=8, g_seed_channels=32, g_channels=(32, 32, 16, 16),
+            d_channels=(16, 32, 32, 32), lift_kernel=5, kernel_size=(5, 5, 5))
+
+#: Named configurations (docs/experiments.md measures them). "hybrid" is the default ``gmgan``;
+#: "hybrid-tiny" exists for fast unit tests. "pde" is the first, all-CDE reconstruction of
+#: docs/architecture.md; "pde-small" is its thin CPU version (4 orientations, 3x5x5 kernels),
+#: "pde-tiny" the unit-test size.
 PRESETS: dict[str, GMGANConfig] = {
-    "paper": GMGANConfig(),
-    "small": GMGANConfig(orientations=4, g_seed_channels=16, g_channels=(16, 16, 8, 8),
-                         d_channels=(8, 16, 16, 16), kernel_size=(3, 5, 5)),
-    "tiny": GMGANConfig(orientations=4, g_seed_channels=4, g_channels=(4, 4, 4, 4),
-                        d_channels=(4, 4, 4, 4), lift_kernel=3, kernel_size=(3, 3, 3)),
+    "hybrid": GMGANConfig(),
+    "hybrid-tiny": GMGANConfig(g_channels=(4, 4), d_channels=(2, 4)),
+    "pde": GMGANConfig(**_PDE),
+    "pde-small": GMGANConfig(**{**_PDE, "orientations": 4, "g_seed_channels": 16,
+                                "g_channels": (16, 16, 8, 8), "d_channels": (8, 16, 16, 16),
+                                "kernel_size": (3, 5, 5)}),
+    "pde-tiny": GMGANConfig(**{**_PDE, "orientations": 4, "g_seed_channels": 4,
+                               "g_channels": (4, 4, 4, 4), "d_channels": (4, 4, 4, 4),
+                               "lift_kernel": 3, "kernel_size": (3, 3, 3)}),
 }
+DEFAULT_PRESET = "hybrid"

@@ -9,6 +9,7 @@ docs/architecture.md: R2 maps ``[B, C, H, W]``, M2 maps ``[B, C, Or, H, W]``, R2
 from __future__ import annotations
 
 from gmgan_lib.nn.convection import convection_m2, convection_r2
+from gmgan_lib.nn.group_conv import group_conv_m2
 from gmgan_lib.nn.layers import linear_m2, max_project_m2
 from gmgan_lib.nn.lift import lift_m2, rotated_filters
 from gmgan_lib.nn.metric import (DISTANCES, SUB_RIEMANNIAN_NU, beta_of_alpha, distance_m2, distance_r2,
@@ -23,6 +24,6 @@ __all__ = [
     "morphological_kernel_r2", "morphological_kernel_m2", "distance_m2", "distance_r2",
     "beta_of_alpha", "DISTANCES", "SUB_RIEMANNIAN_NU",
     "delta", "flat_square", "flat_disk", "quadratic", "power",
-    "lift_m2", "rotated_filters", "convection_m2", "convection_r2",
+    "lift_m2", "rotated_filters", "group_conv_m2", "convection_m2", "convection_r2",
     "linear_m2", "linear_r2", "max_project_m2",
 ]

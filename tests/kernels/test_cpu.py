@@ -102,6 +102,20 @@ def test_forward_and_backward_equal_reference(shape, kshape):
     assert gk.sum().item() == grad.sum().item()
 
 
+@pytest.mark.parametrize("shape,kshape", [
+    ((30, 2, 4, 7, 7), (2, 4, 3, 3, 3)),     # 28 elements per pass, then a partial group of 2
+    ((19, 1, 4, 14, 14), (1, 4, 3, 3, 3)),   # 8 per pass: groups 8, 8, 3
+    ((5, 2, 2, 4, 6), (2, 2, 3, 5, 3)),      # the whole batch in one pass
+])
+def test_batch_groups_equal_reference(shape, kshape):
+    # Small planes are processed several batch elements per pass (cpu._batch_group); the
+    # planes of one pass are separated by +inf padding, so no element may read another's.
+    B, _, _, H, W = shape
+    nb = cpu._batch_group(B, H, W, kshape[3], kshape[4])
+    assert 1 < nb and (nb == B or B % nb)              # several per pass, a partial group
+    assert_backends_agree(*integer_case(shape, kshape, seed=4))
+
+
 def test_float64_and_large_offset_count_use_int16_index():
     f, k, grad = integer_case((1, 2, 2, 12, 13), (2, 2, 3, 11, 11), seed=2, dtype=torch.float64)
     k[:, :, :2] += 10.0  # make the last angular offset (n >= 242) win, ties still common

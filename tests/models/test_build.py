@@ -11,7 +11,7 @@ def test_model_names():
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_resolved_config_rebuilds_the_same_network(name):
-    config = {} if name == "gan" else {"preset": "tiny", "alpha": 0.8}
+    config = {} if name == "gan" else {"preset": "hybrid-tiny", "alpha": 0.8}
     resolved = resolve_config(name, **config)
     assert resolve_config(name, **resolved) == resolved          # a fixed point
     torch.manual_seed(0)
@@ -27,22 +27,42 @@ def test_resolved_config_rebuilds_the_same_network(name):
 def test_ablations_pin_their_field():
     assert resolve_config("gmgan-de")["convection"] is False
     assert resolve_config("pdecnn-r2")["group"] == "r2"
-    assert resolve_config("gmgan") == PRESETS["paper"].to_dict()
+    assert resolve_config("gmgan") == PRESETS["hybrid"].to_dict()
 
 
-def test_config_round_trips_through_a_dict():
-    cfg = PRESETS["small"]
+@pytest.mark.parametrize("preset", ["hybrid", "pde-small"])
+def test_config_round_trips_through_a_dict(preset):
+    cfg = PRESETS[preset]
     assert GMGANConfig(**cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_builds_and_draws_images(preset):
+    torch.manual_seed(0)
+    G, D = build("gmgan", latent_dim=8, preset=preset)
+    x = G(torch.randn(2, 8))
+    assert x.shape == (2, 1, 28, 28) and D(x).shape == (2,)
 
 
 @pytest.mark.parametrize("name, config, match", [
     ("vae", {}, r"model must be one of \('gmgan', 'gan', 'gmgan-de', 'pdecnn-r2'\)"),
     ("gmgan", {"widht": 3}, r"unknown GM-GAN config field\(s\) \['widht'\]"),
-    ("gmgan", {"preset": "huge"}, r"preset must be one of \('paper', 'small', 'tiny'\)"),
+    ("gmgan", {"preset": "huge"}, r"preset must be one of \('hybrid', 'hybrid-tiny', 'pde'"),
     ("gmgan", {"orientations": 6}, r"orientations must be a positive multiple of 4"),
+    ("gmgan", {"orientations": 8}, r"orientations must be 4 for architecture 'hybrid'"),
     ("gmgan", {"kernel_size": (4, 5, 5)}, r"kernel_size must be 3 positive odd ints"),
     ("gmgan", {"alpha": 0.5}, r"alpha must be in \[0.55, 1.0\]"),
-    ("gmgan", {"g_channels": (8, 8, 8)}, r"g_channels must be 4 positive ints"),
+    ("gmgan", {"g_channels": (8, 8, 8)}, r"g_channels must be 2 positive ints"),
+    ("gmgan", {"preset": "pde", "g_channels": (8, 8)}, r"g_channels must be 4 positive ints"),
+    ("gmgan", {"g_channels": (8, 4.5)}, r"g_channels must be a list of ints"),
+    ("gmgan", {"g_channels": "abcd"}, r"g_channels must be a list of ints"),
+    ("gmgan", {"architecture": "mlp"}, r"architecture must be one of \('hybrid', 'pde'\)"),
+    ("gmgan", {"g_activation": "gelu"}, r"g_activation must be one of \('pde', 'relu'\)"),
+    ("gmgan", {"d_activation": "relu"}, r"d_activation must be one of \('pde', 'lrelu'\)"),
+    ("gmgan", {"preset": "pde", "g_activation": "relu"}, r"apply to architecture 'hybrid' only"),
+    ("gmgan", {"d_batch_norm": 1}, r"d_batch_norm must be True or False"),
+    ("gan", {"g_width": 7}, r"g_width must be a positive even int"),
+    ("gan", {"d_batch_norm": "no"}, r"d_batch_norm must be True or False"),
     ("gmgan", {"group": "se3"}, r"group must be one of \('m2', 'r2'\)"),
     ("gmgan-de", {"convection": True}, r"model 'gmgan-de' fixes convection=False"),
     ("gan", {"width": 64}, r"unknown config for model 'gan': \['width'\]"),

@@ -1,4 +1,5 @@
-"""The DCGAN baseline: shapes, ranges, parameter count, and that a few steps learn something."""
+"""The DCGAN baseline (textbook strided DCGAN): shapes, ranges, parameter count, and that a few
+steps learn something."""
 import pytest
 import torch
 
@@ -20,12 +21,15 @@ def test_discriminator_returns_one_logit_per_image():
 
 
 def test_parameter_count_matches_the_layer_list():
-    # Hand count of method.md 4.3: Linear 100->6272 (no bias) + BN1d, three 5x5 convs + BNs.
-    g = 100 * 6272 + 2 * 6272 + 128 * 64 * 25 + 2 * 64 + 64 * 32 * 25 + 2 * 32 + 32 * 25 + 1
-    d = (25 * 32 + 32) + (32 * 64 * 25 + 64) + (64 * 128 * 9 + 128) + (128 + 1)
+    # Hand count of the module docstring: Linear 100->6272 (no bias) + BN1d, two 4x4 transposed
+    # convolutions (the first without bias, + BN); D: two 4x4 convolutions (+ BN), Linear.
+    g = 100 * 6272 + 2 * 6272 + 128 * 64 * 16 + 2 * 64 + 64 * 1 * 16 + 1
+    d = (16 * 64 + 64) + 64 * 128 * 16 + 2 * 128 + (128 * 49 + 1)
     G, D = build("gan")
     assert count_parameters(G) == g
     assert count_parameters(D) == d
+    _, D = build("gan", d_batch_norm=False)      # the convolution gets its bias back
+    assert count_parameters(D) == d - 2 * 128 + 128
 
 
 @pytest.mark.parametrize("bad", [torch.zeros(2, 99), torch.zeros(2, 100, 1)])

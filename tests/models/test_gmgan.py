@@ -1,4 +1,4 @@
-"""GM-GAN and its ablations: exact 90-degree invariance of the discriminator, shapes, gradients,
+"""The all-PDE reconstruction (architecture "pde") and its ablations: exact 90-degree invariance of the discriminator, shapes, gradients,
 sampling that does not depend on the batch, and fewer parameters than the DCGAN baseline."""
 import pytest
 import torch
@@ -18,11 +18,11 @@ def randomise_transport(module: torch.nn.Module, seed: int = 0) -> None:
             m.shift.data = torch.rand(m.shift.shape, generator=g, dtype=m.shift.dtype) * 2 - 1
 
 
-EIGHT_ORIENTATIONS = dict(orientations=8, g_seed_channels=4, g_channels=(4, 4, 4, 4),
+EIGHT_ORIENTATIONS = dict(architecture="pde", orientations=8, g_seed_channels=4, g_channels=(4, 4, 4, 4),
                           d_channels=(3, 4, 4, 5), lift_kernel=5, kernel_size=(3, 3, 3))
 
 
-@pytest.mark.parametrize("config", [{"preset": "tiny"}, EIGHT_ORIENTATIONS],
+@pytest.mark.parametrize("config", [{"preset": "pde-tiny"}, EIGHT_ORIENTATIONS],
                          ids=["Or4", "Or8"])
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_discriminator_is_invariant_to_quarter_turns(config, mode):
@@ -42,7 +42,7 @@ def test_discriminator_is_invariant_to_quarter_turns(config, mode):
 
 def test_discriminator_invariance_in_float32_within_round_off():
     torch.manual_seed(1)
-    _, D = build("gmgan", preset="tiny")
+    _, D = build("gmgan", preset="pde-tiny")
     randomise_transport(D)
     x = torch.rand(4, 1, 28, 28) * 2 - 1
     with torch.no_grad():
@@ -53,7 +53,7 @@ def test_translation_only_ablation_is_not_rotation_invariant():
     # The contrast that shows the test above can fail: R2 layers with anisotropic metrics and a
     # k x k convolution stem see a rotated digit differently.
     torch.manual_seed(0)
-    _, D = build("pdecnn-r2", preset="tiny")
+    _, D = build("pdecnn-r2", preset="pde-tiny")
     D = D.double().eval()
     randomise_transport(D)
     x = torch.rand(4, 1, 28, 28, dtype=torch.float64) * 2 - 1
@@ -64,7 +64,7 @@ def test_translation_only_ablation_is_not_rotation_invariant():
 @pytest.mark.parametrize("name", ["gmgan", "gmgan-de", "pdecnn-r2"])
 def test_generator_shapes_range_and_gradients_reach_every_parameter(name):
     torch.manual_seed(0)
-    G, D = build(name, latent_dim=16, preset="tiny")
+    G, D = build(name, latent_dim=16, preset="pde-tiny")
     randomise_transport(G)
     x = G(torch.randn(4, 16))
     assert x.shape == (4, 1, 28, 28)
@@ -77,9 +77,9 @@ def test_generator_shapes_range_and_gradients_reach_every_parameter(name):
 
 
 def test_de_ablation_has_no_convection_and_r2_has_no_orientations():
-    G, D = build("gmgan-de", preset="tiny")
+    G, D = build("gmgan-de", preset="pde-tiny")
     assert not any(isinstance(m, ConvectionM2) for m in [*G.modules(), *D.modules()])
-    G, _ = build("pdecnn-r2", preset="tiny")
+    G, _ = build("pdecnn-r2", preset="pde-tiny")
     assert any(isinstance(m, ConvectionR2) for m in G.modules())
     assert not any(p.dim() == 5 for p in G.parameters())
 
@@ -87,7 +87,7 @@ def test_de_ablation_has_no_convection_and_r2_has_no_orientations():
 def test_eval_mode_samples_do_not_depend_on_the_batch():
     # Batch norm with running statistics in eval mode: an image is a function of its own z.
     torch.manual_seed(0)
-    G, _ = build("gmgan", latent_dim=8, preset="tiny")
+    G, _ = build("gmgan", latent_dim=8, preset="pde-tiny")
     G(torch.randn(16, 8))              # one train-mode pass moves the running statistics
     G.eval()
     z = torch.randn(5, 8)
@@ -97,8 +97,8 @@ def test_eval_mode_samples_do_not_depend_on_the_batch():
 
 @pytest.mark.parametrize("name", ["gmgan", "gmgan-de", "pdecnn-r2"])
 def test_pde_models_have_fewer_parameters_than_the_dcgan(name):
-    # The seed's claim "GM-GAN reduces network complexity", for the default (paper) config.
-    G, D = build(name)
+    # The seed's claim "GM-GAN reduces network complexity", for the all-PDE preset.
+    G, D = build(name, preset="pde")
     Gb, Db = build("gan")
     ours, baseline = count_parameters(G) + count_parameters(D), count_parameters(Gb) + count_parameters(Db)
     assert ours < baseline / 4, (ours, baseline)

@@ -1,0 +1,139 @@
+"""The hybrid GM-GAN: linear p4 group convolutions, morphological PDE layers as the nonlinearity.
+
+This is the reading of the paper's abstract ("morphological equivariant convolutions in
+PDE-G-CNNs to bring nonlinearity in classical CNNs"): the channels are carried by linear group
+convolutions on M2 (GEMM cost), and where a CNN has its ReLU, this network has a dilation and an
+erosion on M2 (optionally after a convection), each the exact solution of a morphological PDE
+with a learned left-invariant metric. It is **our reconstruction**, not the authors' network
+(which is unpublished); docs/experiments.md says why this is the default ``gmgan``.
+
+The skeleton is the textbook DCGAN of :mod:`gmgan_lib.models.dcgan`, layer for layer, with each
+convolution replaced by its p4 group convolution (:class:`~gmgan_lib.nn.GroupConvM2`) carrying
+``channels`` fields of 4 orientations, so ``channels * 4`` planes: with a quarter of the DCGAN's
+channel counts a layer costs what the DCGAN's costs and has a quarter of its weights::
+
+    G: z -> Linear -> [B, g0, 4, 7, 7] -> BN3d -> PDE                  (M2, 7 x 7)
+         -> group ConvT 4x4 s2 (g0 -> g1) -> BN3d -> PDE               (14 x 14)
+         -> group ConvT 4x4 s2 (g1 -> 1) -> max over orientations -> + b -> tanh   [B, 1, 28, 28]
+    D: image -> lifting conv 4x4 s2 (1 -> d0) -> PDE                   (M2, 14 x 14)
+         -> group conv 4x4 s2 (d0 -> d1) -> BN3d -> PDE                (7 x 7)
+         -> group conv 7x7 (d1 -> 1) -> max over orientations -> + b   a logit [B]
+
+where PDE = [convection ->] dilation -> erosion on M2 (3x3x3 kernels by default). The last layer
+of D is a group convolution whose 7x7 kernel covers the whole map: it keeps the spatial layout
+(like the DCGAN's flatten + Linear) and, followed by the max over orientations, makes D *exactly*
+invariant to quarter turns of its input. G is exactly equivariant from its first feature map on:
+turning that map (``rot90_m2``) turns the image (tests/models/test_hybrid.py).
+
+Options (fields of :class:`~gmgan_lib.models.config.GMGANConfig`): ``g_activation="relu"`` or
+``d_activation="lrelu"`` put the PDE layers in one network only (the other keeps the pointwise
+activation of the DCGAN, still inside group convolutions); ``group="r2"`` is the translation-only
+ablation ``pdecnn-r2``: the DCGAN's plain convolutions with ``channels * 4`` channels and
+morphology on R2 as the nonlinearity.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gmgan_lib.models.config import GMGANConfig
+from gmgan_lib.models.dcgan import check_images, check_noise
+from gmgan_lib.nn import (ConvectionM2, ConvectionR2, DilationM2, DilationR2, ErosionM2, ErosionR2,
+                          GroupConvM2)
+from gmgan_lib.nn.group_conv import P4
+
+
+def pde_activation(cfg: GMGANConfig, channels: int, pointwise: str) -> nn.Module:
+    """The nonlinearity of a block: the morphological PDE layers, or the DCGAN's ``pointwise``."""
+    activation = cfg.g_activation if pointwise == "relu" else cfg.d_activation
+    if activation == "relu":
+        return nn.ReLU()
+    if activation == "lrelu":
+        return nn.LeakyReLU(0.2)
+    if cfg.group == "m2":
+        layers = [ConvectionM2(channels)] if cfg.convection else []
+        layers += [DilationM2(channels, cfg.kernel_size, cfg.alpha),
+                   ErosionM2(channels, cfg.kernel_size, cfg.alpha)]
+    else:   # the same number of planes as on M2: 4 channels per field
+        layers = [ConvectionR2(P4 * channels)] if cfg.convection else []
+        layers += [DilationR2(P4 * channels, cfg.kernel_size[1:], cfg.alpha),
+                   ErosionR2(P4 * channels, cfg.kernel_size[1:], cfg.alpha)]
+    return nn.Sequential(*layers)
+
+
+def _norm(cfg: GMGANConfig, channels: int) -> nn.Module:
+    return nn.BatchNorm3d(channels) if cfg.group == "m2" else nn.BatchNorm2d(P4 * channels)
+
+
+def _conv(cfg: GMGANConfig, cin: int, cout: int, k: int, stride: int = 1, padding: int = 0,
+          transposed: bool = False, lift: bool = False) -> nn.Module:
+    """A p4 group convolution on M2, or (``group="r2"``) the plain convolution with 4x channels."""
+    if cfg.group == "m2":
+        return GroupConvM2(cin, cout, k, stride, padding, transposed=transposed, lift=lift)
+    cin = cin if lift else P4 * cin
+    cout = P4 * cout if cout > 1 else 1
+    cls = nn.ConvTranspose2d if transposed else nn.Conv2d
+    conv = cls(cin, cout, k, stride=stride, padding=padding, bias=False)
+    nn.init.normal_(conv.weight, 0.0, 0.02)
+    return conv
+
+
+def _init_norms(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class HybridGenerator(nn.Module):
+    """``z [B, latent_dim] -> images [B, 1, 28, 28]`` in ``[-1, 1]``."""
+
+    def __init__(self, cfg: GMGANConfig, latent_dim: int = 100):
+        super().__init__()
+        self.cfg, self.latent_dim = cfg, latent_dim
+        g0, g1 = cfg.g_channels
+        self.project = nn.Linear(latent_dim, g0 * P4 * 7 * 7, bias=False)
+        nn.init.normal_(self.project.weight, 0.0, 0.02)
+        self.block0 = nn.Sequential(_norm(cfg, g0), pde_activation(cfg, g0, "relu"))
+        self.block1 = nn.Sequential(_conv(cfg, g0, g1, 4, 2, 1, transposed=True),
+                                    _norm(cfg, g1), pde_activation(cfg, g1, "relu"))
+        self.to_image = _conv(cfg, g1, 1, 4, 2, 1, transposed=True)
+        self.bias = nn.Parameter(torch.zeros(()))
+        _init_norms(self)
+
+    def synthesis(self, h: torch.Tensor) -> torch.Tensor:
+        """First feature map ``[B, g0, 4, 7, 7]`` (``[B, 4 g0, 7, 7]`` on R2) -> images."""
+        x = self.to_image(self.block1(self.block0(h)))
+        if self.cfg.group == "m2":
+            x = x.amax(dim=2)      # max projection over orientations: [B, 1, 4, 28, 28] -> [B, 1, 28, 28]
+        return torch.tanh(x + self.bias)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        check_noise(z, self.latent_dim)
+        g0 = self.cfg.g_channels[0]
+        shape = (g0, P4, 7, 7) if self.cfg.group == "m2" else (g0 * P4, 7, 7)
+        return self.synthesis(self.project(z).view(z.shape[0], *shape))
+
+
+class HybridDiscriminator(nn.Module):
+    """``images [B, 1, 28, 28] -> logits [B]``; exactly invariant to quarter turns on M2."""
+
+    def __init__(self, cfg: GMGANConfig):
+        super().__init__()
+        self.cfg = cfg
+        d0, d1 = cfg.d_channels
+        self.block0 = nn.Sequential(_conv(cfg, 1, d0, 4, 2, 1, lift=True),
+                                    pde_activation(cfg, d0, "lrelu"))
+        self.block1 = nn.Sequential(_conv(cfg, d0, d1, 4, 2, 1),
+                                    _norm(cfg, d1) if cfg.d_batch_norm else nn.Identity(),
+                                    pde_activation(cfg, d1, "lrelu"))
+        self.head = _conv(cfg, d1, 1, 7)          # the whole 7 x 7 map -> one value per orientation
+        self.bias = nn.Parameter(torch.zeros(()))
+        _init_norms(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x)
+        h = self.head(self.block1(self.block0(x)))          # [B, 1, 4, 1, 1] or [B, 1, 1, 1]
+        if self.cfg.group == "m2":
+            h = h.amax(dim=2)                               # invariant: max over orientations
+        return h.flatten(1).squeeze(1) + self.bias
