@@ -1,76 +1,65 @@
-"""The main job of ``make demo``: train a small GM-GAN on MNIST on the CPU, then evaluate it.
+"""The main job of ``make demo``: train the default GM-GAN on MNIST on the CPU, then evaluate it.
 
-    python -m gmgan_lib demo --out runs/demo [--minutes 3] [--max-steps N]
+    python -m gmgan_lib demo --out runs/demo [--minutes 4] [--max-steps N] [--threads 2]
 
-What it does, in about four minutes on two CPU cores:
+What it does, in about six minutes on two CPU cores:
 
-1. trains GM-GAN with :func:`gmgan_lib.train.train` (the same procedure, run directory and
-   checkpoints as ``python -m gmgan_lib train``) in a configuration small enough for a CPU
-   (``DEMO_MODEL_CONFIG``: 4 orientations, thin layers, 3x3x3 kernels), stopping after
-   ``--minutes`` of training or ``--max-steps`` steps, whichever comes first;
-2. draws ``--eval-n`` samples (1000 by default) and compares them with as many MNIST test digits
-   through :func:`gmgan_lib.metrics.evaluate_images` (FID_MNIST, class KL, MNIST score,
-   precision/recall on the frozen classifier's features);
+1. trains the default ``gmgan`` (the hybrid reconstruction: p4 group convolutions with
+   morphological PDE layers as the nonlinearity, :mod:`gmgan_lib.models.hybrid`) with
+   :func:`gmgan_lib.train.train`: the same procedure, run directory and checkpoints as
+   ``python -m gmgan_lib train``, stopping after ``--minutes`` of training or ``--max-steps``;
+2. evaluates it with the project's protocol (:func:`gmgan_lib.metrics.evaluate.evaluate_generator`):
+   ``--eval-n`` samples (10,000) against the 10,000 MNIST test digits, FID_MNIST, class KL,
+   MNIST score, precision/recall, and the same figures for real train digits (the floor);
 3. writes ``samples.png`` (64 samples from the fixed noise batch) and ``metrics.json``
-   (configuration, steps, seconds, parameter counts, metrics).
+   (configuration, steps, seconds, parameter counts, metrics, floor).
 
-**This is a smoke test, not a result.** A few minutes of CPU training and 1000 samples
-(FID is biased upwards for small N) say that the pipeline works end to end; they are not
-comparable with the paper or with a full run (``python -m gmgan_lib train`` + ``evaluate``).
+A few CPU minutes are far from the paper's 200 epochs: these are the figures of a short run,
+measured with the protocol of docs/evaluation.md, comparable with other runs of the same budget
+(docs/experiments.md), never with the paper's.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from gmgan_lib.checkpoint import CheckpointError, atomic_write_text
 from gmgan_lib.models import build, count_parameters
-from gmgan_lib.train import NonFiniteLossError, TrainConfig, sample, train
+from gmgan_lib.train import NonFiniteLossError, TrainConfig, train
 
-#: GM-GAN small enough to learn something in minutes on a CPU. The full reconstruction
-#: ("paper" preset: 8 orientations, 16-32 channels, 5x5x5 kernels) costs several seconds a step
-#: on two cores; this one is meant to cost a fraction of a second at batch 32.
-DEMO_MODEL_CONFIG: dict[str, Any] = {"preset": "tiny", "g_seed_channels": 16,
-                                     "g_channels": [8, 8, 8, 8], "d_channels": [4, 8, 8, 8],
-                                     "lift_kernel": 5}
-SMOKE_TEST_NOTE = ("smoke test: a few minutes of CPU training and a small evaluation sample; "
-                   "FID_MNIST is biased upwards for small n and these numbers are not comparable "
-                   "with the paper or with full runs")
+NOTE = ("a short CPU run evaluated with the project's protocol (docs/evaluation.md); comparable "
+        "with runs of the same budget (docs/experiments.md), not with the paper's 200 epochs")
 # Files of a previous demo run (a new demo starts over instead of resuming).
 _RUN_FILES = ("checkpoint.pt", "config.json", "metrics.csv", "metrics.json", "samples.png")
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--minutes", type=float, default=3.0,
-                   help="training time budget (default 3; data loading, compilation and the "
-                        "evaluation add about a minute)")
+    p.add_argument("--minutes", type=float, default=4.0,
+                   help="training time budget (default 4; loading, and the evaluation of "
+                        "--eval-n samples, add about a minute)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--data-fraction", type=float, default=1.0)
-    p.add_argument("--eval-n", type=int, default=1000, help="samples for the evaluation (0: skip)")
+    p.add_argument("--eval-n", type=int, default=10000,
+                   help="samples for the evaluation (default 10000; 0: skip)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch and the Numba kernels (default 1: see below)")
-    p.add_argument("--model-config", default=json.dumps(DEMO_MODEL_CONFIG),
-                   help="GM-GAN architecture as JSON (default: the demo's small configuration)")
+    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
+                   help="CPU threads for torch and the Numba kernels (default: 2, or fewer cores)")
+    p.add_argument("--model-config", default="{}",
+                   help="GM-GAN architecture overrides as JSON (default: the default gmgan)")
 
 
 def _set_threads(n: int) -> None:
-    """Use ``n`` CPU threads in torch and in Numba's parallel kernels.
-
-    Why the default is 1: on the project's shared 2-core machine (load average 3-5) one demo
-    step (batch 32) took 0.46 s with one thread and 7.2 s with ``OMP_NUM_THREADS=2``. The demo's
-    many small tensor operations make OpenMP threads spin-wait for a busy core at every one of
-    them. A dedicated machine loses at most the second core's share with one thread; a busy one
-    loses an order of magnitude with two.
-    """
+    """Use ``n`` CPU threads in torch and in Numba's kernels. (On a machine shared with other
+    jobs, ``OMP_WAIT_POLICY=PASSIVE``, which the Makefile sets, keeps waiting OpenMP threads from
+    spinning; without it two threads were measured several times slower than one there.)"""
     torch.set_num_threads(n)
     try:
         import numba
@@ -79,23 +68,19 @@ def _set_threads(n: int) -> None:
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
-def _evaluate(generator: torch.nn.Module, n: int, seed: int) -> tuple[dict | None, str]:
-    """Metrics of ``n`` samples against ``n`` MNIST test digits, or (None, why not)."""
+def _evaluate(generator: torch.nn.Module, n: int) -> tuple[dict | None, dict | None, str]:
+    """Metrics of ``n`` samples and the real-vs-real floor, or (None, None, why not)."""
     if n == 0:
-        return None, "skipped (--eval-n 0)"
+        return None, None, "skipped (--eval-n 0)"
     try:
-        from gmgan_lib.metrics import evaluate_images
+        from gmgan_lib.metrics.evaluate import evaluate_generator
     except ImportError as err:
-        return None, f"unavailable: gmgan_lib.metrics cannot be imported ({err})"
-    from gmgan_lib.data import load_tensors
-
-    real, _ = load_tensors("mnist", "test", fraction=min(1.0, n / 10000), seed=seed)
-    fake = sample(generator, n=n, seed=seed + 1)
+        return None, None, f"unavailable: gmgan_lib.metrics cannot be imported ({err})"
     try:
-        metrics = evaluate_images(fake, real, dataset="mnist")
+        per_seed, floor, _ = evaluate_generator(generator, "mnist", n, seeds=1)
     except (OSError, ValueError, RuntimeError) as err:   # e.g. the classifier weights are absent
-        return None, f"unavailable: {type(err).__name__}: {str(err).splitlines()[0]}"
-    return metrics, f"{SMOKE_TEST_NOTE} (n={len(fake)} samples vs {len(real)} test digits)"
+        return None, None, f"unavailable: {type(err).__name__}: {str(err).splitlines()[0]}"
+    return per_seed[0], floor[0], f"{NOTE} (n={n} samples vs the 10,000 test digits, seed 0)"
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -124,8 +109,8 @@ def _run_demo(args: argparse.Namespace) -> int:
             raise ValueError(f"--model-config must be a JSON object ({err})") from None
         if not args.minutes > 0:
             raise ValueError(f"--minutes must be a positive number, got {args.minutes!r}")
-        if args.eval_n < 0:
-            raise ValueError(f"--eval-n must be >= 0, got {args.eval_n!r}")
+        if not (args.eval_n == 0 or 10 <= args.eval_n <= 60000):
+            raise ValueError(f"--eval-n must be 0 (skip) or in [10, 60000], got {args.eval_n!r}")
         if args.threads < 1:
             raise ValueError(f"--threads must be a positive integer, got {args.threads!r}")
         config = TrainConfig(model="gmgan", dataset="mnist", epochs=5,   # the time budget stops it first
@@ -140,8 +125,8 @@ def _run_demo(args: argparse.Namespace) -> int:
             for path in [*(out / name for name in _RUN_FILES), *out.glob("samples_epoch_*.png")]:
                 path.unlink(missing_ok=True)
         _set_threads(args.threads)
-        print(f"demo: training GM-GAN on MNIST on the CPU for at most {args.minutes:g} min "
-              f"(architecture {config.model_config})", flush=True)
+        print(f"demo: training GM-GAN on MNIST on the CPU for at most {args.minutes:g} min, "
+              f"{args.threads} thread(s) (architecture {config.model_config})", flush=True)
         result = train(config, out)
     except (ValueError, CheckpointError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -150,9 +135,9 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
-    print(f"demo: evaluating {args.eval_n} samples against MNIST test digits ...", flush=True)
+    print(f"demo: evaluating {args.eval_n} samples against the MNIST test digits ...", flush=True)
     t_eval = time.perf_counter()
-    metrics, note = _evaluate(result.generator, args.eval_n, args.seed)
+    metrics, floor, note = _evaluate(result.generator, args.eval_n)
     baseline = build("gan", config.latent_dim)
     report = {
         "what": note,
@@ -166,15 +151,18 @@ def _run_demo(args: argparse.Namespace) -> int:
                        "gan_baseline": {"generator": count_parameters(baseline.generator),
                                         "discriminator": count_parameters(baseline.discriminator)}},
         "metrics": metrics,
+        "floor": floor,
         "seconds_evaluation": round(time.perf_counter() - t_eval, 1),
         "seconds_total": round(time.perf_counter() - t_start, 1),
     }
     report["parameters"]["gan_baseline"]["total"] = sum(report["parameters"]["gan_baseline"].values())
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=float) + "\n")
     if metrics is not None:
-        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("fid", "kl", "mnist_score", "precision",
-                                                            "recall") if k in metrics)
-        print(f"demo: {shown} ({note})")
+        names = {"fid": "FID_MNIST", "kl": "class KL", "mnist_score": "MNIST score",
+                 "precision": "precision", "recall": "recall"}
+        for key, label in names.items():
+            print(f"demo: {label:12s} {metrics[key]:9.3f}   (real digits: {floor[key]:.3f})")
+        print(f"demo: {note}")
     else:
         print(f"demo: evaluation {note}")
     print(f"demo: wrote {out / 'samples.png'} and {out / 'metrics.json'} "

@@ -139,10 +139,11 @@ if numba is not None:
             m[p] = v_min
 
     @_jit_inline
-    def _fill_padded(f, b, c, P, ph, pw, Wp, s_stride):
-        """Copy block ``f[b, c]`` into the interior of the +inf-padded planes ``P`` (layout in
+    def _fill_padded(f, b, c, P, ph, pw, Wp, s_stride, sign):
+        """Copy ``sign * f[b, c]`` into the interior of the +inf-padded planes ``P`` (layout in
         the module docstring: ``pw`` guard cells, then rows of stride ``Wp = W + pw``);
-        orientation ``s`` goes to the plane starting at ``s * s_stride``."""
+        orientation ``s`` goes to the plane starting at ``s * s_stride``. ``sign = -1`` turns
+        the erosion into the dilation ``-erosion(-f)`` at no extra pass over memory."""
         Or, H, W = f.shape[2], f.shape[3], f.shape[4]
         for s in range(Or):
             f_s = f[b, c, s]  # a 2-D view: row copies below vectorise, 5-D indexing would not
@@ -150,7 +151,7 @@ if numba is not None:
                 row = s * s_stride + pw + (y + ph) * Wp
                 f_row = f_s[y]
                 for x in range(W):   # explicit loops, not slice assignment: much less to compile
-                    P[row + x] = f_row[x]
+                    P[row + x] = sign * f_row[x]
 
     @_jit_inline
     def _offsets(kstack, c, o, Or, s_stride, Wp, start, kval, kid):
@@ -196,7 +197,7 @@ if numba is not None:
         return ph, pw, Wp, plane, L
 
     @_jit
-    def _erosion_forward_blocks(f, kstack, out, index, nb, g_start, g_stop):
+    def _erosion_forward_blocks(f, kstack, out, index, nb, sign, g_start, g_stop):
         """Erosion and arg-min index of the groups ``g`` in ``[g_start, g_stop)``: group ``g``
         is channel ``c = g // nG`` and batch elements ``[b0, b0 + nb)``, ``b0 = (g % nG) * nb``
         (``nG`` groups per channel)."""
@@ -218,7 +219,7 @@ if numba is not None:
             b0 = (g - c * n_groups) * nb
             n_b = min(nb, B - b0)
             for bb in range(n_b):
-                _fill_padded(f, b0 + bb, c, P[bb * plane:], ph, pw, Wp, s_stride)
+                _fill_padded(f, b0 + bb, c, P[bb * plane:], ph, pw, Wp, s_stride, sign)
             Lg = (n_b - 1) * plane + L    # one loop over the planes of all n_b elements
             for o in range(Or):
                 count = _offsets(kstack, c, o, Or, s_stride, Wp, start, kval, kid)
@@ -240,11 +241,11 @@ if numba is not None:
                         out_row = out_o[y]
                         index_row = index_o[y]
                         for x in range(W):
-                            out_row[x] = m[q + y * Wp + x]
+                            out_row[x] = sign * m[q + y * Wp + x]
                             index_row[x] = idx[q + y * Wp + x]  # int32 -> uint8/int16: in range
 
     @_jit
-    def _erosion_value_blocks(f, kstack, out, nb, g_start, g_stop):
+    def _erosion_value_blocks(f, kstack, out, nb, sign, g_start, g_stop):
         """Erosion only (no index: inference), groups ``[g_start, g_stop)`` as above."""
         B, C, Or, H, W = f.shape
         kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
@@ -262,7 +263,7 @@ if numba is not None:
             b0 = (g - c * n_groups) * nb
             n_b = min(nb, B - b0)
             for bb in range(n_b):
-                _fill_padded(f, b0 + bb, c, P[bb * plane:], ph, pw, Wp, s_stride)
+                _fill_padded(f, b0 + bb, c, P[bb * plane:], ph, pw, Wp, s_stride, sign)
             Lg = (n_b - 1) * plane + L
             for o in range(Or):
                 count = _offsets(kstack, c, o, Or, s_stride, Wp, start, kval, kid)
@@ -280,7 +281,7 @@ if numba is not None:
                     for y in range(H):
                         out_row = out_o[y]
                         for x in range(W):
-                            out_row[x] = m[q + y * Wp + x]
+                            out_row[x] = sign * m[q + y * Wp + x]
 
     @_jit
     def _erosion_backward_blocks(grad_out, index, grad_f, grad_k, kOr, kH, kW, checked,
@@ -426,9 +427,11 @@ def _check_pair(f: torch.Tensor, kstack: torch.Tensor) -> None:
                          f"{f.dtype} on {f.device}")
 
 
-def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
+def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool, negate: bool = False):
     """Min-plus convolution of ``f`` [B,C,Or,H,W] with ``kstack`` [C,Or,kOr,kH,kW] (see module
-    docstring). Returns ``(out, index)``, ``index`` (``uint8``/``int16``) only if ``need_index``."""
+    docstring). Returns ``(out, index)``, ``index`` (``uint8``/``int16``) only if ``need_index``.
+    ``negate=True`` gives the max-plus dilation ``-erosion(-f)``: the kernels negate while they
+    copy in and out, so a dilation costs what an erosion costs."""
     _check_pair(f, kstack)
     if not is_available():  # pragma: no cover
         raise RuntimeError("the cpu backend needs numba")
@@ -439,14 +442,16 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
     out = torch.empty(f.shape, dtype=f.dtype)
     out_np = out.numpy()
     nb = _batch_group(B, H, W, kH, kW)
+    sign = f_np.dtype.type(-1.0 if negate else 1.0)
     n_groups = C * ((B + nb - 1) // nb)
     chunks = _chunks(n_groups, nb * Or * H * W * kOr * kH * kW)
     if not need_index:  # separate kernel: compiled only when first used (inference)
-        _run_chunks(_erosion_value_blocks, chunks, lambda t: (f_np, k_np, out_np, nb))
+        _run_chunks(_erosion_value_blocks, chunks, lambda t: (f_np, k_np, out_np, nb, sign))
         return out, None
     index = torch.empty(f.shape, dtype=index_dtype(kOr * kH * kW))
     index_np = index.numpy()
-    _run_chunks(_erosion_forward_blocks, chunks, lambda t: (f_np, k_np, out_np, index_np, nb))
+    _run_chunks(_erosion_forward_blocks, chunks,
+                lambda t: (f_np, k_np, out_np, index_np, nb, sign))
     return out, index
 
 

@@ -47,8 +47,9 @@ def _window(n: int, size: int, offset: int) -> tuple[slice, slice]:
     return slice(lo, hi), slice(lo + offset, hi + offset)
 
 
-def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
-    """Min-plus convolution of ``f`` [B,C,Or,H,W] with ``kstack`` [C,Or,kOr,kH,kW].
+def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool, negate: bool = False):
+    """Min-plus convolution of ``f`` [B,C,Or,H,W] with ``kstack`` [C,Or,kOr,kH,kW]
+    (``negate=True``: of ``-f``, and the result negated, i.e. the max-plus dilation).
 
     Returns ``(out, index)``: ``out`` [B,C,Or,H,W] in the dtype of ``f``; ``index`` the arg-min
     offset ``n = (a*kH + i)*kW + j`` (``uint8``/``int16``, same shape) or ``None``.
@@ -57,6 +58,8 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
     B, C, Or, H, W = f.shape
     _, _, kOr, kH, kW = kstack.shape
     qa, ph, pw = kOr // 2, kH // 2, kW // 2
+    if negate:
+        f = -f
     out = torch.full_like(f, float("inf"))
     index = torch.zeros(f.shape, dtype=index_dtype(kOr * kH * kW), device=f.device) if need_index else None
     n = 0
@@ -76,7 +79,7 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
                 # torch.minimum (not a where on the mask) also lets a NaN show in the output.
                 torch.minimum(region, cand, out=region)
                 n += 1
-    return out, index
+    return (-out if negate else out), index
 
 
 def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape,

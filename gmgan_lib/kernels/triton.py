@@ -240,16 +240,18 @@ def _check_device(t: torch.Tensor) -> None:
                          "only interpreted: set TRITON_INTERPRET=1 before triton is first imported)")
 
 
-def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
+def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool, negate: bool = False):
     """Min-plus convolution of ``f`` [B,C,Or,H,W] with ``kstack`` [C,Or,kOr,kH,kW]. Returns
-    ``(out, index)``, the ``uint8``/``int16`` arg-min ``index`` only if ``need_index``."""
+    ``(out, index)``, the ``uint8``/``int16`` arg-min ``index`` only if ``need_index``.
+    ``negate=True``: the max-plus dilation ``-erosion(-f)`` (two negations here; the CPU
+    backend fuses them into its copies)."""
     if triton is None:  # pragma: no cover
         raise RuntimeError("the triton backend needs triton")
     _check_pair(f, kstack)
     _check_device(f)
     B, C, Or, H, W = f.shape
     kOr, kH, kW = kstack.shape[2:]
-    f = f.detach().contiguous()
+    f = (-f if negate else f).detach().contiguous()
     kstack = kstack.detach().contiguous()
     out = torch.empty_like(f)
     idx_t = index_dtype(kOr * kH * kW)
@@ -261,7 +263,7 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool):
         f, kstack, out, index, C, Or, H, W,
         KOR=kOr, KH=kH, KW=kW, BLOCK_H=bh, BLOCK_W=bw,
         NEED_INDEX=bool(need_index), UPCAST=f.dtype in (torch.float16, torch.bfloat16))
-    return out, (index if need_index else None)
+    return (out.neg_() if negate else out), (index if need_index else None)
 
 
 def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstack_shape,

@@ -188,6 +188,53 @@ def _versions() -> dict:
             "scipy": scipy.__version__, "gmgan_lib": gmgan_lib.__version__}
 
 
+def evaluate_generator(generator, dataset: str, n: int, seeds: int = 1, batch_size: int = 500,
+                       device="cpu", inception: bool = False, notes: list | None = None,
+                       verbose: bool = False) -> tuple[list[dict], list[dict], LeNet]:
+    """The project's protocol (docs/evaluation.md) for a generator: per seed ``s``, ``n``
+    samples from noise seeded with ``s`` against the test split, and the real-vs-real floor
+    (``n`` random train images, seed ``10000 + s``) against the same test split.
+
+    Returns ``(per_seed, floor, classifier)``, lists of metric dicts (one per seed).
+    """
+    from gmgan_lib.data import load_tensors
+    from gmgan_lib.train import sample
+
+    classifier = load_classifier(dataset, device=device)
+    x_test, _ = load_tensors(dataset, split="test")
+    x_train, _ = load_tensors(dataset, split="train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if n >= REPORT_N else "default")
+        real = classifier_outputs(x_test, classifier, batch_size, device, name="test split")
+        real_radii = knn_radii(real.features)
+        per_seed, floor = [], []
+        for seed in range(seeds):
+            # z ~ N(0, I) drawn on the CPU from `seed`: the same images on every device.
+            fake = sample(generator, n=n, seed=seed)
+            fake_out = classifier_outputs(fake, classifier, batch_size, device, name="generated")
+            r = {"seed": seed, **metrics_from_outputs(fake_out, real, real_radii=real_radii)}
+            if inception:
+                try:
+                    r["fid_inception"] = inception_fid(fake, x_test, device=device)
+                except InceptionUnavailable as why:
+                    if seed == 0:
+                        print(f"skipped: Inception-v3 FID because {why}")
+                        if notes is not None:
+                            notes.append(f"Inception-v3 FID skipped: {why}")
+            per_seed.append(r)
+            # The floor: n real train digits, a fresh random subset per seed. (The classifier was
+            # trained on them, which may favour them slightly over unseen digits.)
+            g = torch.Generator().manual_seed(10_000 + seed)
+            subset = x_train[torch.randperm(len(x_train), generator=g)[:n]]
+            sub_out = classifier_outputs(subset, classifier, batch_size, device, name="train subset")
+            floor.append({"seed": seed, **metrics_from_outputs(sub_out, real, real_radii=real_radii)})
+            if verbose:
+                print(f"seed {seed}: " + ", ".join(f"{m} {r[m]:.4f}" for m in METRICS)
+                      + "  | floor: " + ", ".join(f"{m} {floor[-1][m]:.4f}" for m in METRICS),
+                      flush=True)
+    return per_seed, floor, classifier
+
+
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="generator checkpoint (gmgan-checkpoint)")
     p.add_argument("--n", type=int, default=REPORT_N, help="samples per seed (default 10000)")
@@ -216,7 +263,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from gmgan_lib.checkpoint import load_checkpoint
     from gmgan_lib.data import load_tensors
-    from gmgan_lib.train import load_generator, sample
+    from gmgan_lib.train import load_generator
 
     if args.n < 2:
         raise ValueError(f"--n must be at least 2, got {args.n}")
@@ -234,44 +281,20 @@ def _evaluate(args: argparse.Namespace) -> int:
                      "figures are not for reported comparisons")
         print(f"WARNING: {notes[-1]}", file=sys.stderr)
 
-    classifier = load_classifier(dataset, device=device)
-    x_test, _ = load_tensors(dataset, split="test")
-    x_train, _ = load_tensors(dataset, split="train")
-    if args.n > len(x_train):
-        raise ValueError(f"--n must be at most {len(x_train)} (the train split, for the floor), got {args.n}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore" if args.n >= REPORT_N else "default")
-        real = classifier_outputs(x_test, classifier, args.batch_size, device, name="test split")
-        real_radii = knn_radii(real.features)
-        per_seed, floor = [], []
-        for seed in range(args.seeds):
-            # z ~ N(0, I) drawn on the CPU from `seed`: the same images on every device.
-            fake = sample(generator, n=args.n, seed=seed)
-            fake_out = classifier_outputs(fake, classifier, args.batch_size, device, name="generated")
-            r = {"seed": seed, **metrics_from_outputs(fake_out, real, real_radii=real_radii)}
-            if args.inception:
-                try:
-                    r["fid_inception"] = inception_fid(fake, x_test, device=device)
-                except InceptionUnavailable as why:
-                    if seed == 0:
-                        print(f"skipped: Inception-v3 FID because {why}")
-                        notes.append(f"Inception-v3 FID skipped: {why}")
-            per_seed.append(r)
-            # The floor: N real train digits, a fresh random subset per seed. (The classifier was
-            # trained on them, which may favour them slightly over unseen digits.)
-            g = torch.Generator().manual_seed(10_000 + seed)
-            subset = x_train[torch.randperm(len(x_train), generator=g)[:args.n]]
-            sub_out = classifier_outputs(subset, classifier, args.batch_size, device, name="train subset")
-            floor.append({"seed": seed, **metrics_from_outputs(sub_out, real, real_radii=real_radii)})
-            print(f"seed {seed}: " + ", ".join(f"{m} {r[m]:.4f}" for m in METRICS)
-                  + "  | floor: " + ", ".join(f"{m} {floor[-1][m]:.4f}" for m in METRICS), flush=True)
+    x_train_len = len(load_tensors(dataset, split="train")[0])
+    n_real = len(load_tensors(dataset, split="test")[0])
+    if args.n > x_train_len:
+        raise ValueError(f"--n must be at most {x_train_len} (the train split, for the floor), got {args.n}")
+    per_seed, floor, classifier = evaluate_generator(
+        generator, dataset, args.n, args.seeds, batch_size=args.batch_size, device=device,
+        inception=args.inception, notes=notes, verbose=True)
 
     summary, floor_summary = _summary(per_seed), _summary(floor)
     name = config.get("model", ckpt.stem)
     report = {
         "format": "gmgan-eval", "version": 1,
         "checkpoint": str(ckpt), "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
-        "model": name, "dataset": dataset, "n": args.n, "n_real": len(x_test), "seeds": args.seeds,
+        "model": name, "dataset": dataset, "n": args.n, "n_real": n_real, "seeds": args.seeds,
         "metric_names": {"fid": "FID_MNIST (classifier features, not Inception)", "kl":
                          "KL(p_real(y) || p_gen(y)), predicted classes", "mnist_score":
                          "exp(E KL(p(y|x) || p(y)))", "precision": "k-NN precision", "recall": "k-NN recall"},

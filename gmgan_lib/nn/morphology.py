@@ -30,24 +30,28 @@ __all__ = ["erosion_m2", "dilation_m2", "erosion_r2", "dilation_r2"]
 
 
 class MinPlusConvolutionM2(torch.autograd.Function):
-    """``out = erosion(f, kstack)``; saves the arg-min index (and, rarely, a dead mask)."""
+    """``out = erosion(f, kstack)``, or with ``negate`` the dilation ``-erosion(-f, kstack)``;
+    saves the arg-min index (and, rarely, a dead mask)."""
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor, kstack: torch.Tensor, need_index: bool) -> torch.Tensor:
+    def forward(ctx, f: torch.Tensor, kstack: torch.Tensor, need_index: bool,
+                negate: bool = False) -> torch.Tensor:
         backend = kernels.select_backend(f)
-        out, index = backend.erosion_forward(f.contiguous(), kstack.contiguous(), need_index)
-        ctx.backend = backend
+        out, index = backend.erosion_forward(f.contiguous(), kstack.contiguous(), need_index,
+                                             negate=negate)
+        ctx.backend, ctx.negate = backend, negate
         ctx.shapes = (tuple(f.shape), tuple(kstack.shape))
-        # An output whose candidates are all +inf has no winner and must send no gradient
-        # (docs/architecture.md). That needs +inf in f or in the kernel, which is rare; on the CPU
-        # we look for it (no sync cost) and keep a bool mask only if it happens. On CUDA the
-        # check would synchronise, so we always keep the mask there (1 byte per element).
+        # An output whose candidates are all +inf (-inf for a dilation) has no winner and must
+        # send no gradient (docs/architecture.md). That needs infinities in f or in the kernel,
+        # which is rare; on the CPU we look for it (no sync cost) and keep a bool mask only if
+        # it happens. On CUDA the check would synchronise, so we always keep the mask there.
         dead = None
         if need_index:
+            is_dead = torch.isneginf if negate else torch.isposinf
             if out.device.type != "cpu":
-                dead = torch.isposinf(out)
-            elif out.amax() == float("inf"):   # one reduction, no temporary mask
-                dead = torch.isposinf(out)
+                dead = is_dead(out)
+            elif (out.amin() == -float("inf")) if negate else (out.amax() == float("inf")):
+                dead = is_dead(out)
         # No dead output (known only on the CPU) means every winner was a finite sample, hence
         # inside the image: the backward may skip its bounds test.
         ctx.winners_inside = dead is None
@@ -63,15 +67,19 @@ class MinPlusConvolutionM2(torch.autograd.Function):
         f_shape, k_shape = ctx.shapes
         grad_f, grad_k = ctx.backend.erosion_backward(grad_out, index, f_shape, k_shape,
                                                       winners_inside=ctx.winners_inside)
+        # d/df of -erosion(-f) is the erosion's scatter itself (the two signs cancel); d/dk
+        # keeps one sign.
+        if ctx.negate and ctx.needs_input_grad[1]:
+            grad_k = -grad_k
         return (grad_f if ctx.needs_input_grad[0] else None,
-                grad_k if ctx.needs_input_grad[1] else None, None)
+                grad_k if ctx.needs_input_grad[1] else None, None, None)
 
 
-def _min_plus(f: torch.Tensor, kstack: torch.Tensor) -> torch.Tensor:
+def _min_plus(f: torch.Tensor, kstack: torch.Tensor, negate: bool = False) -> torch.Tensor:
     # The index costs a pass of writes; skip it when no gradient will be asked for
     # (inference, torch.no_grad(), frozen inputs).
     need_index = torch.is_grad_enabled() and (f.requires_grad or kstack.requires_grad)
-    return MinPlusConvolutionM2.apply(f, kstack, need_index)
+    return MinPlusConvolutionM2.apply(f, kstack, need_index, negate)
 
 
 def _check_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> None:
@@ -99,9 +107,10 @@ def erosion_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> torch.Tensor:
 
 
 def dilation_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> torch.Tensor:
-    """Max-plus convolution on M2: ``-erosion_m2(-f, kernel_stack)``."""
+    """Max-plus convolution on M2: ``-erosion_m2(-f, kernel_stack)`` (one pass: the backend
+    negates as it copies)."""
     _check_m2(f, kernel_stack)
-    return -_min_plus(-f, kernel_stack)
+    return _min_plus(f, kernel_stack, negate=True)
 
 
 def _check_r2(f: torch.Tensor, kernel: torch.Tensor) -> None:
@@ -127,4 +136,4 @@ def erosion_r2(f: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 def dilation_r2(f: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Max-plus convolution on R2: ``-erosion_r2(-f, kernel)``."""
     _check_r2(f, kernel)
-    return -_min_plus(-f.unsqueeze(2), kernel[:, None, None]).squeeze(2)
+    return _min_plus(f.unsqueeze(2), kernel[:, None, None], negate=True).squeeze(2)

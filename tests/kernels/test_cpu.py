@@ -116,6 +116,18 @@ def test_batch_groups_equal_reference(shape, kshape):
     assert_backends_agree(*integer_case(shape, kshape, seed=4))
 
 
+@pytest.mark.parametrize("backend", [cpu, reference], ids=["cpu", "reference"])
+def test_negate_is_the_dilation_bit_for_bit(backend):
+    # negate=True must be exactly -erosion(-f): the CPU kernels fold the signs into their copies.
+    f, k, _ = integer_case((3, 2, 4, 7, 7), (2, 4, 3, 3, 3), seed=5)
+    f[0, 0, 0, 0, 0] = -INF                                         # a dead output of the dilation
+    out, idx = backend.erosion_forward(f, k, True, negate=True)
+    ref, ref_idx = reference.erosion_forward(-f, k, True)
+    assert torch.equal(out, -ref) and torch.equal(idx, ref_idx)
+    value, _ = backend.erosion_forward(f, k, False, negate=True)
+    assert torch.equal(value, -ref)
+
+
 def test_float64_and_large_offset_count_use_int16_index():
     f, k, grad = integer_case((1, 2, 2, 12, 13), (2, 2, 3, 11, 11), seed=2, dtype=torch.float64)
     k[:, :, :2] += 10.0  # make the last angular offset (n >= 242) win, ties still common

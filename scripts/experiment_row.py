@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""One line of docs/experiments.md from a finished run: its figures and a strip of its samples.
+
+    python scripts/experiment_row.py runs/exp/NAME [runs/exp/OTHER ...]
+
+For each run directory (``train`` output, then ``evaluate --out RUN/eval``) this prints a
+markdown table row (configuration, steps, training seconds, FID_MNIST, class KL, MNIST score,
+precision, recall) and writes ``docs/img/experiments/NAME.png``: 16 samples of the run's final
+generator, noise seed 0, the same noise for every run so that strips can be compared.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gmgan_lib.checkpoint import load_checkpoint  # noqa: E402
+from gmgan_lib.train import sample, save_samples  # noqa: E402
+
+DEFAULTS = {"loss": "bce", "r1": 0.0, "d_steps": 1, "lr": 2e-4, "lr_d": None, "beta1": 0.5,
+            "beta2": 0.999, "spectral_norm": False}
+
+
+def describe(config: dict) -> str:
+    """The model and whatever differs from the defaults, compactly."""
+    parts = [config["model"]]
+    from gmgan_lib.models import resolve_config
+
+    default_arch = resolve_config(config["model"])
+    parts += [f"{k}={v}" for k, v in config.get("model_config", {}).items()
+              if default_arch.get(k) != v]
+    parts += [f"{k}={config[k]}" for k, v in DEFAULTS.items() if config.get(k, v) != v]
+    return " ".join(parts)
+
+
+def row(run: Path) -> str:
+    state = load_checkpoint(run / "checkpoint.pt", require=("config", "generator", "step"))
+    metrics = json.loads((run / "eval" / "eval.json").read_text())["per_seed"][0]
+    strip = ROOT / "docs" / "img" / "experiments" / f"{run.name}.png"
+    save_samples(sample(run / "checkpoint.pt", n=16, seed=0), strip, nrow=16)
+    cfg = state["config"]
+    threads = "1 thread"
+    return (f"| `{run.name}` | {describe(cfg)} | {state['step']:,} | {state['seconds'] / 60:.1f} "
+            f"({threads}) | {metrics['fid']:.1f} | {metrics['kl']:.3f} | "
+            f"{metrics['mnist_score']:.2f} | {metrics['precision']:.2f} | {metrics['recall']:.2f} "
+            f"| ![](img/experiments/{run.name}.png) |")
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        print(row(Path(arg)))
