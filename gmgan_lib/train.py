@@ -156,6 +156,10 @@ class TrainConfig:
                              "use --device cpu or auto")
         # Resolving also validates every architecture field (and fills in the defaults).
         self.model_config = resolve_config(self.model, **self.model_config)
+        if self.r1 > 0 and self.model != "gan" and (self.model_config["architecture"] == "pde"
+                                                   or self.model_config["d_activation"] == "pde"):
+            check_double_backward(build(self.model, self.latent_dim,
+                                        **self.model_config).discriminator, "r1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -6,11 +6,14 @@ well under two minutes on two shared cores.
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import math
 
 import pytest
 import torch
@@ -70,6 +73,55 @@ def test_n_steps_straight_equal_half_then_resume(tmp_path, model, model_config):
     assert [r["epoch"] for r in a] == ["1"] * 4 + ["2"] * 4 + ["3"] * 2
 
 
+@pytest.mark.parametrize("options", [
+    dict(loss="hinge", spectral_norm=True, beta1=0.0, beta2=0.9, lr_d=4e-4),
+    dict(loss="relativistic", d_steps=2), dict(r1=1.0)], ids=["hinge-sn", "relativistic-2d", "r1"])
+def test_stabilisers_train_and_resume_bit_for_bit(tmp_path, options):
+    n = 6
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(cfg(max_steps=n, **options), straight, verbose=False)
+    train(cfg(max_steps=n // 2, **options), split, verbose=False)
+    train(cfg(max_steps=n, **options), split, resume=True, verbose=False)
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(split / "checkpoint.pt")
+    assert_same_state(a, b)
+    assert all(math.isfinite(float(r["loss_d"])) for r in rows(straight))
+
+
+def test_two_d_steps_take_two_real_batches_per_step(tmp_path, monkeypatch):
+    seen = []
+    original = tr.gan_losses_step
+
+    def recording(G, D, opt_g, opt_d, reals, *args):
+        seen.append([r.sum().item() for r in reals])
+        return original(G, D, opt_g, opt_d, reals, *args)
+
+    monkeypatch.setattr(tr, "gan_losses_step", recording)
+    result = train(cfg(max_steps=3, d_steps=2), None, verbose=False)
+    assert result.step == 3 and all(len(s) == 2 for s in seen)
+    # 36 digits, batch 8, two batches a step: 2 steps per epoch, and no batch used twice in one.
+    assert len({seen[0][0], seen[0][1], seen[1][0], seen[1][1]}) == 4
+
+
+def test_losses_are_the_textbook_formulas():
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    sp = torch.nn.functional.softplus
+    assert torch.allclose(tr.discriminator_loss("bce", real, fake), sp(-real).mean() + sp(fake).mean())
+    assert torch.allclose(tr.discriminator_loss("hinge", real, fake),
+                          torch.relu(1 - real).mean() + torch.relu(1 + fake).mean())
+    assert torch.allclose(tr.generator_loss("hinge", fake), -fake.mean())
+    rr, rf = real - fake.mean(), fake - real.mean()
+    assert torch.allclose(tr.discriminator_loss("relativistic", real, fake), sp(-rr).mean() + sp(rf).mean())
+    assert torch.allclose(tr.generator_loss("relativistic", fake, real), sp(-rf).mean() + sp(rr).mean())
+
+
+def test_r1_is_refused_for_a_discriminator_with_pde_layers(no_work, tmp_path):
+    # R1 needs the second derivative of D; the min-plus node has none. Refused before any work,
+    # naming the option and the way out.
+    with pytest.raises(ValueError, match=r"r1 needs the second derivative.*d_activation='lrelu'"):
+        train(cfg(model="gmgan", model_config=TINY_GM, r1=0.1), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_run_directory_contents(tmp_path):
     out = tmp_path / "run"
     result = train(cfg(max_steps=9, model_config={"g_width": 16, "d_width": 8}), out)
@@ -100,6 +152,13 @@ def test_resume_of_a_different_run_is_refused(tmp_path):
     train(cfg(max_steps=2), out)
     with pytest.raises(ValueError, match=r"belongs to a different run: batch_size=8 \(now 4\)"):
         train(cfg(max_steps=4, batch_size=4), out, resume=True)
+    # The loss and the regularisers define the run too.
+    for change, shown in [({"loss": "hinge"}, "loss='bce' (now 'hinge')"),
+                          ({"r1": 0.1}, "r1=0.0 (now 0.1)"), ({"d_steps": 2}, "d_steps=1 (now 2)"),
+                          ({"lr_d": 4e-4}, "lr_d=None (now 0.0004)"),
+                          ({"spectral_norm": True}, "spectral_norm=False (now True)")]:
+        with pytest.raises(ValueError, match=re.escape(shown)):
+            train(cfg(max_steps=4, **change), out, resume=True)
     with pytest.raises(ValueError, match="already holds a run.*pass --resume"):
         train(cfg(max_steps=4), out)
 
@@ -215,6 +274,12 @@ def no_work(monkeypatch):
     (["--model-config", "{oops"], "--model-config must be a JSON object"),
     (["--model-config", '{"orientations": 6}'], "orientations must be a positive multiple of 4"),
     (["--max-minutes", "0"], "--max-minutes must be a positive number"),
+    (["--lr-d", "0"], r"lr_d must be in \(0.0, inf\), got 0.0"),
+    (["--beta1", "1"], r"beta1 must be in \[0.0, 1.0\), got 1.0"),
+    (["--beta2", "0"], r"beta2 must be in \(0.0, 1.0\), got 0.0"),
+    (["--r1", "-1"], r"r1 must be a finite number >= 0 \(0: no penalty\), got -1.0"),
+    (["--r1", "inf"], r"r1 must be a finite number >= 0"),
+    (["--d-steps", "0"], "d_steps must be a positive integer, got 0"),
 ])
 def test_cli_rejects_bad_values_before_any_work(tmp_path, capsys, no_work, args, message):
     out = tmp_path / "run"
@@ -238,6 +303,10 @@ def test_cli_rejects_unknown_choices_naming_the_valid_ones(tmp_path, capsys, no_
 
 
 def test_api_rejects_unknown_names_naming_the_valid_ones(no_work, tmp_path):
+    with pytest.raises(ValueError, match="loss must be one of bce, hinge, relativistic; got 'wgan'"):
+        train(TrainConfig(loss="wgan"), tmp_path)
+    with pytest.raises(ValueError, match="spectral_norm must be True or False"):
+        train(TrainConfig(spectral_norm="yes"), tmp_path)
     with pytest.raises(ValueError, match="model must be one of gmgan, gan, gmgan-de, pdecnn-r2"):
         train(TrainConfig(model="vae"), tmp_path)
     with pytest.raises(ValueError, match="dataset must be one of mnist, rotmnist, fashion-mnist"):

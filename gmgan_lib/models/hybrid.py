@@ -19,7 +19,9 @@ channel counts a layer costs what the DCGAN's costs and has a quarter of its wei
          -> group conv 4x4 s2 (d0 -> d1) -> BN3d -> PDE                (7 x 7)
          -> group conv 7x7 (d1 -> 1) -> max over orientations -> + b   a logit [B]
 
-where PDE = [convection ->] dilation -> erosion on M2 (3x3x3 kernels by default). The last layer
+where PDE = [convection ->] dilation -> erosion on M2 (3x3x3 kernels by default). Unlike a ReLU,
+a dilation is not scale-free: it compares neighbour differences with the kernel's cost, so the
+batch norms in front of the PDE layers matter (see D's first block below). The last layer
 of D is a group convolution whose 7x7 kernel covers the whole map: it keeps the spatial layout
 (like the DCGAN's flatten + Linear) and, followed by the max over orientations, makes D *exactly*
 invariant to quarter turns of its input. G is exactly equivariant from its first feature map on:
@@ -122,6 +124,10 @@ class HybridDiscriminator(nn.Module):
         super().__init__()
         self.cfg = cfg
         d0, d1 = cfg.d_channels
+        # As in the textbook DCGAN, no batch norm in the first block: its PDE layers see the
+        # lifted image at the scale the lifting weights give it (a dilation is not scale-free,
+        # so this matters). A batch norm here, tried, made both runs worse: docs/experiments.md,
+        # lines gm-d0bn-4m and gm-de-d0bn-4m.
         self.block0 = nn.Sequential(_conv(cfg, 1, d0, 4, 2, 1, lift=True),
                                     pde_activation(cfg, d0, "lrelu"))
         self.block1 = nn.Sequential(_conv(cfg, d0, d1, 4, 2, 1),
