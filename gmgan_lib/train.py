@@ -157,7 +157,7 @@ class TrainConfig:
         # Resolving also validates every architecture field (and fills in the defaults).
         self.model_config = resolve_config(self.model, **self.model_config)
         if self.r1 > 0 and self.model != "gan" and (self.model_config["architecture"] == "pde"
-                                                   or self.model_config["d_activation"] == "pde"):
+                                                   or self.model_config["d_activation"] != "lrelu"):
             check_double_backward(build(self.model, self.latent_dim,
                                         **self.model_config).discriminator, "r1")
 

@@ -22,8 +22,12 @@ from typing import Any
 
 GROUPS = ("m2", "r2")
 ARCHITECTURES = ("hybrid", "pde")
-G_ACTIVATIONS = ("pde", "relu")
-D_ACTIVATIONS = ("pde", "lrelu")
+# "pde": PDE layers after both linear layers; "pde-7x7": only in the 7x7 block (the low
+# resolution, where they cost least), the DCGAN's pointwise activation at 14x14; "relu"/"lrelu":
+# no PDE layer in that network.
+G_ACTIVATIONS = ("pde", "pde-7x7", "relu")
+D_ACTIVATIONS = ("pde", "pde-7x7", "lrelu")
+PROJECTIONS = ("max", "mean")   # M2 -> R2 at the end of G: over the orientations
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,10 @@ class GMGANConfig:
     kernel_size: tuple[int, ...] = (3, 3, 3)         # (kOr, kH, kW) of dilation/erosion
     alpha: float = 0.65                # Hopf-Lax exponent of the fractional dilation/erosion
     convection: bool = True            # False: DE layers (the "gmgan-de" ablation)
-    g_activation: str = "pde"          # hybrid: "pde" (morphology) or "relu" in G
-    d_activation: str = "pde"          # hybrid: "pde" (morphology) or "lrelu" in D
+    g_activation: str = "pde"          # hybrid: "pde", "pde-7x7" (morphology) or "relu" in G
+    d_activation: str = "pde"          # hybrid: "pde", "pde-7x7" (morphology) or "lrelu" in D
     d_batch_norm: bool = True          # hybrid: batch norm in D's middle block
+    g_projection: str = "max"          # hybrid: G's last map to the image, "max" or "mean" over Or
 
     def __post_init__(self) -> None:
         # Tuples survive a JSON round trip as lists: normalise, then validate every field.
@@ -92,6 +97,8 @@ class GMGANConfig:
         if not hybrid and (self.g_activation, self.d_activation) != ("pde", "pde"):
             raise ValueError("g_activation and d_activation apply to architecture 'hybrid' only; "
                              "a 'pde' network is made of PDE layers throughout")
+        if self.g_projection not in PROJECTIONS:
+            raise ValueError(f"g_projection must be one of {PROJECTIONS}, got {self.g_projection!r}")
         if not isinstance(self.d_batch_norm, bool):
             raise ValueError(f"d_batch_norm must be True or False, got {self.d_batch_norm!r}")
         if not (isinstance(self.g_seed_channels, int) and self.g_seed_channels >= 1):

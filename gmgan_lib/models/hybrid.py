@@ -29,7 +29,8 @@ turning that map (``rot90_m2``) turns the image (tests/models/test_hybrid.py).
 
 Options (fields of :class:`~gmgan_lib.models.config.GMGANConfig`): ``g_activation="relu"`` or
 ``d_activation="lrelu"`` put the PDE layers in one network only (the other keeps the pointwise
-activation of the DCGAN, still inside group convolutions); ``group="r2"`` is the translation-only
+activation of the DCGAN, still inside group convolutions); ``"pde-7x7"`` keeps them only in the
+7x7 block of that network, where they cost least; ``group="r2"`` is the translation-only
 ablation ``pdecnn-r2``: the DCGAN's plain convolutions with ``channels * 4`` channels and
 morphology on R2 as the nonlinearity.
 """
@@ -45,13 +46,12 @@ from gmgan_lib.nn import (ConvectionM2, ConvectionR2, DilationM2, DilationR2, Er
 from gmgan_lib.nn.group_conv import P4
 
 
-def pde_activation(cfg: GMGANConfig, channels: int, pointwise: str) -> nn.Module:
-    """The nonlinearity of a block: the morphological PDE layers, or the DCGAN's ``pointwise``."""
+def pde_activation(cfg: GMGANConfig, channels: int, pointwise: str, size: int) -> nn.Module:
+    """The nonlinearity of a block at ``size x size``: the morphological PDE layers, or the
+    DCGAN's ``pointwise`` activation ("relu" in G, "lrelu" in D), as the config asks."""
     activation = cfg.g_activation if pointwise == "relu" else cfg.d_activation
-    if activation == "relu":
-        return nn.ReLU()
-    if activation == "lrelu":
-        return nn.LeakyReLU(0.2)
+    if activation in ("relu", "lrelu") or (activation == "pde-7x7" and size != 7):
+        return nn.ReLU() if pointwise == "relu" else nn.LeakyReLU(0.2)
     if cfg.group == "m2":
         layers = [ConvectionM2(channels)] if cfg.convection else []
         layers += [DilationM2(channels, cfg.kernel_size, cfg.alpha),
@@ -96,9 +96,9 @@ class HybridGenerator(nn.Module):
         g0, g1 = cfg.g_channels
         self.project = nn.Linear(latent_dim, g0 * P4 * 7 * 7, bias=False)
         nn.init.normal_(self.project.weight, 0.0, 0.02)
-        self.block0 = nn.Sequential(_norm(cfg, g0), pde_activation(cfg, g0, "relu"))
+        self.block0 = nn.Sequential(_norm(cfg, g0), pde_activation(cfg, g0, "relu", 7))
         self.block1 = nn.Sequential(_conv(cfg, g0, g1, 4, 2, 1, transposed=True),
-                                    _norm(cfg, g1), pde_activation(cfg, g1, "relu"))
+                                    _norm(cfg, g1), pde_activation(cfg, g1, "relu", 14))
         self.to_image = _conv(cfg, g1, 1, 4, 2, 1, transposed=True)
         self.bias = nn.Parameter(torch.zeros(()))
         _init_norms(self)
@@ -106,8 +106,8 @@ class HybridGenerator(nn.Module):
     def synthesis(self, h: torch.Tensor) -> torch.Tensor:
         """First feature map ``[B, g0, 4, 7, 7]`` (``[B, 4 g0, 7, 7]`` on R2) -> images."""
         x = self.to_image(self.block1(self.block0(h)))
-        if self.cfg.group == "m2":
-            x = x.amax(dim=2)      # max projection over orientations: [B, 1, 4, 28, 28] -> [B, 1, 28, 28]
+        if self.cfg.group == "m2":   # projection over orientations: [B, 1, 4, 28, 28] -> [B, 1, 28, 28]
+            x = x.amax(dim=2) if self.cfg.g_projection == "max" else x.mean(dim=2)
         return torch.tanh(x + self.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -129,10 +129,10 @@ class HybridDiscriminator(nn.Module):
         # so this matters). A batch norm here, tried, made both runs worse: docs/experiments.md,
         # lines gm-d0bn-4m and gm-de-d0bn-4m.
         self.block0 = nn.Sequential(_conv(cfg, 1, d0, 4, 2, 1, lift=True),
-                                    pde_activation(cfg, d0, "lrelu"))
+                                    pde_activation(cfg, d0, "lrelu", 14))
         self.block1 = nn.Sequential(_conv(cfg, d0, d1, 4, 2, 1),
                                     _norm(cfg, d1) if cfg.d_batch_norm else nn.Identity(),
-                                    pde_activation(cfg, d1, "lrelu"))
+                                    pde_activation(cfg, d1, "lrelu", 7))
         self.head = _conv(cfg, d1, 1, 7)          # the whole 7 x 7 map -> one value per orientation
         self.bias = nn.Parameter(torch.zeros(()))
         _init_norms(self)

@@ -260,7 +260,7 @@ def invariance(D, rotate):
 
 quarter = lambda x: gnn.rot90_r2(x)
 eighth = lambda x: gnn.rotate_r2(x, math.pi / 4)
-d_gm = build("gmgan").discriminator          # the "paper" preset: Or = 8
+d_gm = build("gmgan", preset="pde").discriminator   # the all-PDE reading: Or = 8
 d_cnn = build("gan").discriminator
 invariance_table = {name: (invariance(D, quarter), invariance(D, eighth))
                     for name, D in [("GM-GAN D", d_gm), ("DCGAN D", d_cnn)]}

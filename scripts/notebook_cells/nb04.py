@@ -12,14 +12,14 @@ Outline
 1. the two networks: GM-GAN and the DCGAN baseline, parameter counts side by side;
 2. the training procedure, with live progress, loss curves and sample grids, on MNIST and on
    rotated MNIST;
-3. samples of the small committed checkpoints;
+3. the committed CPU runs: their loss curves and samples;
 4. exercises.
 
-**FAST mode** (`GMGAN_FAST=1`, how CI runs this notebook): a GM-GAN step takes seconds on a
-CPU, so each model trains for only a handful of steps, enough to see the machinery work (and the
-samples are still noise). The pictures of *trained* generators come from the small checkpoints
-committed under `data/checkpoints/`. Without `GMGAN_FAST` the notebook trains for
-`profile().train_steps` steps with the full-size networks (use a GPU).
+**FAST mode** (`GMGAN_FAST=1`, how CI runs this notebook): each model trains for only a handful
+of steps, enough to see the machinery work (those samples are still noise). The pictures of
+*trained* generators, and their loss curves, come from the runs committed under
+`data/checkpoints/` (a few CPU minutes each, `python -m gmgan_lib demo` and the same budget for
+the DCGAN). Without `GMGAN_FAST` the notebook trains for `profile().train_steps` steps.
 """),
 ("code", r"""
 %matplotlib inline
@@ -39,35 +39,39 @@ P = gmgan_lib.profile()
 print(P)
 ROOT = Path(gmgan_lib.__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "notebook04"
-# FAST: a few small-batch steps of the "small" preset; FULL: more steps, full size.
+# FAST: a few small-batch steps of the unit-test size; FULL: more steps of the default GM-GAN.
 STEPS = P.train_steps
 BATCH = P.batch_size
-PRESET = "small" if P.fast else "paper"
+PRESET = "hybrid-tiny" if P.fast else "hybrid"
 print(f"training {STEPS} steps per model, batch {BATCH}, GM-GAN preset {PRESET!r}")
 """),
 ("md", r"""
 ## 1. Two generators, two discriminators
 
-**The baseline** is a standard DCGAN for $28\times28$ digits: the generator projects the latent
-$z \sim \mathcal N(0, I_{100})$ to a $128\times7\times7$ map and up-samples twice with
-$5\times5$ convolutions, batch norm and ReLU, ending in $\tanh$; the discriminator has three
-convolutions with leaky ReLU and average pooling, a global mean and a linear read-out.
+**The baseline** is the textbook strided DCGAN for $28\times28$ digits: the generator projects
+the latent $z \sim \mathcal N(0, I_{100})$ to a $128\times7\times7$ map and doubles the
+resolution twice with $4\times4$ transposed convolutions of stride 2 (batch norm and ReLU in
+between), ending in $\tanh$; the discriminator halves it twice with $4\times4$ convolutions of
+stride 2 and leaky ReLU, and reads out a logit with a linear layer.
 
-**GM-GAN** keeps the skeleton and replaces every conv + ReLU block by a **CDE layer** on
-$M_2$ (convection, dilation, erosion, channel mixing, batch norm): the generator lifts its
-$7\times7$ seed map to $M_2$, applies CDE layers with nearest up-sampling in between, and
-max-projects over the orientations; the discriminator lifts the image, applies CDE layers with
-$2\times2$ pooling, max-projects, averages over space and reads out a logit. There is **no ReLU**:
-dilations and erosions are the nonlinearity.
+**GM-GAN** (the default, "hybrid" reading) keeps that skeleton layer for layer and changes two
+things. Every convolution becomes a **p4 group convolution** on $M_2$ with four orientations: one
+learned filter, used turned by $0^\circ, 90^\circ, 180^\circ, 270^\circ$ (notebook 3). And every
+ReLU becomes **morphological PDE layers**: convection, dilation and erosion on $M_2$, each the
+exact solution of a PDE with a learned left-invariant metric (notebooks 1-2). The generator ends
+with a max over the orientations; the discriminator with a group convolution covering the whole
+$7\times7$ map and a max over orientations, which makes it exactly invariant to quarter turns.
+There is **no ReLU** in GM-GAN: dilations and erosions are the nonlinearity.
 
 *The GM-GAN paper (arXiv:2403.14897) does not publish its layer lists, widths, orientations,
 kernel sizes or $\alpha$. The networks here are this repository's reconstruction; every choice is
-a field of `gmgan_lib.models.GMGANConfig`.*
+a field of `gmgan_lib.models.GMGANConfig`, and docs/experiments.md says why the default is what
+it is (the all-PDE reading, `preset="pde"`, is kept too).*
 """),
 ("code", r"""
 # NBVAL_IGNORE_OUTPUT
 rows = []
-for name, config in [("gmgan", {}), ("gmgan", {"preset": "small"}), ("gmgan-de", {}),
+for name, config in [("gmgan", {}), ("gmgan", {"preset": "pde"}), ("gmgan-de", {}),
                      ("pdecnn-r2", {}), ("gan", {})]:
     G, D = build(name, **config)
     rows.append((name + (f" ({config['preset']})" if config else ""), count_parameters(G),
@@ -91,11 +95,13 @@ for name, pair in [("GM-GAN", gm), ("DCGAN", gan)]:
               f"D(x) {tuple(pair.discriminator(x).shape)}")
 """),
 ("md", r"""
-Where do GM-GAN's parameters go? A CDE layer from $C_{in}$ to $C_{out}$ channels has per input
-channel a transport $g_0$ (3 numbers) and two metrics (3 + 3), then a $C_{in}\times C_{out}$
-channel mixing and a batch norm ($2C_{out}$): most of the capacity is in the linear mixing, and
-the morphological part is *tiny* compared with a $5\times5$ convolution's $25\,C_{in}C_{out}$
-weights. (Exercise 1 asks you to count.)
+Where do GM-GAN's parameters go? A p4 group convolution from $C_{in}$ to $C_{out}$ fields with
+$k\times k$ filters has $C_{out}\,C_{in}\cdot 4\cdot k^2$ weights (one filter per input
+orientation, shared by the four output orientations), for $4C_{out}$ output planes: with a quarter
+of the DCGAN's channels per orientation it has the DCGAN layer's cost and a quarter of its
+weights. The morphological layers are *tiny*: per channel a transport $g_0$ (3 numbers) and two
+metrics (3 + 3). Most of the generator's weights are in the linear layer from the latent.
+(Exercise 1 asks you to count.)
 
 ## 2. Training
 
@@ -104,9 +110,12 @@ loss and DCGAN's hyper-parameters): per step, one discriminator update on a real
 then one generator update,
 $$\mathcal L_D = -\mathbb E_x \log \sigma(D(x)) - \mathbb E_z \log\big(1 - \sigma(D(G(z)))\big),
 \qquad \mathcal L_G = -\mathbb E_z \log \sigma(D(G(z))),$$
-binary cross-entropy on logits, Adam($2\cdot10^{-4}$, $\beta = (0.5, 0.999)$). `gmgan_lib.train`
-writes a run directory with `config.json`, an atomic `checkpoint.pt`, `metrics.csv` and sample
-grids; the same procedure is the command line `python -m gmgan_lib train ...`.
+binary cross-entropy on logits, Adam($2\cdot10^{-4}$, $\beta = (0.5, 0.999)$). The stabilisers
+of the equivariant-GAN papers are options of `TrainConfig` for every model alike (hinge or
+relativistic loss, R1 penalty, several D steps, D's learning rate, Adam's betas, spectral norm).
+`gmgan_lib.train` writes a run directory with `config.json`, an atomic `checkpoint.pt`,
+`metrics.csv` and sample grids; the same procedure is the command line
+`python -m gmgan_lib train ...`.
 """),
 ("code", r"""
 # NBVAL_IGNORE_OUTPUT
@@ -130,17 +139,13 @@ for r in (gm_run, gan_run):
     files = sorted(p.name for p in r.out.iterdir() if not p.name.startswith("samples_epoch"))
     print(r.stopped_by, r.step == STEPS, files)
 """),
-("code", r"""
-# NBVAL_IGNORE_OUTPUT
-viz.training_curves({"GM-GAN": gm_run.out / "metrics.csv", "DCGAN": gan_run.out / "metrics.csv"})
+("md", r"""
+A handful of steps (FAST mode) only shows that the machinery runs; the samples are still noise.
+The committed runs of section 3 show what a few CPU minutes give.
 """),
 ("code", r"""
 # NBVAL_IGNORE_OUTPUT
-fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
-for ax, (name, r) in zip(axes, [("GM-GAN", gm_run), ("DCGAN", gan_run)]):
-    ax.imshow(viz.image_grid(sample(r.generator, 64, seed=0), nrow=8), cmap="gray")
-    ax.set_title(f"{name} after {r.step} steps"); ax.axis("off")
-plt.show()
+viz.training_curves({"GM-GAN": gm_run.out / "metrics.csv", "DCGAN": gan_run.out / "metrics.csv"})
 """),
 ("md", r"""
 ### Rotated MNIST
@@ -152,15 +157,14 @@ as the same input, while a DCGAN must learn every orientation from data.
 ("code", r"""
 # NBVAL_IGNORE_OUTPUT
 rot_run = run("gmgan", "rotmnist", preset=PRESET)
-viz.plot_grid(sample(rot_run.generator, 32, seed=0), nrow=8,
-              title=f"GM-GAN on rotated MNIST after {rot_run.step} steps")
+print(f"GM-GAN on rotated MNIST: {rot_run.step} steps, run directory {rot_run.out.name}")
 """),
 ("md", r"""
-## 3. The committed checkpoints
+## 3. The committed runs
 
-Small generators trained on the CPU, committed under `data/checkpoints/` (0.4 MB for GM-GAN, 3.7 MB for the DCGAN;
-how they were trained is stored in each checkpoint's `config`). They are what notebook 5
-evaluates in FAST mode.
+Two generators trained on the CPU for the same few minutes, committed under `data/checkpoints/`
+with their `metrics.csv` (how they were trained is stored in each checkpoint's `config`; the
+figures are in `data/checkpoints/README.md`). They are what notebook 5 evaluates.
 """),
 ("code", r"""
 CHECKPOINTS = sorted((ROOT / "data" / "checkpoints").glob("*.pt"))
@@ -171,6 +175,12 @@ def describe(path):
     return f"{c['model']} on {c['dataset']}, {state.get('step', '?')} steps"
 for path in CHECKPOINTS:
     print(path.name, ":", describe(path))
+"""),
+("code", r"""
+# NBVAL_IGNORE_OUTPUT
+curves = {load_checkpoint(p, require=("config",))["config"]["model"]: p.with_suffix(".metrics.csv")
+          for p in CHECKPOINTS if p.with_suffix(".metrics.csv").exists()}
+viz.training_curves(curves, smooth=10)
 """),
 ("code", r"""
 # NBVAL_IGNORE_OUTPUT
@@ -194,27 +204,31 @@ print("every committed generator: 16 images [16, 1, 28, 28] in [-1, 1], the same
 ("md", r"""
 ## 4. Exercises
 
-**Exercise 1.** Count by hand the parameters of `gnn.CDELayerM2(16, 32)` (see the formula above
-section 2) and store the number in `n_cde`. Compare with a `Conv2d(16, 32, 5)` layer.
+**Exercise 1.** Count by hand the parameters of `gnn.GroupConvM2(16, 32, 4)` (a p4 group
+convolution from 16 to 32 fields with $4\times4$ filters, see the formula above section 2) and
+store the number in `n_group`. Compare with `Conv2d(64, 128, 4, bias=False)`, the DCGAN layer
+with the same number of planes (16 and 32 fields of 4 orientations).
 """),
 ("code", r"""
 # Exercise 1: your answer here (the line below is one solution)
-n_cde = 16 * (3 + 3 + 3) + 16 * 32 + 2 * 32
+n_group = 32 * 16 * 4 * 4 * 4
 """),
 ("code", r"""
 # NBVAL_CHECK_OUTPUT
-assert n_cde == count_parameters(gnn.CDELayerM2(16, 32)), "g0, two metrics, mixing, batch norm"
-print("Exercise 1: correct;", n_cde, "parameters against",
-      count_parameters(torch.nn.Conv2d(16, 32, 5)), "for a 5x5 convolution")
+assert n_group == count_parameters(gnn.GroupConvM2(16, 32, 4)), "Cout * Cin * Or * k * k"
+n_plain = count_parameters(torch.nn.Conv2d(64, 128, 4, bias=False))
+print("Exercise 1: correct;", n_group, "weights against", n_plain, "for the plain convolution:",
+      n_plain // n_group, "times fewer, at the same cost per image")
 """),
 ("md", r"""
-**Exercise 2 (latent interpolation).** Take the first committed checkpoint's generator `G`, two
-latent vectors `z0`, `z1` and the 8 points $z_w = (1-w)z_0 + w z_1$, $w \in \{0, \frac17, \dots, 1\}$.
-Generate their images `path_images` (`[8, 1, 28, 28]`) with `generate(G, zs)`.
+**Exercise 2 (latent interpolation).** Take the committed GM-GAN's generator `G`
+(`data/checkpoints/gmgan-mnist-cpu.pt`), two latent vectors `z0`, `z1` and the 8 points
+$z_w = (1-w)z_0 + w z_1$, $w \in \{0, \frac17, \dots, 1\}$. Generate their images `path_images`
+(`[8, 1, 28, 28]`) with `generate(G, zs)`.
 """),
 ("code", r"""
 # Exercise 2: your code here (the lines below are one solution)
-G = load_generator(CHECKPOINTS[0])
+G = load_generator(ROOT / "data" / "checkpoints" / "gmgan-mnist-cpu.pt")
 g = torch.Generator().manual_seed(3)
 z0, z1 = torch.randn(2, G.latent_dim, generator=g)
 w = torch.linspace(0, 1, 8)[:, None]

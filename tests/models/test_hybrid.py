@@ -81,12 +81,23 @@ def test_shapes_range_and_gradients_reach_every_parameter(name):
 
 
 @pytest.mark.parametrize("config, in_g, in_d", [
-    ({}, True, True), ({"g_activation": "relu"}, False, True),
-    ({"d_activation": "lrelu"}, True, False)])
+    ({}, (7, 14), (14, 7)), ({"g_activation": "relu"}, (), (14, 7)),
+    ({"d_activation": "lrelu"}, (7, 14), ()),
+    ({"g_activation": "pde-7x7", "d_activation": "pde-7x7"}, (7,), (7,))])
 def test_pde_layers_sit_where_the_config_says(config, in_g, in_d):
     G, D = build("gmgan", preset="hybrid-tiny", **config)
-    has_pde = lambda net: any(isinstance(m, (DilationM2, ErosionM2)) for m in net.modules())
-    assert has_pde(G) is in_g and has_pde(D) is in_d
+    G(torch.randn(2, 100))
+    D(torch.rand(2, 1, 28, 28))
+    seen = []       # the map sizes the dilations see, in the order they run
+    hook = lambda m, args: seen.append(args[0].shape[-1])
+    for m in [*G.modules(), *D.modules()]:
+        if isinstance(m, DilationM2):
+            m.register_forward_pre_hook(hook)
+    G(torch.randn(2, 100))
+    assert tuple(seen) == in_g
+    seen.clear()
+    D(torch.rand(2, 1, 28, 28))
+    assert tuple(seen) == in_d
     assert any(isinstance(m, GroupConvM2) for m in G.modules())     # equivariant either way
     assert any(isinstance(m, GroupConvM2) for m in D.modules())
 
