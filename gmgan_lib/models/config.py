@@ -63,6 +63,7 @@ class GMGANConfig:
     d_activation: str = "pde"          # hybrid: "pde", "pde-7x7" (morphology) or "lrelu" in D
     d_batch_norm: bool = True          # hybrid: batch norm in D's middle block
     g_projection: str = "max"          # hybrid: G's last map to the image, "max" or "mean" over Or
+    metric_init_scale: float = 1.0     # hybrid: initial metrics x this (larger: milder nonlinearity)
 
     def __post_init__(self) -> None:
         # Tuples survive a JSON round trip as lists: normalise, then validate every field.
@@ -97,6 +98,11 @@ class GMGANConfig:
         if not hybrid and (self.g_activation, self.d_activation) != ("pde", "pde"):
             raise ValueError("g_activation and d_activation apply to architecture 'hybrid' only; "
                              "a 'pde' network is made of PDE layers throughout")
+        if (isinstance(self.metric_init_scale, bool)
+                or not isinstance(self.metric_init_scale, (int, float))
+                or not 0.1 <= self.metric_init_scale <= 10):
+            raise ValueError(f"metric_init_scale must be a number in [0.1, 10], got "
+                             f"{self.metric_init_scale!r}")
         if self.g_projection not in PROJECTIONS:
             raise ValueError(f"g_projection must be one of {PROJECTIONS}, got {self.g_projection!r}")
         if not isinstance(self.d_batch_norm, bool):

@@ -60,6 +60,10 @@ def pde_activation(cfg: GMGANConfig, channels: int, pointwise: str, size: int) -
         layers = [ConvectionR2(P4 * channels)] if cfg.convection else []
         layers += [DilationR2(P4 * channels, cfg.kernel_size[1:], cfg.alpha),
                    ErosionR2(P4 * channels, cfg.kernel_size[1:], cfg.alpha)]
+    with torch.no_grad():   # the metrics' initial range (lietorch's), scaled: see GMGANConfig
+        for layer in layers:
+            if hasattr(layer, "metric"):
+                layer.metric.mul_(cfg.metric_init_scale)
     return nn.Sequential(*layers)
 
 
