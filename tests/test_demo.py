@@ -20,7 +20,9 @@ def test_demo_writes_samples_and_metrics(tmp_path, capsys):
     assert report["metrics"] is None and report["what"] == "skipped (--eval-n 0)"
     ours, baseline = report["parameters"]["gmgan"], report["parameters"]["gan_baseline"]
     assert ours["total"] == ours["generator"] + ours["discriminator"] < baseline["total"]
-    assert report["model_config"]["group"] == "m2" and report["model_config"]["convection"] is True
+    from gmgan_lib.models import resolve_config
+    assert report["model_config"] == resolve_config("gmgan")        # the default GM-GAN
+    assert report["floor"] is None
     with Image.open(out / "samples.png") as im:
         assert im.size == (242, 242)
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
@@ -31,6 +33,8 @@ def test_demo_writes_samples_and_metrics(tmp_path, capsys):
 def test_demo_rejects_bad_arguments(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "--minutes", "0"]) == 2
     assert "--minutes must be a positive number" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "d"), "--eval-n", "5"]) == 2
+    assert "--eval-n must be 0 (skip) or in [10, 60000]" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "d"), "--batch-size", "0"]) == 2
     assert "batch_size must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
