@@ -5,8 +5,13 @@
 
 For each run directory (``train`` output, then ``evaluate --out RUN/eval``) this prints a
 markdown table row (configuration, steps, training seconds, FID_MNIST, class KL, MNIST score,
-precision, recall) and writes ``docs/img/experiments/NAME.png``: 16 samples of the run's final
-generator, noise seed 0, the same noise for every run so that strips can be compared.
+precision, recall, and the PDE layers' activity) and writes ``docs/img/experiments/NAME.png``:
+16 samples of the run's final generator, noise seed 0, the same noise for every run so that
+strips can be compared.
+
+*PDE activity*: the share of the outputs of G's and D's dilations and erosions that differ from
+their input (on 64 samples, training mode), i.e. where a neighbour beat the kernel's cost. At 0 a
+morphological layer is the identity and the network is linear there.
 """
 from __future__ import annotations
 
@@ -36,6 +41,38 @@ def describe(config: dict) -> str:
     return " ".join(parts)
 
 
+def pde_activity(run: Path) -> str:
+    """Share of dilation/erosion outputs that differ from their input, in G and in D."""
+    import torch
+
+    from gmgan_lib.models import build
+    from gmgan_lib.nn import DilationM2, DilationR2, ErosionM2, ErosionR2
+
+    state = load_checkpoint(run / "checkpoint.pt")
+    cfg = state["config"]
+    if "discriminator" not in state or cfg["model"] == "gan":
+        return "-"
+    G, D = build(cfg["model"], cfg["latent_dim"], **cfg["model_config"])
+    G.load_state_dict(state["generator"])
+    D.load_state_dict(state["discriminator"])
+    counts = {"G": [0, 0], "D": [0, 0]}
+
+    def hook(tag):
+        def count(module, args, out):
+            counts[tag][0] += int(((out - args[0]).abs() > 1e-6).sum())
+            counts[tag][1] += out.numel()
+        return count
+
+    for tag, net in (("G", G), ("D", D)):
+        for m in net.modules():
+            if isinstance(m, (DilationM2, ErosionM2, DilationR2, ErosionR2)):
+                m.register_forward_hook(hook(tag))
+    with torch.no_grad():
+        D(G(torch.randn(64, cfg["latent_dim"], generator=torch.Generator().manual_seed(0))))
+    share = {t: (c[0] / c[1] if c[1] else None) for t, c in counts.items()}
+    return " / ".join("-" if v is None else f"{100 * v:.0f} %" for v in share.values())
+
+
 def row(run: Path) -> str:
     state = load_checkpoint(run / "checkpoint.pt", require=("config", "generator", "step"))
     metrics = json.loads((run / "eval" / "eval.json").read_text())["per_seed"][0]
@@ -46,7 +83,7 @@ def row(run: Path) -> str:
     return (f"| `{run.name}` | {describe(cfg)} | {state['step']:,} | {state['seconds'] / 60:.1f} "
             f"({threads}) | {metrics['fid']:.1f} | {metrics['kl']:.3f} | "
             f"{metrics['mnist_score']:.2f} | {metrics['precision']:.2f} | {metrics['recall']:.2f} "
-            f"| ![](img/experiments/{run.name}.png) |")
+            f"| {pde_activity(run)} | ![](img/experiments/{run.name}.png) |")
 
 
 if __name__ == "__main__":

@@ -102,6 +102,26 @@ def test_two_d_steps_take_two_real_batches_per_step(tmp_path, monkeypatch):
     assert len({seen[0][0], seen[0][1], seen[1][0], seen[1][1]}) == 4
 
 
+def test_generator_update_freezes_and_restores_the_discriminator():
+    # D's weights are frozen during G's backward (their gradients would be discarded): after a
+    # step every D weight requires grad again, and D's .grad holds the D update's gradient only.
+    import copy
+    from gmgan_lib.models import build
+    torch.manual_seed(0)
+    G, D = build("gan", latent_dim=8, g_width=8, d_width=4)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D))
+    real = torch.rand(4, 1, 28, 28) * 2 - 1
+    torch.manual_seed(1)
+    tr.gan_losses_step(G, D, opt_g, opt_d, real, 8)
+    assert all(p.requires_grad for p in D.parameters())
+    torch.manual_seed(1)                        # the same noise, D's loss by hand on the copies
+    fake = G0(torch.randn(4, 8))
+    tr.discriminator_loss("bce", D0(real), D0(fake.detach())).backward()
+    for p, p0 in zip(D.parameters(), D0.parameters()):
+        torch.testing.assert_close(p.grad, p0.grad)
+
+
 def test_losses_are_the_textbook_formulas():
     real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
     sp = torch.nn.functional.softplus
