@@ -29,7 +29,8 @@ How the forward is laid out, and why it is fast:
   2,048 positions per pass; orientation ``s`` of element ``bb`` is plane ``s*nb + bb``): each
   plane keeps its own ``+inf`` border, so a sample read for one element never comes from
   another, and the positions between planes are computed and thrown away. At 7x7 with a
-  3x3x3 kernel this made the forward about 2x faster (docs/performance.md). The work is then
+  3x3x3 kernel this made the forward 1.6x faster, at 14x14 1.2x (benchmarks/bench_small_planes.py,
+  docs/performance.md). The work is then
   split over groups ``(c, batch elements b0 .. b0+nb)`` rather than over ``(b, c)``.
 * The running minimum and running arg-min live in two row buffers of length ``L`` (~8 kB,
   in L1). Each pass reads them once, folds in FOUR offsets and writes them back. LLVM compiles
