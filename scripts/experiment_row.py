@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from gmgan_lib.checkpoint import load_checkpoint  # noqa: E402
 from gmgan_lib.train import sample, save_samples  # noqa: E402
 
+LEGACY = {"metric_init_scale": 1.0, "g_projection": "max"}
 DEFAULTS = {"loss": "bce", "r1": 0.0, "d_steps": 1, "lr": 2e-4, "lr_d": None, "beta1": 0.5,
             "beta2": 0.999, "spectral_norm": False}
 
@@ -35,8 +36,10 @@ def describe(config: dict) -> str:
     from gmgan_lib.models import resolve_config
 
     default_arch = resolve_config(config["model"])
-    parts += [f"{k}={v}" for k, v in config.get("model_config", {}).items()
-              if default_arch.get(k) != v]
+    # A field a run predates had, in that run, the value that made it a no-op.
+    arch = {**LEGACY, **config.get("model_config", {})} if config["model"] != "gan" else \
+        config.get("model_config", {})
+    parts += [f"{k}={v}" for k, v in arch.items() if default_arch.get(k) != v]
     parts += [f"{k}={config[k]}" for k, v in DEFAULTS.items() if config.get(k, v) != v]
     return " ".join(parts)
 
@@ -54,7 +57,10 @@ def pde_activity(run: Path) -> str:
         return "-"
     G, D = build(cfg["model"], cfg["latent_dim"], **cfg["model_config"])
     G.load_state_dict(state["generator"])
-    D.load_state_dict(state["discriminator"])
+    try:
+        D.load_state_dict(state["discriminator"])
+    except RuntimeError:    # a D of a code variant since reverted: report G only
+        D = None
     counts = {"G": [0, 0], "D": [0, 0]}
 
     def hook(tag):
@@ -64,11 +70,13 @@ def pde_activity(run: Path) -> str:
         return count
 
     for tag, net in (("G", G), ("D", D)):
-        for m in net.modules():
+        for m in (net.modules() if net is not None else ()):
             if isinstance(m, (DilationM2, ErosionM2, DilationR2, ErosionR2)):
                 m.register_forward_hook(hook(tag))
     with torch.no_grad():
-        D(G(torch.randn(64, cfg["latent_dim"], generator=torch.Generator().manual_seed(0))))
+        x = G(torch.randn(64, cfg["latent_dim"], generator=torch.Generator().manual_seed(0)))
+        if D is not None:
+            D(x)
     share = {t: (c[0] / c[1] if c[1] else None) for t, c in counts.items()}
     return " / ".join("-" if v is None else f"{100 * v:.0f} %" for v in share.values())
 
