@@ -508,9 +508,11 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
     # One step takes d_steps real batches (one per D update).
     steps_per_epoch = n_per_rank // (config.batch_size * config.d_steps)
     if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {config.batch_size} x d_steps {config.d_steps} is larger "
-                         f"than the {n_per_rank} training images per process (data_fraction="
-                         f"{config.data_fraction}); use a smaller batch size or more data")
+        per_step = f"batch_size {config.batch_size}" + (
+            f" x d_steps {config.d_steps}" if config.d_steps > 1 else "")
+        raise ValueError(f"{per_step} is larger than the {n_per_rank} training images per "
+                         f"process (data_fraction={config.data_fraction}); use a smaller batch "
+                         f"size or more data")
     total_steps = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
