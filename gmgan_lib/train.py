@@ -764,7 +764,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spectral-norm", action="store_true", help="spectral norm on D's weights")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget of this session")
     p.add_argument("--model-config", default="{}",
-                   help='architecture overrides as JSON, e.g. \'{"preset": "small"}\' '
+                   help='architecture overrides as JSON, e.g. \'{"preset": "hybrid-cde"}\' '
                         '(see gmgan_lib.models.config)')
     p.add_argument("--dry-run", action="store_true", help="one step, no files: check the set-up")
 

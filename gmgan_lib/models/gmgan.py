@@ -1,11 +1,16 @@
-"""GM-GAN: a GAN whose networks are morphological PDE layers on M2 = R2 x S1.
+"""The all-PDE reading of GM-GAN (``architecture="pde"``, preset ``"pde"``): every block a CDE layer.
+
+This was the repository's first reconstruction; the default ``gmgan`` is now the hybrid one
+(:mod:`gmgan_lib.models.hybrid`, docs/experiments.md says why). It stays as a preset because it
+is the other honest reading of the paper, and because the PDE-G-CNN literature builds networks
+this way.
 
 **Reconstruction, not the authors' network.** The paper (Diop, Fall, Mbengue, Daoudi,
 arXiv:2403.14897) says that GM-GAN's generator and discriminator are built from PDE-G-CNN layers
 (convection, dilation, erosion on the roto-translation group) but does not publish the layer
-lists, widths, orientations, kernel sizes or alpha. This file implements the skeleton of
-../shared/design/method.md section 4.3: the DCGAN baseline's skeleton (``dcgan.py``) with the
-conv + ReLU blocks replaced by CDE layers. Every choice is a field of
+lists, widths, orientations, kernel sizes or alpha. This file implements the skeleton of the
+repository's first DCGAN baseline (nearest up-sampling and 5x5 convolutions, since replaced by
+the textbook strided DCGAN of ``dcgan.py``) with the conv + ReLU blocks replaced by CDE layers. Every choice is a field of
 :class:`~gmgan_lib.models.config.GMGANConfig`.
 
 Generator (7 -> 14 -> 28)::
