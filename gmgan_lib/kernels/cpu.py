@@ -197,6 +197,19 @@ if numba is not None:
         L = (H - 1) * Wp + W  # flat positions p = y*Wp + x from (0, 0) to (H-1, W-1)
         return ph, pw, Wp, plane, L
 
+    @_jit_inline
+    def _fill_group(f, P, g, nb, ph, pw, Wp, plane, L, sign):
+        """Copy the blocks of group ``g`` (channel ``c``, batch elements ``b0 .. b0 + n_b``)
+        into ``P``; returns ``(c, b0, n_b, Lg)``, ``Lg`` the length of one pass over them."""
+        B = f.shape[0]
+        n_groups = (B + nb - 1) // nb
+        c = g // n_groups
+        b0 = (g - c * n_groups) * nb
+        n_b = min(nb, B - b0)
+        for bb in range(n_b):
+            _fill_padded(f, b0 + bb, c, P[bb * plane:], ph, pw, Wp, nb * plane, sign)
+        return c, b0, n_b, (n_b - 1) * plane + L    # one loop over the planes of all n_b
+
     @_jit
     def _erosion_forward_blocks(f, kstack, out, index, nb, sign, g_start, g_stop):
         """Erosion and arg-min index of the groups ``g`` in ``[g_start, g_stop)``: group ``g``
@@ -206,7 +219,6 @@ if numba is not None:
         kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
         ph, pw, Wp, plane, L = _group_layout(f, kstack, nb)
         s_stride = nb * plane             # orientation s of element bb: plane s * nb + bb
-        n_groups = (B + nb - 1) // nb
         n_offsets = kOr * kH * kW
         # The +inf border is written once; only the interiors change from group to group.
         P = np.full(Or * s_stride, np.inf, dtype=f.dtype)
@@ -216,12 +228,7 @@ if numba is not None:
         kval = np.empty(n_offsets + 3, dtype=f.dtype)
         kid = np.empty(n_offsets + 3, dtype=np.int32)
         for g in range(g_start, g_stop):
-            c = g // n_groups
-            b0 = (g - c * n_groups) * nb
-            n_b = min(nb, B - b0)
-            for bb in range(n_b):
-                _fill_padded(f, b0 + bb, c, P[bb * plane:], ph, pw, Wp, s_stride, sign)
-            Lg = (n_b - 1) * plane + L    # one loop over the planes of all n_b elements
+            c, b0, n_b, Lg = _fill_group(f, P, g, nb, ph, pw, Wp, plane, L, sign)
             for o in range(Or):
                 count = _offsets(kstack, c, o, Or, s_stride, Wp, start, kval, kid)
                 for p in range(Lg):
@@ -252,7 +259,6 @@ if numba is not None:
         kOr, kH, kW = kstack.shape[2], kstack.shape[3], kstack.shape[4]
         ph, pw, Wp, plane, L = _group_layout(f, kstack, nb)
         s_stride = nb * plane
-        n_groups = (B + nb - 1) // nb
         n_offsets = kOr * kH * kW
         P = np.full(Or * s_stride, np.inf, dtype=f.dtype)
         m = np.empty(s_stride, dtype=f.dtype)
@@ -260,12 +266,7 @@ if numba is not None:
         kval = np.empty(n_offsets + 3, dtype=f.dtype)
         kid = np.empty(n_offsets + 3, dtype=np.int32)
         for g in range(g_start, g_stop):
-            c = g // n_groups
-            b0 = (g - c * n_groups) * nb
-            n_b = min(nb, B - b0)
-            for bb in range(n_b):
-                _fill_padded(f, b0 + bb, c, P[bb * plane:], ph, pw, Wp, s_stride, sign)
-            Lg = (n_b - 1) * plane + L
+            c, b0, n_b, Lg = _fill_group(f, P, g, nb, ph, pw, Wp, plane, L, sign)
             for o in range(Or):
                 count = _offsets(kstack, c, o, Or, s_stride, Wp, start, kval, kid)
                 for p in range(Lg):
