@@ -64,6 +64,7 @@ class GMGANConfig:
     d_batch_norm: bool = True          # hybrid: batch norm in D's middle block
     g_projection: str = "max"          # hybrid: G's last map to the image, "max" or "mean" over Or
     metric_init_scale: float = 2.0     # initial metrics x this (larger: a milder nonlinearity)
+    d_minibatch_std: bool = False      # hybrid: D's last layer also sees the batch's spread
 
     def __post_init__(self) -> None:
         # Tuples survive a JSON round trip as lists: normalise, then validate every field.
@@ -105,6 +106,10 @@ class GMGANConfig:
                              f"{self.metric_init_scale!r}")
         if self.g_projection not in PROJECTIONS:
             raise ValueError(f"g_projection must be one of {PROJECTIONS}, got {self.g_projection!r}")
+        if not isinstance(self.d_minibatch_std, bool):
+            raise ValueError(f"d_minibatch_std must be True or False, got {self.d_minibatch_std!r}")
+        if not hybrid and self.d_minibatch_std:
+            raise ValueError("d_minibatch_std applies to architecture 'hybrid' only")
         if not isinstance(self.d_batch_norm, bool):
             raise ValueError(f"d_batch_norm must be True or False, got {self.d_batch_norm!r}")
         if not (isinstance(self.g_seed_channels, int) and self.g_seed_channels >= 1):

@@ -137,13 +137,22 @@ class HybridDiscriminator(nn.Module):
         self.block1 = nn.Sequential(_conv(cfg, d0, d1, 4, 2, 1),
                                     _norm(cfg, d1) if cfg.d_batch_norm else nn.Identity(),
                                     pde_activation(cfg, d1, "lrelu", 7))
-        self.head = _conv(cfg, d1, 1, 7)          # the whole 7 x 7 map -> one value per orientation
+        # The whole 7 x 7 map -> one value per orientation; with d_minibatch_std one more input
+        # field: the batch's standard deviation, averaged to one number (Karras et al. 2018's
+        # minibatch-stddev, against mode collapse), the same at every orientation and position,
+        # so D stays exactly invariant.
+        self.head = _conv(cfg, d1 + int(cfg.d_minibatch_std), 1, 7)
         self.bias = nn.Parameter(torch.zeros(()))
         _init_norms(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x)
-        h = self.head(self.block1(self.block0(x)))          # [B, 1, 4, 1, 1] or [B, 1, 1, 1]
+        f = self.block1(self.block0(x))
+        if self.cfg.d_minibatch_std:
+            spread = f.std(dim=0, unbiased=False).mean() if len(f) > 1 else f.new_zeros(())
+            width = 1 if self.cfg.group == "m2" else P4
+            f = torch.cat([f, spread.expand(len(f), width, *f.shape[2:])], dim=1)
+        h = self.head(f)                                     # [B, 1, 4, 1, 1] or [B, 1, 1, 1]
         if self.cfg.group == "m2":
             h = h.amax(dim=2)                               # invariant: max over orientations
         return h.flatten(1).squeeze(1) + self.bias

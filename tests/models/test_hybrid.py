@@ -19,8 +19,9 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> None:
             m.g0.data = torch.rand(m.g0.shape, generator=g, dtype=m.g0.dtype) * 2 - 1
 
 
-@pytest.mark.parametrize("config", [{}, {"d_activation": "lrelu"}, {"d_batch_norm": False}],
-                         ids=["pde", "lrelu", "no-bn"])
+@pytest.mark.parametrize("config", [{}, {"d_activation": "lrelu"}, {"d_batch_norm": False},
+                                    {"d_minibatch_std": True}],
+                         ids=["pde", "lrelu", "no-bn", "minibatch-std"])
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_discriminator_is_invariant_to_quarter_turns(config, mode):
     torch.manual_seed(0)
@@ -91,6 +92,20 @@ def test_default_pde_layers_are_active_at_initialisation():
     with torch.no_grad():
         changed = (G.block0[1][0](f) != f).float().mean().item()
     assert 0.05 < changed < 0.6, changed
+
+
+def test_minibatch_std_sees_the_batch_spread():
+    # A batch of one image repeated has no spread: D's logits then differ from those of the
+    # same images in a varied batch only through that feature.
+    torch.manual_seed(0)
+    _, D = build("gmgan", preset="hybrid-tiny", d_minibatch_std=True)
+    D = D.double().eval()
+    x = torch.rand(4, 1, 28, 28, dtype=f64) * 2 - 1
+    same = x[:1].expand(4, -1, -1, -1)
+    with torch.no_grad():
+        assert not torch.allclose(D(x)[:1], D(same)[:1])
+        _, D0 = build("gmgan", preset="hybrid-tiny")
+    assert D.head.weight.shape[1] == D0.head.weight.shape[1] + 1
 
 
 def test_default_has_fewer_parameters_than_the_dcgan_and_the_same_skeleton():
