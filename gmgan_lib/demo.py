@@ -77,10 +77,11 @@ def _evaluate(generator: torch.nn.Module, n: int) -> tuple[dict | None, dict | N
     except ImportError as err:
         return None, None, f"unavailable: gmgan_lib.metrics cannot be imported ({err})"
     try:
-        per_seed, floor, _ = evaluate_generator(generator, "mnist", n, seeds=1)
+        result = evaluate_generator(generator, "mnist", n, seeds=1)
     except (OSError, ValueError, RuntimeError) as err:   # e.g. the classifier weights are absent
         return None, None, f"unavailable: {type(err).__name__}: {str(err).splitlines()[0]}"
-    return per_seed[0], floor[0], f"{NOTE} (n={n} samples vs the 10,000 test digits, seed 0)"
+    return (result.per_seed[0], result.floor[0],
+            f"{NOTE} (n={n} samples vs the {result.n_real:,} test digits, seed 0)")
 
 
 def run_demo(args: argparse.Namespace) -> int:

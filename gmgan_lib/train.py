@@ -156,8 +156,7 @@ class TrainConfig:
                              "use --device cpu or auto")
         # Resolving also validates every architecture field (and fills in the defaults).
         self.model_config = resolve_config(self.model, **self.model_config)
-        if self.r1 > 0 and self.model != "gan" and (self.model_config["architecture"] == "pde"
-                                                   or self.model_config["d_activation"] != "lrelu"):
+        if self.r1 > 0:   # R1 differentiates D twice: refuse layers without a second derivative
             check_double_backward(build(self.model, self.latent_dim,
                                         **self.model_config).discriminator, "r1")
 
@@ -524,8 +523,6 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
     generator, discriminator = build(config.model, config.latent_dim, **config.model_config)
     if config.spectral_norm:
         apply_spectral_norm(discriminator)
-    if config.r1 > 0:
-        check_double_backward(discriminator, "r1")
     generator.to(device)
     discriminator.to(device)
     betas = (config.beta1, config.beta2)

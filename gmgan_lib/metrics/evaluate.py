@@ -24,6 +24,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -188,21 +189,34 @@ def _versions() -> dict:
             "scipy": scipy.__version__, "gmgan_lib": gmgan_lib.__version__}
 
 
+class Evaluation(NamedTuple):
+    """What :func:`evaluate_generator` measured: one metric dict per seed for the generator and
+    for the floor, the feature classifier used, and the size of the real (test) set."""
+    per_seed: list[dict]
+    floor: list[dict]
+    classifier: LeNet
+    n_real: int
+
+
 def evaluate_generator(generator, dataset: str, n: int, seeds: int = 1, batch_size: int = 500,
                        device="cpu", inception: bool = False, notes: list | None = None,
-                       verbose: bool = False) -> tuple[list[dict], list[dict], LeNet]:
+                       verbose: bool = False) -> Evaluation:
     """The project's protocol (docs/evaluation.md) for a generator: per seed ``s``, ``n``
     samples from noise seeded with ``s`` against the test split, and the real-vs-real floor
     (``n`` random train images, seed ``10000 + s``) against the same test split.
 
-    Returns ``(per_seed, floor, classifier)``, lists of metric dicts (one per seed).
+    Raises ValueError, before any sampling, if ``n`` exceeds the train split (the floor needs
+    ``n`` train images).
     """
     from gmgan_lib.data import load_tensors
     from gmgan_lib.train import sample
 
-    classifier = load_classifier(dataset, device=device)
     x_test, _ = load_tensors(dataset, split="test")
     x_train, _ = load_tensors(dataset, split="train")
+    if n > len(x_train):
+        raise ValueError(f"--n must be at most {len(x_train)} (the train split, for the floor), "
+                         f"got {n}")
+    classifier = load_classifier(dataset, device=device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if n >= REPORT_N else "default")
         real = classifier_outputs(x_test, classifier, batch_size, device, name="test split")
@@ -232,7 +246,7 @@ def evaluate_generator(generator, dataset: str, n: int, seeds: int = 1, batch_si
                 print(f"seed {seed}: " + ", ".join(f"{m} {r[m]:.4f}" for m in METRICS)
                       + "  | floor: " + ", ".join(f"{m} {floor[-1][m]:.4f}" for m in METRICS),
                       flush=True)
-    return per_seed, floor, classifier
+    return Evaluation(per_seed, floor, classifier, len(x_test))
 
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -262,7 +276,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from gmgan_lib.checkpoint import load_checkpoint
-    from gmgan_lib.data import load_tensors
     from gmgan_lib.train import load_generator
 
     if args.n < 2:
@@ -281,11 +294,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                      "figures are not for reported comparisons")
         print(f"WARNING: {notes[-1]}", file=sys.stderr)
 
-    x_train_len = len(load_tensors(dataset, split="train")[0])
-    n_real = len(load_tensors(dataset, split="test")[0])
-    if args.n > x_train_len:
-        raise ValueError(f"--n must be at most {x_train_len} (the train split, for the floor), got {args.n}")
-    per_seed, floor, classifier = evaluate_generator(
+    per_seed, floor, classifier, n_real = evaluate_generator(
         generator, dataset, args.n, args.seeds, batch_size=args.batch_size, device=device,
         inception=args.inception, notes=notes, verbose=True)
 

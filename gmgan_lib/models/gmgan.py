@@ -87,15 +87,10 @@ class _Stem(nn.Module):
 
 def _pde_layer(cfg: GMGANConfig, in_channels: int, out_channels: int) -> nn.Module:
     if cfg.group == "m2":
-        layer = CDELayerM2(in_channels, out_channels, cfg.kernel_size, cfg.alpha,
-                           convection=cfg.convection)
-    else:
-        layer = CDELayerR2(in_channels, out_channels, cfg.kernel_size[1:], cfg.alpha,
-                           convection=cfg.convection)
-    with torch.no_grad():   # the metrics' initial range, scaled (GMGANConfig.metric_init_scale)
-        for morphology in (layer.dilation, layer.erosion):
-            morphology.metric.mul_(cfg.metric_init_scale)
-    return layer
+        return CDELayerM2(in_channels, out_channels, cfg.kernel_size, cfg.alpha,
+                          convection=cfg.convection, metric_init_scale=cfg.metric_init_scale)
+    return CDELayerR2(in_channels, out_channels, cfg.kernel_size[1:], cfg.alpha,
+                      convection=cfg.convection, metric_init_scale=cfg.metric_init_scale)
 
 
 def _project(cfg: GMGANConfig) -> nn.Module:

@@ -52,18 +52,16 @@ def pde_activation(cfg: GMGANConfig, channels: int, pointwise: str, size: int) -
     activation = cfg.g_activation if pointwise == "relu" else cfg.d_activation
     if activation in ("relu", "lrelu") or (activation == "pde-7x7" and size != 7):
         return nn.ReLU() if pointwise == "relu" else nn.LeakyReLU(0.2)
+    scale = cfg.metric_init_scale
     if cfg.group == "m2":
         layers = [ConvectionM2(channels)] if cfg.convection else []
-        layers += [DilationM2(channels, cfg.kernel_size, cfg.alpha),
-                   ErosionM2(channels, cfg.kernel_size, cfg.alpha)]
+        layers += [DilationM2(channels, cfg.kernel_size, cfg.alpha, metric_init_scale=scale),
+                   ErosionM2(channels, cfg.kernel_size, cfg.alpha, metric_init_scale=scale)]
     else:   # the same number of planes as on M2: 4 channels per field
-        layers = [ConvectionR2(P4 * channels)] if cfg.convection else []
-        layers += [DilationR2(P4 * channels, cfg.kernel_size[1:], cfg.alpha),
-                   ErosionR2(P4 * channels, cfg.kernel_size[1:], cfg.alpha)]
-    with torch.no_grad():   # the metrics' initial range (lietorch's), scaled: see GMGANConfig
-        for layer in layers:
-            if hasattr(layer, "metric"):
-                layer.metric.mul_(cfg.metric_init_scale)
+        c, k = P4 * channels, cfg.kernel_size[1:]
+        layers = [ConvectionR2(c)] if cfg.convection else []
+        layers += [DilationR2(c, k, cfg.alpha, metric_init_scale=scale),
+                   ErosionR2(c, k, cfg.alpha, metric_init_scale=scale)]
     return nn.Sequential(*layers)
 
 

@@ -11,7 +11,10 @@ and ``BatchNorm3d`` normalises. No ReLU anywhere: dilation and erosion are the n
 Orientations are read from the input (``f.shape[2]``), so one layer works for any ``Or``.
 Metric weights are stored raw and passed through ``relu`` before use (as lietorch 0.8.2 does):
 they stay non-negative whatever the optimiser does, and a weight driven to 0 simply makes that
-direction free. They are initialised uniformly in ``[1.4/max(ks), 0.7*min(ks)]`` (lietorch).
+direction free. They are initialised uniformly in ``[1.4/max(ks), 0.7*min(ks)]`` (lietorch),
+times ``metric_init_scale`` (default 1): larger metrics make steeper kernels, so fewer
+neighbours beat the centre and the layer starts as a milder nonlinearity (the hybrid GM-GAN uses
+2: docs/experiments.md).
 """
 from __future__ import annotations
 
@@ -79,9 +82,17 @@ class ConvectionM2(EquivariantModule):
         return convection_m2(f, self.g0)
 
 
+def _initial_metric(channels: int, n: int, kernel_size, scale: float) -> torch.Tensor:
+    """Metric weights ``[channels, n]`` uniform in lietorch's range, times ``scale``."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+        raise ValueError(f"metric_init_scale must be a positive number, got {scale!r}")
+    lo, hi = metric_init_range(kernel_size)
+    return torch.empty(channels, n).uniform_(lo, hi) * scale
+
+
 class _MorphologicalM2(EquivariantModule):
     def __init__(self, channels: int, kernel_size=(5, 5, 5), alpha: float = 0.65,
-                 distance: str = "logarithmic"):
+                 distance: str = "logarithmic", metric_init_scale: float = 1.0):
         super().__init__()
         self.channels = check_positive_int("channels", channels)
         self.kernel_size = odd_sizes("kernel_size", kernel_size, 3)
@@ -89,8 +100,7 @@ class _MorphologicalM2(EquivariantModule):
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
         self.distance = distance
-        lo, hi = metric_init_range(self.kernel_size)
-        self.metric = nn.Parameter(torch.empty(channels, 3).uniform_(lo, hi))
+        self.metric = nn.Parameter(_initial_metric(channels, 3, self.kernel_size, metric_init_scale))
 
     def kernel_stack(self, orientations: int) -> torch.Tensor:
         """The current kernel stack ``[C, Or, kOr, kH, kW]`` (differentiable in the metric)."""
@@ -170,13 +180,14 @@ class CDELayerM2(EquivariantModule):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size=(5, 5, 5), alpha: float = 0.65,
-                 distance: str = "logarithmic", convection: bool = True):
+                 distance: str = "logarithmic", convection: bool = True,
+                 metric_init_scale: float = 1.0):
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.out_channels = check_positive_int("out_channels", out_channels)
         self.convection = ConvectionM2(in_channels) if convection else nn.Identity()
-        self.dilation = DilationM2(in_channels, kernel_size, alpha, distance)
-        self.erosion = ErosionM2(in_channels, kernel_size, alpha, distance)
+        self.dilation = DilationM2(in_channels, kernel_size, alpha, distance, metric_init_scale)
+        self.erosion = ErosionM2(in_channels, kernel_size, alpha, distance, metric_init_scale)
         self.linear = LinearM2(in_channels, out_channels)
         self.batch_norm = nn.BatchNorm3d(out_channels, track_running_stats=True)
 
@@ -212,13 +223,13 @@ class ConvectionR2(nn.Module):
 class _MorphologicalR2(nn.Module):
     """Hopf-Lax kernel of a diagonal metric ``[C, 2] = (w_x, w_y)`` (translation-equivariant only)."""
 
-    def __init__(self, channels: int, kernel_size=5, alpha: float = 0.65):
+    def __init__(self, channels: int, kernel_size=5, alpha: float = 0.65,
+                 metric_init_scale: float = 1.0):
         super().__init__()
         self.channels = check_positive_int("channels", channels)
         self.kernel_size = odd_sizes("kernel_size", kernel_size, 2)
         self.alpha = check_alpha(alpha)
-        lo, hi = metric_init_range(self.kernel_size)
-        self.metric = nn.Parameter(torch.empty(channels, 2).uniform_(lo, hi))
+        self.metric = nn.Parameter(_initial_metric(channels, 2, self.kernel_size, metric_init_scale))
 
     def kernel(self) -> torch.Tensor:
         return morphological_kernel_r2(torch.relu(self.metric), self.kernel_size, self.alpha)
@@ -251,13 +262,13 @@ class CDELayerR2(nn.Module):
     """R2 counterpart of :class:`CDELayerM2` (the translation-only "pdecnn-r2" ablation)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size=5, alpha: float = 0.65,
-                 convection: bool = True):
+                 convection: bool = True, metric_init_scale: float = 1.0):
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.out_channels = check_positive_int("out_channels", out_channels)
         self.convection = ConvectionR2(in_channels) if convection else nn.Identity()
-        self.dilation = DilationR2(in_channels, kernel_size, alpha)
-        self.erosion = ErosionR2(in_channels, kernel_size, alpha)
+        self.dilation = DilationR2(in_channels, kernel_size, alpha, metric_init_scale)
+        self.erosion = ErosionR2(in_channels, kernel_size, alpha, metric_init_scale)
         self.linear = LinearR2(in_channels, out_channels)
         self.batch_norm = nn.BatchNorm2d(out_channels, track_running_stats=True)
 

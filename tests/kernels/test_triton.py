@@ -27,7 +27,7 @@ gpu = pytest.mark.gpu
 
 def test_interpreted_suite_in_a_fresh_process():
     """Run this file again under TRITON_INTERPRET=1 (what CI does without a GPU)."""
-    run_interpreted([__file__], min_passed=15)
+    run_interpreted([__file__], min_passed=16)
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,6 +133,18 @@ def test_half_precision_rounds_like_pytorch():
 def test_shapes_equal_reference(shape, kshape):
     f, k, grad = integer_case(shape, kshape, seed=3)
     assert_backends_agree(f, k, grad, with_no_index=False)
+
+
+@runs_kernels
+def test_negate_is_the_dilation():
+    # negate=True is -erosion(-f), with the index of the erosion of -f (the CPU test does the
+    # same for the Numba kernels, which fold the signs into their copies).
+    f, k, _ = integer_case((2, 2, 4, 6, 5), (2, 4, 3, 3, 3), seed=7)
+    out, idx = tk.erosion_forward(f, k, True, negate=True)
+    ref, ref_idx = reference.erosion_forward(-f, k, True)
+    assert torch.equal(out, -ref) and torch.equal(idx, ref_idx)
+    value, _ = tk.erosion_forward(f, k, False, negate=True)
+    assert torch.equal(value, -ref)
 
 
 @runs_kernels
