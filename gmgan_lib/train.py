@@ -62,6 +62,7 @@ from gmgan_lib.checkpoint import (CheckpointError, atomic_write, atomic_write_te
                                   load_checkpoint, save_checkpoint)
 from gmgan_lib.models import (MODEL_NAMES, apply_spectral_norm, build, check_double_backward,
                               count_parameters, resolve_config)
+from gmgan_lib.models.config import PREDATED_VALUES
 
 DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 DEVICES = ("auto", "cpu", "cuda")
@@ -445,6 +446,9 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
 def _check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
     current = config.to_dict()
     defaults = TrainConfig().to_dict()   # a field a run predates had its default value then
+    arch = saved.get("model_config")
+    if isinstance(arch, dict) and arch.get("architecture") == "hybrid":
+        saved = {**saved, "model_config": {**PREDATED_VALUES, **arch}}
     diffs = [f"{k}={saved.get(k, defaults[k])!r} (now {current[k]!r})" for k in IDENTITY_FIELDS
              if saved.get(k, defaults[k]) != current[k]]
     if diffs:

@@ -183,6 +183,23 @@ def test_resume_of_a_different_run_is_refused(tmp_path):
         train(cfg(max_steps=4), out)
 
 
+def test_a_run_saved_before_d_head_existed_resumes_as_the_invariant_head(tmp_path):
+    # Checkpoints written before the field existed carry a resolved config without it; their
+    # D was the invariant one, so that is the value they are resumed (and compared) with.
+    from gmgan_lib.checkpoint import save_checkpoint
+    out = tmp_path / "run"
+    old = {**TINY_GM, "d_head": "invariant"}
+    train(cfg(model="gmgan", model_config=old, max_steps=2), out, verbose=False)
+    state = load_checkpoint(out / "checkpoint.pt", require=("config", "generator", "discriminator"))
+    del state["config"]["model_config"]["d_head"]
+    save_checkpoint(state, out / "checkpoint.pt")
+    with pytest.raises(ValueError, match=re.escape("d_head")):
+        train(cfg(model="gmgan", model_config=TINY_GM, max_steps=3), out, resume=True)
+    result = train(cfg(model="gmgan", model_config=old, max_steps=3), out, resume=True,
+                   verbose=False)
+    assert result.step == 3
+
+
 # ------------------------------------------------------------------------------ faults
 
 

@@ -28,6 +28,16 @@ ARCHITECTURES = ("hybrid", "pde")
 G_ACTIVATIONS = ("pde", "pde-7x7", "relu")
 D_ACTIVATIONS = ("pde", "pde-7x7", "lrelu")
 PROJECTIONS = ("max", "mean")   # M2 -> R2 at the end of G: over the orientations
+# The end of D: "linear" reads the whole [fields, 4, 7, 7] map with one Linear (the DCGAN's
+# flatten + Linear: D's features are equivariant, its decision sees orientation); "invariant"
+# is a 7x7 group convolution and a max over orientations (D exactly invariant to quarter turns:
+# right for rotation-invariant data such as rotated MNIST, a handicap on upright MNIST, where
+# it cannot tell a digit from its turned copy; docs/experiments.md, section 2).
+D_HEADS = ("linear", "invariant")
+#: Fields added after runs were saved with a resolved config lacking them, with the value that
+#: reproduces those runs' networks (``resolve_config`` output of older checkpoints is completed
+#: with these before it is compared or built).
+PREDATED_VALUES = {"d_head": "invariant"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class GMGANConfig:
     g_projection: str = "max"          # hybrid: G's last map to the image, "max" or "mean" over Or
     metric_init_scale: float = 2.0     # initial metrics x this (larger: a milder nonlinearity)
     d_minibatch_std: bool = False      # hybrid: D's last layer also sees the batch's spread
+    d_head: str = "linear"             # hybrid: "linear" (sees orientation) or "invariant"
 
     def __post_init__(self) -> None:
         # Tuples survive a JSON round trip as lists: normalise, then validate every field.
@@ -106,6 +117,10 @@ class GMGANConfig:
                              f"{self.metric_init_scale!r}")
         if self.g_projection not in PROJECTIONS:
             raise ValueError(f"g_projection must be one of {PROJECTIONS}, got {self.g_projection!r}")
+        if self.d_head not in D_HEADS:
+            raise ValueError(f"d_head must be one of {D_HEADS}, got {self.d_head!r}")
+        if not hybrid and self.d_head != "linear":
+            raise ValueError("d_head applies to architecture 'hybrid' only")
         if not isinstance(self.d_minibatch_std, bool):
             raise ValueError(f"d_minibatch_std must be True or False, got {self.d_minibatch_std!r}")
         if not hybrid and self.d_minibatch_std:

@@ -139,7 +139,12 @@ class HybridDiscriminator(nn.Module):
         # field: the batch's standard deviation, averaged to one number (Karras et al. 2018's
         # minibatch-stddev, against mode collapse), the same at every orientation and position,
         # so D stays exactly invariant.
-        self.head = _conv(cfg, d1 + int(cfg.d_minibatch_std), 1, 7)
+        fields = d1 + int(cfg.d_minibatch_std)
+        if cfg.d_head == "invariant":
+            self.head = _conv(cfg, fields, 1, 7)
+        else:
+            self.head = nn.Linear(fields * P4 * 7 * 7, 1, bias=False)
+            nn.init.normal_(self.head.weight, 0.0, 0.02)
         self.bias = nn.Parameter(torch.zeros(()))
         _init_norms(self)
 
@@ -150,6 +155,8 @@ class HybridDiscriminator(nn.Module):
             spread = f.std(dim=0, unbiased=False).mean() if len(f) > 1 else f.new_zeros(())
             width = 1 if self.cfg.group == "m2" else P4
             f = torch.cat([f, spread.expand(len(f), width, *f.shape[2:])], dim=1)
+        if self.cfg.d_head == "linear":
+            return self.head(f.flatten(1)).squeeze(1) + self.bias
         h = self.head(f)                                     # [B, 1, 4, 1, 1] or [B, 1, 1, 1]
         if self.cfg.group == "m2":
             h = h.amax(dim=2)                               # invariant: max over orientations

@@ -1,6 +1,6 @@
 """The hybrid GM-GAN (p4 group convolutions + morphological PDE nonlinearity, the default
-``gmgan``): exact quarter-turn invariance of D and equivariance of G's synthesis network, and the
-placement options. What holds for both readings (gradients to every parameter, the
+``gmgan``): exact quarter-turn equivariance of D's features (and invariance of D with the
+invariant head) and of G's synthesis network, and the placement options. What holds for both readings (gradients to every parameter, the
 translation-only contrast, batch-independent samples) is tested in test_gmgan.py."""
 import pytest
 import torch
@@ -23,9 +23,9 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> None:
                                     {"d_minibatch_std": True}],
                          ids=["pde", "lrelu", "no-bn", "minibatch-std"])
 @pytest.mark.parametrize("mode", ["eval", "train"])
-def test_discriminator_is_invariant_to_quarter_turns(config, mode):
+def test_invariant_discriminator_is_invariant_to_quarter_turns(config, mode):
     torch.manual_seed(0)
-    _, D = build("gmgan", preset="hybrid-tiny", **config)
+    _, D = build("gmgan", preset="hybrid-tiny", d_head="invariant", **config)
     D = D.double()
     randomise(D)
     D.train(mode == "train")   # train mode: batch statistics, which a rotation only permutes
@@ -35,6 +35,24 @@ def test_discriminator_is_invariant_to_quarter_turns(config, mode):
         assert logits.std() > 1e-6                   # not trivially invariant (a constant)
         for k in (1, 2, 3):
             assert (D(rot90_r2(x, k)) - logits).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("config", [{}, {"d_activation": "lrelu"}, {"d_minibatch_std": True}],
+                         ids=["pde", "lrelu", "minibatch-std"])
+def test_linear_head_discriminator_has_equivariant_features_and_sees_orientation(config):
+    # The default head: everything before it commutes with quarter turns (turning the image
+    # turns D's last feature map), and the Linear over that map tells a digit from its turned
+    # copy, which an upright-MNIST discriminator has to do.
+    torch.manual_seed(0)
+    _, D = build("gmgan", preset="hybrid-tiny", **config)
+    D = D.double().eval()
+    randomise(D)
+    x = torch.rand(6, 1, 28, 28, dtype=f64) * 2 - 1
+    features = lambda x: D.block1(D.block0(x))
+    with torch.no_grad():
+        for k in (1, 2, 3):
+            assert (features(rot90_r2(x, k)) - rot90_m2(features(x), k)).abs().max() < 1e-10
+            assert (D(rot90_r2(x, k)) - D(x)).abs().max() > 1e-4
 
 
 def test_generator_synthesis_is_equivariant():
@@ -105,7 +123,7 @@ def test_minibatch_std_sees_the_batch_spread():
     with torch.no_grad():
         assert not torch.allclose(D(x)[:1], D(same)[:1])
         _, D0 = build("gmgan", preset="hybrid-tiny")
-    assert D.head.weight.shape[1] == D0.head.weight.shape[1] + 1
+    assert D.head.weight.shape[1] == D0.head.weight.shape[1] + 4 * 7 * 7     # one more field
 
 
 def test_default_has_fewer_parameters_than_the_dcgan_and_the_same_skeleton():
