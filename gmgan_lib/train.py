@@ -447,7 +447,7 @@ def _check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> N
     current = config.to_dict()
     defaults = TrainConfig().to_dict()   # a field a run predates had its default value then
     arch = saved.get("model_config")
-    if isinstance(arch, dict) and arch.get("architecture") == "hybrid":
+    if isinstance(arch, dict) and "architecture" in arch:     # a GM-GAN config
         saved = {**saved, "model_config": {**PREDATED_VALUES, **arch}}
     diffs = [f"{k}={saved.get(k, defaults[k])!r} (now {current[k]!r})" for k in IDENTITY_FIELDS
              if saved.get(k, defaults[k]) != current[k]]

@@ -75,7 +75,7 @@ class GMGANConfig:
     g_projection: str = "max"          # hybrid: G's last map to the image, "max" or "mean" over Or
     metric_init_scale: float = 2.0     # initial metrics x this (larger: a milder nonlinearity)
     d_minibatch_std: bool = False      # hybrid: D's last layer also sees the batch's spread
-    d_head: str = "linear"             # hybrid: "linear" (sees orientation) or "invariant"
+    d_head: str = "linear"             # D's decision: "linear" (sees orientation) or "invariant"
 
     def __post_init__(self) -> None:
         # Tuples survive a JSON round trip as lists: normalise, then validate every field.
@@ -119,8 +119,6 @@ class GMGANConfig:
             raise ValueError(f"g_projection must be one of {PROJECTIONS}, got {self.g_projection!r}")
         if self.d_head not in D_HEADS:
             raise ValueError(f"d_head must be one of {D_HEADS}, got {self.d_head!r}")
-        if not hybrid and self.d_head != "linear":
-            raise ValueError("d_head applies to architecture 'hybrid' only")
         if not isinstance(self.d_minibatch_std, bool):
             raise ValueError(f"d_minibatch_std must be True or False, got {self.d_minibatch_std!r}")
         if not hybrid and self.d_minibatch_std:

@@ -125,7 +125,10 @@ class GMGenerator(nn.Module):
 
 
 class GMDiscriminator(nn.Module):
-    """``images [B, 1, 28, 28] -> logits [B]``, invariant to 90-degree rotations (``group="m2"``)."""
+    """``images [B, 1, 28, 28] -> logits [B]``. Its features are equivariant to 90-degree
+    rotations (``group="m2"``); with ``d_head="invariant"`` so is its logit (max over
+    orientations, spatial mean, Linear), with ``"linear"`` (the default) a Linear reads the
+    whole last map and sees orientation (:data:`~gmgan_lib.models.config.D_HEADS`)."""
 
     def __init__(self, cfg: GMGANConfig | None = None):
         super().__init__()
@@ -136,7 +139,11 @@ class GMDiscriminator(nn.Module):
         self.layer2 = _pde_layer(cfg, c2, c3)     # 14 x 14
         self.layer3 = _pde_layer(cfg, c3, c4)     # 7 x 7
         self.read_out = _project(cfg)
-        self.head = nn.Linear(c4, 1)
+        if cfg.d_head == "invariant":
+            self.head = nn.Linear(c4, 1)
+        else:
+            planes = c4 * (cfg.orientations if cfg.group == "m2" else 1)
+            self.head = nn.Linear(planes * 7 * 7, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
@@ -144,5 +151,7 @@ class GMDiscriminator(nn.Module):
         f = self.layer1(self.stem(x))
         f = self.layer2(pool2(f))
         f = self.layer3(pool2(f))
+        if self.cfg.d_head == "linear":
+            return self.head(f.flatten(1)).squeeze(1)
         h = self.read_out(f).mean(dim=(-2, -1))   # [B, C]: invariant to rotations and shifts
         return self.head(h).squeeze(1)

@@ -25,9 +25,9 @@ EIGHT_ORIENTATIONS = dict(architecture="pde", orientations=8, g_seed_channels=4,
 @pytest.mark.parametrize("config", [{"preset": "pde-tiny"}, EIGHT_ORIENTATIONS],
                          ids=["Or4", "Or8"])
 @pytest.mark.parametrize("mode", ["eval", "train"])
-def test_discriminator_is_invariant_to_quarter_turns(config, mode):
+def test_invariant_discriminator_is_invariant_to_quarter_turns(config, mode):
     torch.manual_seed(0)
-    _, D = build("gmgan", **config)
+    _, D = build("gmgan", d_head="invariant", **config)
     D = D.double()
     randomise_transport(D)
     D.train(mode == "train")   # train mode: batch statistics, which a rotation only permutes
@@ -42,7 +42,7 @@ def test_discriminator_is_invariant_to_quarter_turns(config, mode):
 
 def test_discriminator_invariance_in_float32_within_round_off():
     torch.manual_seed(1)
-    _, D = build("gmgan", preset="pde-tiny")
+    _, D = build("gmgan", preset="pde-tiny", d_head="invariant")
     randomise_transport(D)
     x = torch.rand(4, 1, 28, 28) * 2 - 1
     with torch.no_grad():
@@ -116,4 +116,6 @@ def test_pde_models_have_fewer_parameters_than_the_dcgan(name):
     Gb, Db = build("gan")
     ours, baseline = count_parameters(G) + count_parameters(D), count_parameters(Gb) + count_parameters(Db)
     assert ours < baseline / 4, (ours, baseline)
-    assert count_parameters(D) < count_parameters(Db) / 10
+    # (With the default linear head, 7x7x8 planes read by one Linear, D has 8x fewer weights
+    # than the DCGAN's; with the invariant head, 35x fewer.)
+    assert count_parameters(D) < count_parameters(Db) / 5
