@@ -1,6 +1,6 @@
 """The main job of ``make demo``: train the default GM-GAN on MNIST on the CPU, then evaluate it.
 
-    python -m gmgan_lib demo --out runs/demo [--minutes 4] [--max-steps N] [--threads 2]
+    python -m gmgan_lib demo --out runs/demo [--minutes 5] [--max-steps N] [--threads 2]
 
 What it does, in about six minutes on two CPU cores:
 
@@ -41,9 +41,9 @@ _RUN_FILES = ("checkpoint.pt", "config.json", "metrics.csv", "metrics.json", "sa
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--minutes", type=float, default=4.0,
-                   help="training time budget (default 4; loading, and the evaluation of "
-                        "--eval-n samples, add about a minute)")
+    p.add_argument("--minutes", type=float, default=5.0,
+                   help="training time budget (default 5; loading, and the evaluation of "
+                        "--eval-n samples, add about half a minute)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--data-fraction", type=float, default=1.0)
@@ -114,7 +114,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             raise ValueError(f"--eval-n must be 0 (skip) or in [10, 60000], got {args.eval_n!r}")
         if args.threads < 1:
             raise ValueError(f"--threads must be a positive integer, got {args.threads!r}")
-        config = TrainConfig(model="gmgan", dataset="mnist", epochs=5,   # the time budget stops it first
+        config = TrainConfig(model="gmgan", dataset="mnist", epochs=100,   # the time budget stops it first
                              batch_size=args.batch_size, max_steps=args.max_steps,
                              data_fraction=args.data_fraction, seed=args.seed, device="cpu",
                              checkpoint_every=100, log_every=10, model_config=model_config,
