@@ -37,6 +37,8 @@ def test_demo_rejects_bad_arguments(tmp_path, capsys):
     assert "--eval-n must be 0 (skip) or in [10, 60000]" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "d"), "--batch-size", "0"]) == 2
     assert "batch_size must be a positive integer" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "d"), "--lr", "-1"]) == 2
+    assert "lr" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
 
 
