@@ -21,12 +21,17 @@ every weight of D). What makes this file longer than a tutorial is that a run mu
   state, and N steps in one go equal N/2 steps + resume bit for bit on the CPU (tested).
 - **Atomic checkpoints** (:mod:`gmgan_lib.checkpoint`), written every ``checkpoint_every`` steps,
   at the end of every epoch, at the end of the run and on SIGINT (Ctrl-C, or "interrupt kernel"
-  in Jupyter): the run then stops cleanly and the CLI exits with code 130.
+  in Jupyter) or SIGTERM (a scheduler's warning): the run then stops cleanly and the CLI exits
+  with code 130 (SIGINT) or 143 (SIGTERM).
+- **One run per directory.** ``OUT/.lock`` is ``flock``-ed for the life of the run; a second
+  training into the same directory is refused at once. The lock dies with its process, so a
+  killed run never blocks its resume.
 - ``metrics.csv`` holds one row per logged step (``step,epoch,loss_d,loss_g,seconds``; ``step``
   counts optimizer steps done, ``epoch`` is 1-based, ``seconds`` is training wall-clock summed
   over resumes). On resume, rows beyond the checkpoint's step (logged after the last checkpoint,
   and about to be re-done) are dropped, so the file never has duplicate or missing steps.
-- A NaN or infinite loss stops the run naming the first bad step; no checkpoint is written after
+- A NaN or infinite loss (or non-finite weights, which a PDE layer refuses before any loss is
+  computed) stops the run naming the first bad step, exit code 1; no checkpoint is written after
   it, so the last good one is kept. The check adds no host synchronisation per step: a device
   tensor remembers the first bad step and is read only at logging/checkpoint time.
 - **Distributed.** Under ``torchrun`` (``WORLD_SIZE > 1``) both networks are wrapped in
@@ -68,7 +73,8 @@ DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 DEVICES = ("auto", "cpu", "cuda")
 CSV_HEADER = "step,epoch,loss_d,loss_g,seconds"
 N_FIXED_NOISE = 64
-EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
+EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT" (128 + 2)
+EXIT_TERMINATED = 143   # ... and for SIGTERM (128 + 15)
 
 # Fields that define *what* is trained: a resumed run must repeat them exactly. The others
 # (epochs, max_steps, device, checkpoint/log cadence, time budget) may change between sessions.
@@ -175,10 +181,15 @@ class TrainResult:
     parameters: dict[str, int]
     generator: nn.Module = dataclasses.field(repr=False)
     discriminator: nn.Module = dataclasses.field(repr=False)
+    signal: int | None = None   # the signal behind an "interrupt" (SIGINT or SIGTERM)
 
     @property
     def interrupted(self) -> bool:
         return self.stopped_by == "interrupt"
+
+
+def _has_non_finite(*modules: nn.Module) -> bool:
+    return any(not bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
 
 
 class NonFiniteLossError(RuntimeError):
@@ -395,24 +406,28 @@ def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None
 
 
 @contextlib.contextmanager
-def _graceful_sigint():
-    """Within the block, the first SIGINT (Ctrl-C, Jupyter's "interrupt kernel") only sets
-    ``flag["interrupt"]``, so the loop can write a checkpoint and stop cleanly; a second SIGINT
-    raises KeyboardInterrupt as usual. Signals can only be handled in the main thread."""
-    flag = {"interrupt": False}
+def _graceful_stop():
+    """Within the block, the first SIGINT (Ctrl-C, Jupyter's "interrupt kernel") or SIGTERM
+    (what SLURM, Kubernetes and torchrun send before they kill a job) only sets
+    ``flag["interrupt"]`` (and ``flag["signal"]``), so the loop can write a checkpoint and stop
+    cleanly; a second one acts as usual (KeyboardInterrupt, termination). Signals can only be
+    handled in the main thread."""
+    flag = {"interrupt": False, "signal": None}
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
-    def on_sigint(signum, frame):
-        flag["interrupt"] = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def on_signal(signum, frame):
+        flag["interrupt"], flag["signal"] = True, signum
+        signal.signal(signum, defaults[signum])
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in defaults}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _check_out(out: Path | None, resume: bool) -> None:
@@ -473,18 +488,59 @@ def train(config: TrainConfig, out: str | os.PathLike | None, *, resume: bool = 
     """
     config.validate()
     out = None if (out is None or dry_run) else Path(out)
-    _check_out(out, resume)
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a directory (it is created if missing), but {out} is a file")
     if images is not None and (images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28)):
         raise ValueError(f"images must be a [N, 1, 28, 28] tensor, got {list(images.shape)}")
 
     dist = _Distributed(config.device)
     finished = False
     try:
-        result = _train(config, out, resume, images, dry_run, progress, verbose and dist.main, dist)
+        with _run_lock(out if dist.main else None):
+            _check_out(out, resume)
+            result = _train(config, out, resume, images, dry_run, progress,
+                            verbose and dist.main, dist)
         finished = True
         return result
     finally:
         dist.close(wait=finished)   # after an error a peer may never reach the barrier
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path | None):
+    """Hold an exclusive lock on ``out/.lock`` for the life of the run, so that a second
+    training process cannot write into the same directory. ``flock`` locks die with their
+    process, so the file a killed run leaves behind never blocks a resume."""
+    if out is None:
+        yield
+        return
+    import fcntl
+
+    created = not out.exists()
+    lock = out / ".lock"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise ValueError(f"out: cannot create the run directory {out} ({err.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            raise ValueError(f"out: {out} is in use by a running training (process {other}); "
+                             f"wait for it to end, or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    except BaseException:
+        # A run refused or failed before it wrote anything leaves no directory behind.
+        if created and [p.name for p in out.iterdir()] == [".lock"]:
+            lock.unlink()
+            out.rmdir()
+        raise
+    finally:
+        os.close(fd)   # releases the lock
 
 
 def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Tensor | None,
@@ -597,6 +653,11 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
 
     first_bad = torch.full((), -1, dtype=torch.int64, device=device)
     last_good = step     # the step of the newest checkpoint known to hold finite weights
+
+    def diverged(bad_step: int) -> str:
+        return (f"loss became NaN or infinite at step {bad_step}; the run stopped"
+                + (f"; the last good checkpoint (step {last_good}) is kept in {ckpt_path}"
+                   if writes and last_good > 0 else "; no checkpoint was written"))
     stopped_by = "done"
     t0 = time.perf_counter()
     last_line = t0
@@ -604,7 +665,7 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
     loss_d = loss_g = torch.zeros((), device=device)
     # The run directory is always left consistent: bar and metrics file closed on any exit.
     with contextlib.ExitStack() as cleanup:
-        stop = cleanup.enter_context(_graceful_sigint())
+        stop = cleanup.enter_context(_graceful_stop())
         if bar is not None:
             cleanup.callback(bar.close)
         if metrics_file is not None:
@@ -617,8 +678,16 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
             b, n = config.batch_size, config.d_steps
             reals = [images.index_select(0, perm[(i * n + j) * b:(i * n + j + 1) * b])
                      for j in range(n)]
-            loss_d, loss_g = gan_losses_step(generator, discriminator, opt_g, opt_d, reals,
-                                             config.latent_dim, config.loss, config.r1)
+            try:
+                loss_d, loss_g = gan_losses_step(generator, discriminator, opt_g, opt_d, reals,
+                                                 config.latent_dim, config.loss, config.r1)
+            except ValueError:
+                # A PDE layer refuses NaN input or a NaN metric: that is the training diverging
+                # (weights already non-finite), not a bad argument; report it like a NaN loss.
+                if not _has_non_finite(generator, discriminator):
+                    raise
+                first = int(first_bad)
+                raise NonFiniteLossError(diverged(first if first >= 0 else step + 1)) from None
             step += 1
             # Remember the first non-finite step on the device (no host sync here).
             bad = ~torch.isfinite(loss_d + loss_g)
@@ -640,10 +709,7 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
             bad_step, interrupt, timeout = dist.max(
                 [int(first_bad), int(stop["interrupt"]), int(over_time)], device)
             if bad_step >= 0:
-                raise NonFiniteLossError(
-                    f"loss became NaN or infinite at step {bad_step}; the run stopped"
-                    + (f"; the last good checkpoint (step {last_good}) is kept in {ckpt_path}"
-                       if writes and last_good > 0 else "; no checkpoint was written"))
+                raise NonFiniteLossError(diverged(bad_step))
             seconds = seconds_before + time.perf_counter() - t0
             if logged:
                 ld, lg = float(loss_d), float(loss_g)
@@ -672,14 +738,17 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
             _save_samples(generator, noise, out / "samples.png")
 
     seconds = seconds_before + time.perf_counter() - t0
+    received = stop["signal"] if stopped_by == "interrupt" else None
     if stopped_by == "interrupt":
-        log(f"interrupted: checkpoint written at step {step}" + (f" to {ckpt_path}" if writes else ""))
+        name = f" by {signal.Signals(received).name}" if received is not None else ""
+        log(f"interrupted{name}: checkpoint written at step {step}"
+            + (f" to {ckpt_path}" if writes else ""))
     elif stopped_by == "time":
         log(f"time budget of {config.max_seconds:.0f} s reached at step {step}; checkpoint written")
     else:
         log(f"done: {step} steps in {seconds:.1f} s" + (f"; run directory {out}" if writes else ""))
     return TrainResult(out=out, step=step, epoch=max(1, math.ceil(step / steps_per_epoch)),
-                       seconds=seconds, stopped_by=stopped_by, parameters=params,
+                       seconds=seconds, stopped_by=stopped_by, parameters=params, signal=received,
                        generator=_unwrap(generator), discriminator=_unwrap(discriminator))
 
 
@@ -808,7 +877,9 @@ def run_train(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    return EXIT_INTERRUPTED if result.interrupted else 0
+    if not result.interrupted:
+        return 0
+    return EXIT_TERMINATED if result.signal == signal.SIGTERM else EXIT_INTERRUPTED
 
 
 def add_sample_arguments(p: argparse.ArgumentParser) -> None:

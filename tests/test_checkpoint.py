@@ -107,7 +107,7 @@ def test_truncated_corrupted_and_foreign_files_give_one_line_errors_naming_the_f
     future = tmp_path / "future.pt"
     torch.save({"format": "gmgan-checkpoint", "version": 99, "config": {}, "generator": {}}, future)
     for path, match in [(truncated, "not a readable gmgan checkpoint"),
-                        (corrupted, "not a readable gmgan checkpoint"),
+                        (corrupted, "not a readable gmgan checkpoint|fails its CRC-32"),
                         (text, "not a readable gmgan checkpoint"),
                         (foreign, "not a gmgan checkpoint"),
                         (future, "version 99 is not supported"),
@@ -171,3 +171,53 @@ def test_files_get_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def _flip_a_byte_inside_the_largest_tensor(path):
+    """Flip one byte in the middle of the stored data of the archive's largest member (a
+    tensor's storage), as a failing disk or a bad copy would."""
+    import zipfile
+
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = max(archive.infolist(), key=lambda i: i.file_size)
+    assert info.compress_type == zipfile.ZIP_STORED        # torch.save stores, uncompressed
+    name_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little")
+    extra_len = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start + info.file_size // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    return info.filename
+
+
+def test_a_flipped_byte_inside_a_tensor_is_an_error_naming_the_file(tmp_path):
+    # Issue 16, item 1: torch.load does not check the archive's CRCs, so this used to load
+    # silently with one altered weight.
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint({"config": {}, "generator": {"w": torch.randn(1000)}}, path)
+    member = _flip_a_byte_inside_the_largest_tensor(path)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert str(path) in message and "CRC-32" in message and member in message
+    assert "\n" not in message
+
+
+def test_a_damaged_training_checkpoint_stops_sample_evaluate_and_resume(tmp_path, capsys):
+    from gmgan_lib.__main__ import main
+    from gmgan_lib.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(TrainConfig(model="gan", batch_size=8, data_fraction=0.0006, max_steps=2,
+                      model_config={"g_width": 8, "d_width": 4}), run, verbose=False)
+    _flip_a_byte_inside_the_largest_tensor(run / "checkpoint.pt")
+    for argv in (["sample", "--checkpoint", str(run / "checkpoint.pt"), "--out", str(tmp_path / "g.png")],
+                 ["evaluate", "--checkpoint", str(run / "checkpoint.pt"), "--n", "100",
+                  "--out", str(tmp_path / "eval")],
+                 ["train", "--model", "gan", "--model-config", '{"g_width": 8, "d_width": 4}',
+                  "--batch-size", "8", "--data-fraction", "0.0006", "--max-steps", "4",
+                  "--out", str(run), "--resume"]):
+        assert main(argv) != 0, argv
+        err = capsys.readouterr().err
+        assert "CRC-32" in err and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "g.png").exists() and not (tmp_path / "eval").exists()
