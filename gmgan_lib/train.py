@@ -51,6 +51,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -82,6 +83,13 @@ IDENTITY_FIELDS = ("model", "dataset", "batch_size", "latent_dim", "data_fractio
                    "lr", "lr_d", "beta1", "beta2", "loss", "r1", "d_steps", "spectral_norm",
                    "model_config")
 LOSSES = ("bce", "hinge", "relativistic")
+# Upper bounds that keep a bad value from overflowing or exhausting memory (one-line errors
+# instead of tracebacks): counts of steps, epochs, batch elements; the latent size (a Linear
+# from it must fit in memory); seeds (torch takes 64-bit seeds; ranks add their index).
+MAX_COUNT = 10**9
+MAX_LATENT_DIM = 65_536
+MAX_SEED = 2**62
+MAX_SAMPLES = 100_000   # `sample --n`: one grid image
 
 
 @dataclass
@@ -112,11 +120,14 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Reject bad values with a ValueError naming the parameter and the valid values."""
-        def positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+        def positive_int(name: str, value: Any, allow_none: bool = False,
+                         most: int = MAX_COUNT) -> None:
             if allow_none and value is None:
                 return
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if value > most:
+                raise ValueError(f"{name} must be at most {most:,}, got {value!r}")
 
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}; got {self.model!r}")
@@ -126,12 +137,14 @@ class TrainConfig:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {self.device!r}")
         positive_int("epochs", self.epochs)
         positive_int("batch_size", self.batch_size)
-        positive_int("latent_dim", self.latent_dim)
+        positive_int("latent_dim", self.latent_dim, most=MAX_LATENT_DIM)
         positive_int("max_steps", self.max_steps, allow_none=True)
         positive_int("checkpoint_every", self.checkpoint_every)
         positive_int("log_every", self.log_every)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                or not 0 <= self.seed <= MAX_SEED):
+            raise ValueError(f"seed must be a non-negative integer, at most {MAX_SEED} (torch's "
+                             f"64-bit seeds, less room for per-rank offsets), got {self.seed!r}")
         if (isinstance(self.data_fraction, bool) or not isinstance(self.data_fraction, (int, float))
                 or not 0.0 < self.data_fraction <= 1.0):
             raise ValueError(f"data_fraction must be a number in (0, 1], got {self.data_fraction!r}")
@@ -142,9 +155,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in {'(' if low_open else '['}{low}, {high}), "
                                  f"got {value!r}")
 
-        number_in("lr", self.lr, 0.0, math.inf, True)
+        # Above float32's largest number Adam cannot even apply the step.
+        largest = float(torch.finfo(torch.float32).max)
+        number_in("lr", self.lr, 0.0, largest, True)
         if self.lr_d is not None:
-            number_in("lr_d", self.lr_d, 0.0, math.inf, True)
+            number_in("lr_d", self.lr_d, 0.0, largest, True)
         number_in("beta1", self.beta1, 0.0, 1.0, False)    # 0 is the equivariant-GAN papers' choice
         number_in("beta2", self.beta2, 0.0, 1.0, True)
         if self.loss not in LOSSES:
@@ -487,6 +502,9 @@ def train(config: TrainConfig, out: str | os.PathLike | None, *, resume: bool = 
     checkpoint on resume, NonFiniteLossError when a loss becomes NaN or infinite.
     """
     config.validate()
+    if isinstance(out, str) and not out.strip():
+        raise ValueError("out must name a run directory, got an empty string "
+                         "(it would have meant the current directory)")
     out = None if (out is None or dry_run) else Path(out)
     if out is not None and out.exists() and not out.is_dir():
         raise ValueError(f"out must be a directory (it is created if missing), but {out} is a file")
@@ -532,12 +550,18 @@ def _run_lock(out: Path | None):
                              f"wait for it to end, or choose another --out") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # Temporary files of atomic writes that a killed run left behind (.NAME.XXXX.tmp):
+        # with the lock held nobody else is writing them.
+        for stale in out.glob(".*.tmp"):
+            if stale.name[1:].startswith(("checkpoint.pt.", "config.json.", "metrics.csv.",
+                                          "samples")):
+                stale.unlink(missing_ok=True)
         yield
     except BaseException:
-        # A run refused or failed before it wrote anything leaves no directory behind.
-        if created and [p.name for p in out.iterdir()] == [".lock"]:
-            lock.unlink()
-            out.rmdir()
+        # A new run refused or failed before its first checkpoint leaves no directory behind
+        # (not a config.json and a header-only metrics.csv): everything in it is this run's.
+        if created and not (out / "checkpoint.pt").exists():
+            shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
         os.close(fd)   # releases the lock
@@ -552,6 +576,10 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
     if resume and ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, require=("config", "generator", "discriminator",
                                                     "optimizer_g", "optimizer_d", "step", "rng"))
+        if not isinstance(state["config"], dict) or not isinstance(state["step"], int):
+            raise CheckpointError(f"{ckpt_path}: its config must be a dict and its step an int "
+                                  f"(a file written by this library), got "
+                                  f"{type(state['config']).__name__} and {type(state['step']).__name__}")
         _check_same_run(state["config"], config, ckpt_path)
     elif resume and not dry_run:
         log(f"--resume: no checkpoint in {out}; starting a new run")
@@ -894,6 +922,11 @@ def run_sample(args: argparse.Namespace) -> int:
     try:
         if Path(args.out).is_dir() or Path(args.out).suffix.lower() != ".png":
             raise ValueError(f"--out must be a .png file name, got {args.out!r}")
+        if not 1 <= args.n <= MAX_SAMPLES:
+            raise ValueError(f"--n must be in [1, {MAX_SAMPLES:,}], got {args.n}")
+        parent = Path(args.out).parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise ValueError(f"--out: {parent} is not a folder this process can write into")
         if args.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda was asked for but no CUDA device is available")
         device = _resolve_device(args.device, 0)

@@ -320,15 +320,34 @@ def test_a_second_training_into_a_running_runs_directory_is_refused(tmp_path):
                                                  r"running training \(process 4242\)"):
                 train(cfg(max_steps=4, seed=1), out, resume=resume, verbose=False)
     assert (out / "metrics.csv").read_text() == before          # nothing of the run was touched
-    # The lock died with its holder: the file left behind does not block a resume.
+    # The lock died with its holder: the file left behind does not block a resume. Temporary
+    # files of a write killed half-way are cleaned up, nothing else.
+    (out / ".checkpoint.pt.abc123.tmp").write_bytes(b"half")
+    (out / ".mine.tmp").write_text("not ours")
     assert train(cfg(max_steps=4), out, resume=True, verbose=False).step == 4
+    assert not (out / ".checkpoint.pt.abc123.tmp").exists() and (out / ".mine.tmp").exists()
 
 
-def test_a_refused_run_leaves_no_directory_behind(tmp_path):
+def test_a_refused_run_leaves_no_directory_behind(tmp_path, capsys):
     out = tmp_path / "new"
     with pytest.raises(ValueError, match="larger than the"):
         train(cfg(batch_size=4096, max_steps=2), out, verbose=False)
     assert not out.exists()
+    # Issue 16: --lr 1e300 left config.json and a header-only metrics.csv (and a traceback):
+    # it is now refused before any work, as Adam cannot apply it in float32 ...
+    diverge = ["train", "--model", "gan", "--batch-size", "8", "--data-fraction", str(FRACTION),
+               "--max-steps", "8", "--log-every", "1", "--out", str(out)]
+    assert main([*diverge, "--lr", "1e300"]) == 2
+    assert "lr must be in (0.0, 3.40282" in capsys.readouterr().err and not out.exists()
+    # ... and a new run that diverges before its first checkpoint removes what it created ...
+    assert main([*diverge, "--lr", "1e30"]) == 1
+    assert "NaN or infinite at step" in capsys.readouterr().err
+    assert not out.exists()
+    # ... but never a directory it did not create.
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main([*diverge, "--lr", "1e30"]) == 1
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -357,12 +376,17 @@ def no_work(monkeypatch):
     (["--model-config", "{oops"], "--model-config must be a JSON object"),
     (["--model-config", '{"orientations": 6}'], "orientations must be a positive multiple of 4"),
     (["--max-minutes", "0"], "--max-minutes must be a positive number"),
-    (["--lr-d", "0"], r"lr_d must be in \(0.0, inf\), got 0.0"),
+    (["--lr-d", "0"], r"lr_d must be in \(0.0, 3.40282[0-9.e+]*\), got 0.0"),
     (["--beta1", "1"], r"beta1 must be in \[0.0, 1.0\), got 1.0"),
     (["--beta2", "0"], r"beta2 must be in \(0.0, 1.0\), got 0.0"),
     (["--r1", "-1"], r"r1 must be a finite number >= 0 \(0: no penalty\), got -1.0"),
     (["--r1", "inf"], r"r1 must be a finite number >= 0"),
     (["--d-steps", "0"], "d_steps must be a positive integer, got 0"),
+    # Issue 16: values that overflowed or exhausted memory, with a traceback.
+    (["--latent-dim", "99999999999999999999"], "latent_dim must be at most 65,536"),
+    (["--latent-dim", "10000000000"], "latent_dim must be at most 65,536"),
+    (["--seed", "99999999999999999999"], "seed must be a non-negative integer, at most"),
+    (["--max-steps", "99999999999999999999"], "max_steps must be at most"),
 ])
 def test_cli_rejects_bad_values_before_any_work(tmp_path, capsys, no_work, args, message):
     out = tmp_path / "run"
@@ -404,6 +428,37 @@ def test_out_that_is_a_file_is_rejected(tmp_path, capsys, no_work):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_sample_and_train_reject_bad_outputs_and_sizes_before_any_work(tmp_path, capsys):
+    # Issue 16: tracebacks after the work, or a run written into the current directory.
+    ckpt = REPO / "data" / "checkpoints" / "gan-mnist-cpu.pt"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for argv, message in [
+            (["sample", "--checkpoint", str(ckpt), "--out", str(blocker / "g.png")],
+             "is not a folder this process can write into"),
+            (["sample", "--checkpoint", str(ckpt), "--n", "99999999999999999999",
+              "--out", str(tmp_path / "g.png")], "--n must be in [1, 100,000]"),
+            (["train", "--model", "gan", "--out", ""], "got an empty string"),
+            (["train", "--model", "gan", "--out", str(blocker / "run")],
+             "cannot create the run directory")]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "g.png").exists() and not Path("checkpoint.pt").exists()
+
+
+def test_a_crafted_checkpoint_whose_config_is_a_string_is_a_one_line_error(tmp_path, capsys):
+    from gmgan_lib.checkpoint import save_checkpoint
+    out = tmp_path / "run"
+    train(cfg(max_steps=2), out, verbose=False)
+    state = load_checkpoint(out / "checkpoint.pt")
+    save_checkpoint({**state, "config": "model=gan"}, out / "checkpoint.pt")
+    rc = main(["train", "--model", "gan", "--batch-size", "8", "--data-fraction", str(FRACTION),
+               "--out", str(out), "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "its config must be a dict" in err and "Traceback" not in err
+
+
 def test_cuda_without_a_gpu_is_rejected(tmp_path, capsys, no_work):
     assert main(["train", "--out", str(tmp_path / "r"), "--device", "cuda"]) == 2
     assert "no CUDA device is available" in capsys.readouterr().err

@@ -27,6 +27,7 @@ import hashlib
 import io
 import math
 import os
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -311,9 +312,40 @@ def add_train_classifier_arguments(p: argparse.ArgumentParser) -> None:
                    help="largest random rotation (default: 180 for rotmnist, 10 otherwise)")
     p.add_argument("--out", default=str(DEFAULT_DIR),
                    help="folder for <dataset>.pt and SHA256SUMS (default: data/classifiers)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a classifier already recorded in --out's SHA256SUMS (the "
+                        "committed ones are behind every FID in the docs: refused without this)")
 
 
 def run_train_classifier(args: argparse.Namespace) -> int:
+    try:
+        _check_train_classifier_arguments(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return _train_classifier_cli(args)
+
+
+def _check_train_classifier_arguments(args: argparse.Namespace) -> None:
+    """Every flag of ``train-classifier``, before any data is loaded (one-line errors)."""
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
+                        ("--threads", args.threads)):
+        if value is not None and not 1 <= value <= 10**6:
+            raise ValueError(f"{flag} must be a positive integer (at most 1,000,000), got {value}")
+    if not (0 < args.lr < math.inf):
+        raise ValueError(f"--lr must be a positive finite number, got {args.lr}")
+    if not 0 <= args.seed <= 2**62:
+        raise ValueError(f"--seed must be an integer in [0, 2**62], got {args.seed}")
+    if args.max_degrees is not None and not 0 <= args.max_degrees <= 180:
+        raise ValueError(f"--max-degrees must be in [0, 180], got {args.max_degrees}")
+    target = Path(args.out) / f"{args.dataset}.pt"
+    if not args.overwrite and f"{args.dataset}.pt" in read_manifest(Path(args.out)):
+        raise ValueError(f"{target} is recorded in {Path(args.out) / MANIFEST} (a committed "
+                         f"feature network behind the documented metrics); pass --overwrite to "
+                         f"replace it, or choose another --out")
+
+
+def _train_classifier_cli(args: argparse.Namespace) -> int:
     from gmgan_lib.data import load_tensors
 
     x_train, y_train = load_tensors(args.dataset, split="train")

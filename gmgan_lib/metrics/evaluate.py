@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import sys
 import warnings
@@ -255,9 +256,13 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=3, help="number of seeds 0..S-1 (default 3)")
     p.add_argument("--dataset", default=None, choices=DATASETS,
                    help="whose classifier and test split (default: the checkpoint's dataset)")
-    p.add_argument("--out", default=None, help="folder for eval.json (default: the checkpoint's)")
+    p.add_argument("--out", default=None,
+                   help="folder for eval.json (default: the checkpoint's folder, or "
+                        "runs/eval/<checkpoint name> for a committed checkpoint, one listed in "
+                        "a SHA256SUMS manifest)")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--device", default=None, choices=("cpu", "cuda"),
+                   help="default: cuda if available, else cpu")
     p.add_argument("--inception", action="store_true",
                    help="also Inception-v3 FID, if its weights file is present locally")
 
@@ -274,21 +279,60 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 2
 
 
+MAX_N = 100_000    # samples per seed: the k-NN distance matrices grow as n x n_real
+MAX_SEEDS = 100
+
+
+def _default_out(ckpt: Path) -> Path:
+    """Beside the checkpoint, except in a folder of committed files (a SHA256SUMS manifest
+    there), which an evaluation must not write into."""
+    if (ckpt.parent / "SHA256SUMS").is_file():
+        return Path("runs") / "eval" / ckpt.stem
+    return ckpt.parent
+
+
+def _check_writable(directory: Path) -> None:
+    """Create ``directory`` if needed and make sure a file can be written there, so that a
+    bad --out fails in a second, not after the whole evaluation."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out: cannot create the folder {directory} ({err.strerror})") from None
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: cannot write into {directory}")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from gmgan_lib.checkpoint import load_checkpoint
     from gmgan_lib.train import load_generator
 
-    if args.n < 2:
-        raise ValueError(f"--n must be at least 2, got {args.n}")
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    # Every argument, and where the report will go, is checked before any work.
+    least = K_NEAREST + 1     # k-NN precision/recall need k neighbours besides each sample
+    if not least <= args.n <= MAX_N:
+        raise ValueError(f"--n must be in [{least}, {MAX_N:,}] (the k-NN metrics need at least "
+                         f"k + 1 = {least} samples), got {args.n}")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise ValueError(f"--seeds must be in [1, {MAX_SEEDS}], got {args.seeds}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available; "
+                         "use --device cpu")
+    if args.out is not None and not str(args.out).strip():
+        raise ValueError("--out must name a folder, got an empty string")
     ckpt = Path(args.checkpoint)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     generator = load_generator(ckpt, device=device)
     config = load_checkpoint(ckpt, require=("config",))["config"]
-    dataset = args.dataset or config.get("dataset", "mnist")
-    out_dir = Path(args.out) if args.out else ckpt.parent
+    trained_on = config.get("dataset", "mnist")
+    dataset = args.dataset or trained_on
+    out_dir = Path(args.out) if args.out else _default_out(ckpt)
+    _check_writable(out_dir)
     notes = []
+    if dataset != trained_on:
+        notes.append(f"the generator was trained on {trained_on!r} and is evaluated against "
+                     f"{dataset!r}")
+        print(f"WARNING: {notes[-1]}", file=sys.stderr)
     if args.n < REPORT_N:
         notes.append(f"N = {args.n} < {REPORT_N}: FID_MNIST is biased upward at small N; these "
                      "figures are not for reported comparisons")
@@ -303,7 +347,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     report = {
         "format": "gmgan-eval", "version": 1,
         "checkpoint": str(ckpt), "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
-        "model": name, "dataset": dataset, "n": args.n, "n_real": n_real, "seeds": args.seeds,
+        "model": name, "dataset": dataset, "trained_on": trained_on, "n": args.n, "n_real": n_real, "seeds": args.seeds,
         "metric_names": {"fid": "FID_MNIST (classifier features, not Inception)", "kl":
                          "KL(p_real(y) || p_gen(y)), predicted classes", "mnist_score":
                          "exp(E KL(p(y|x) || p(y)))", "precision": "k-NN precision", "recall": "k-NN recall"},
@@ -315,7 +359,6 @@ def _evaluate(args: argparse.Namespace) -> int:
                   "per_seed": floor, "mean_std": floor_summary},
         "notes": notes, "versions": _versions(),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
     # json refuses NaN by design here: a NaN metric is a bug we want to see, not to store.
     _atomic_write(out_dir / "eval.json", (json.dumps(report, indent=2, allow_nan=False) + "\n").encode())
     print(markdown_rows(f"{name} [{dataset}]", args.n, args.seeds, summary, floor_summary))

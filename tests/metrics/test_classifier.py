@@ -155,3 +155,29 @@ def test_committed_file_is_what_the_plain_command_trains(dataset):
     assert saved == {"epochs": DEFAULT_EPOCHS[dataset], "batch_size": args.batch_size, "lr": args.lr,
                      "seed": args.seed, "threads": args.threads, "augmentation": not args.no_augment,
                      "max_degrees": AUGMENT_DEGREES[dataset], "max_shift": 2.0, "optimizer": "adam+cosine"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "--epochs must be a positive integer"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer"),
+    (["--threads", "0"], "--threads must be a positive integer"),
+    (["--lr", "-1"], "--lr must be a positive finite number"),
+    (["--seed", "99999999999999999999"], "--seed must be an integer in"),
+    ([], "pass --overwrite to replace it"),         # the committed data/classifiers/mnist.pt
+])
+def test_train_classifier_rejects_bad_flags_and_never_overwrites_a_committed_file(
+        args, message, capsys, monkeypatch):
+    # Issue 16: these used to train (or fail with a traceback); --threads 0 even retrained and
+    # replaced the committed feature network behind every documented FID.
+    import gmgan_lib.data
+    from gmgan_lib.__main__ import main
+
+    def forbidden(*a, **k):
+        raise AssertionError("data were loaded before the arguments were checked")
+
+    monkeypatch.setattr(gmgan_lib.data, "load_tensors", forbidden)
+    before = (DEFAULT_DIR / "mnist.pt").read_bytes()
+    assert main(["train-classifier", "--dataset", "mnist", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert (DEFAULT_DIR / "mnist.pt").read_bytes() == before

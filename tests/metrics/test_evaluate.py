@@ -5,6 +5,7 @@ N = 2000 keeps the module fast; classifier outputs of the real sets are computed
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -200,5 +201,31 @@ def test_evaluate_cli_bad_arguments(tmp_path, capsys):
     assert "missing.pt" in capsys.readouterr().err
     ckpt = tmp_path / "ckpt.pt"
     _tiny_checkpoint(ckpt)
-    assert main(["evaluate", "--checkpoint", str(ckpt), "--n", "1"]) == 2
-    assert "--n must be at least 2" in capsys.readouterr().err
+    # Issue 16, item 6: n = 2 and 3 passed this check and failed after sampling.
+    for n in ("1", "3", "99999999999999999999"):
+        assert main(["evaluate", "--checkpoint", str(ckpt), "--n", n]) == 2
+        assert "--n must be in [4, 100,000]" in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--seeds", "0"]) == 2
+    assert "--seeds must be in [1, 100]" in capsys.readouterr().err
+    # Where the report goes is checked before the work (it used to fail after it).
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--n", "10", "--seeds", "1",
+                 "--out", str(blocker / "eval")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out: cannot create the folder") and "Traceback" not in err
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--out", ""]) == 2
+    assert "--out must name a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):                       # argparse: not one of cpu, cuda
+        main(["evaluate", "--checkpoint", str(ckpt), "--device", "tpu"])
+    assert "invalid choice: 'tpu'" in capsys.readouterr().err
+
+
+def test_evaluate_never_writes_into_a_folder_of_committed_files(tmp_path, monkeypatch):
+    from gmgan_lib.metrics.evaluate import _default_out
+
+    committed = tmp_path / "checkpoints"
+    committed.mkdir()
+    (committed / "SHA256SUMS").write_text("")
+    assert _default_out(committed / "gm.pt") == Path("runs") / "eval" / "gm"
+    assert _default_out(tmp_path / "run" / "checkpoint.pt") == tmp_path / "run"
