@@ -51,9 +51,9 @@ def resolve_config(name: str, **config: Any) -> dict[str, Any]:
         resolved = {**_DCGAN_DEFAULTS, **config}
         for key in ("g_width", "d_width"):
             value = resolved[key]
-            if isinstance(value, bool) or not (isinstance(value, int) and value >= 2
+            if isinstance(value, bool) or not (isinstance(value, int) and 2 <= value <= 16384
                                                and value % 2 == 0):
-                raise ValueError(f"{key} must be a positive even int, got {value!r}")
+                raise ValueError(f"{key} must be a positive even int (at most 16384), got {value!r}")
         if not isinstance(resolved["d_batch_norm"], bool):
             raise ValueError(f"d_batch_norm must be True or False, got {resolved['d_batch_norm']!r}")
         return resolved

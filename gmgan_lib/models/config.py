@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 GROUPS = ("m2", "r2")
+MAX_CHANNELS = 4096      # fields per layer
+MAX_KERNEL = 15          # spatial / angular kernel extent
+MAX_ORIENTATIONS = 64
 ARCHITECTURES = ("hybrid", "pde")
 # "pde": PDE layers after both linear layers; "pde-7x7": only in the 7x7 block (the low
 # resolution, where they cost least), the DCGAN's pointwise activation at 14x14; "relu"/"lrelu":
@@ -85,6 +88,24 @@ class GMGANConfig:
                     or any(isinstance(v, bool) or not isinstance(v, int) for v in value)):
                 raise ValueError(f"{name} must be a list of ints, got {value!r}")
             object.__setattr__(self, name, tuple(value))
+        # Upper bounds: a bad value must be a one-line error, not an allocation of terabytes.
+        for name in ("g_channels", "d_channels"):
+            if any(v > MAX_CHANNELS for v in getattr(self, name)):
+                raise ValueError(f"{name} must be ints of at most {MAX_CHANNELS}, got "
+                                 f"{list(getattr(self, name))!r}")
+        if any(k > MAX_KERNEL for k in self.kernel_size):
+            raise ValueError(f"kernel_size entries must be at most {MAX_KERNEL}, got "
+                             f"{list(self.kernel_size)!r}")
+        if isinstance(self.orientations, int) and self.orientations > MAX_ORIENTATIONS:
+            raise ValueError(f"orientations must be at most {MAX_ORIENTATIONS}, got "
+                             f"{self.orientations!r}")
+        if isinstance(self.g_seed_channels, int) and self.g_seed_channels > MAX_CHANNELS:
+            raise ValueError(f"g_seed_channels must be at most {MAX_CHANNELS}, got "
+                             f"{self.g_seed_channels!r}")
+        if isinstance(self.lift_kernel, int) and self.lift_kernel > MAX_KERNEL:
+            raise ValueError(f"lift_kernel must be at most {MAX_KERNEL}, got {self.lift_kernel!r}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
+            raise ValueError(f"alpha must be a number in [0.55, 1.0], got {self.alpha!r}")
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         if self.group not in GROUPS:

@@ -66,6 +66,13 @@ def test_every_preset_builds_and_draws_images(preset):
     ("gmgan", {"group": "se3"}, r"group must be one of \('m2', 'r2'\)"),
     ("gmgan-de", {"convection": True}, r"model 'gmgan-de' fixes convection=False"),
     ("gan", {"width": 64}, r"unknown config for model 'gan': \['width'\]"),
+    # Issue 16: values that allocated terabytes or failed with a message naming nothing.
+    ("gmgan", {"g_channels": [99999999, 4]}, r"g_channels must be ints of at most 4096"),
+    ("gmgan", {"kernel_size": [3, 99, 3]}, r"kernel_size entries must be at most 15"),
+    ("gmgan", {"preset": "pde", "orientations": 4096}, r"orientations must be at most 64"),
+    ("gmgan", {"alpha": "x"}, r"alpha must be a number in \[0.55, 1.0\], got 'x'"),
+    ("gmgan", {"kernel_size": -3}, r"kernel_size must be a list of ints, got -3"),
+    ("gan", {"g_width": 10**9}, r"g_width must be a positive even int \(at most 16384\)"),
 ])
 def test_bad_configs_are_rejected_naming_the_parameter(name, config, match):
     with pytest.raises(ValueError, match=match):
