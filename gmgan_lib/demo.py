@@ -115,6 +115,10 @@ def _run_demo(args: argparse.Namespace) -> int:
             model_config = json.loads(args.model_config)
         except json.JSONDecodeError as err:
             raise ValueError(f"--model-config must be a JSON object ({err})") from None
+        if not isinstance(model_config, dict):
+            raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r}")
+        if not args.out.strip():
+            raise ValueError("--out must name a run directory, got an empty string")
         if not args.minutes > 0:
             raise ValueError(f"--minutes must be a positive number, got {args.minutes!r}")
         if not (args.eval_n == 0 or 10 <= args.eval_n <= 60000):

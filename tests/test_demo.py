@@ -39,6 +39,11 @@ def test_demo_rejects_bad_arguments(tmp_path, capsys):
     assert "batch_size must be a positive integer" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "d"), "--lr", "-1"]) == 2
     assert "lr" in capsys.readouterr().err
+    # Found by tests/test_cli_fuzz.py: a JSON value that is not an object, an empty --out.
+    assert main(["demo", "--out", str(tmp_path / "d"), "--model-config", "0"]) == 2
+    assert "--model-config must be a JSON object" in capsys.readouterr().err
+    assert main(["demo", "--out", ""]) == 2
+    assert "--out must name a run directory" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
 
 

@@ -339,7 +339,8 @@ def _check_train_classifier_arguments(args: argparse.Namespace) -> None:
     if args.max_degrees is not None and not 0 <= args.max_degrees <= 180:
         raise ValueError(f"--max-degrees must be in [0, 180], got {args.max_degrees}")
     target = Path(args.out) / f"{args.dataset}.pt"
-    if not args.overwrite and f"{args.dataset}.pt" in read_manifest(Path(args.out)):
+    recorded = (Path(args.out) / MANIFEST).is_file() and f"{args.dataset}.pt" in read_manifest(Path(args.out))
+    if recorded and not args.overwrite:
         raise ValueError(f"{target} is recorded in {Path(args.out) / MANIFEST} (a committed "
                          f"feature network behind the documented metrics); pass --overwrite to "
                          f"replace it, or choose another --out")

@@ -59,7 +59,7 @@ def resolve_config(name: str, **config: Any) -> dict[str, Any]:
         return resolved
     config = dict(config)
     preset = config.pop("preset", DEFAULT_PRESET)
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
     for key, value in _PINNED[name].items():
         if key in config and config[key] != value:

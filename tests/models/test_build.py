@@ -73,6 +73,7 @@ def test_every_preset_builds_and_draws_images(preset):
     ("gmgan", {"alpha": "x"}, r"alpha must be a number in \[0.55, 1.0\], got 'x'"),
     ("gmgan", {"kernel_size": -3}, r"kernel_size must be a list of ints, got -3"),
     ("gan", {"g_width": 10**9}, r"g_width must be a positive even int \(at most 16384\)"),
+    ("gmgan", {"preset": []}, r"preset must be one of"),      # found by tests/test_cli_fuzz.py
 ])
 def test_bad_configs_are_rejected_naming_the_parameter(name, config, match):
     with pytest.raises(ValueError, match=match):

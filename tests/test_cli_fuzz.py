@@ -1,0 +1,132 @@
+"""Every sub-command driven with generated values for its flags (hypothesis).
+
+Each call must end in one of three ways: refused with exit code 2 and one line of error (or
+argparse's usage line and its one-line error), a failure with exit code 1 and one line, or
+*reaching the work*: the point where a valid command would load data or sample, which the test
+replaces by an exception of its own so that no example trains anything. Never a traceback, and
+never a half-written file or a run directory left behind by a refused call (docs/faults.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gmgan_lib.__main__ import main
+
+REPO = Path(__file__).resolve().parents[1]
+CKPT = str(REPO / "data" / "checkpoints" / "gan-mnist-cpu.pt")
+
+
+EXAMPLES = itertools.count()
+
+
+class ReachedWork(BaseException):
+    """Raised where the real work would start (BaseException: no CLI handler catches it)."""
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    import gmgan_lib.data
+    import gmgan_lib.metrics.evaluate
+    import gmgan_lib.train
+
+    def reached(*a, **k):
+        raise ReachedWork
+
+    monkeypatch.setattr(gmgan_lib.data, "load_tensors", reached)
+    monkeypatch.setattr(gmgan_lib.train, "sample", reached)
+    monkeypatch.setattr(gmgan_lib.metrics.evaluate, "evaluate_generator", reached)
+
+
+NASTY = st.sampled_from(["", "0", "-1", "1", "3", "1e300", "-1e-300", "nan", "inf", "-inf",
+                         "99999999999999999999", "10000000000", "4.5", "abc", "None", "[]",
+                         "{}", "0x10", "\u00e9"])
+NUMBERS = st.one_of(st.integers(-10**25, 10**25).map(str),
+                    st.floats(allow_nan=True, allow_infinity=True).map(repr))
+VALUES = st.one_of(NASTY, NUMBERS, st.text(max_size=6))
+MODEL_CONFIGS = st.one_of(
+    NASTY,
+    st.dictionaries(st.sampled_from(["g_channels", "d_channels", "kernel_size", "alpha",
+                                     "orientations", "preset", "d_head", "metric_init_scale",
+                                     "g_width", "architecture", "convection"]),
+                    st.one_of(st.integers(-10**20, 10**20), st.floats(allow_nan=False),
+                              st.text(max_size=4), st.booleans(), st.none(),
+                              st.lists(st.integers(-5, 10**9), max_size=5)),
+                    max_size=3).map(lambda d: __import__("json").dumps(d)))
+
+FLAGS = {
+    "train": ["--epochs", "--batch-size", "--latent-dim", "--max-steps", "--data-fraction",
+              "--seed", "--checkpoint-every", "--log-every", "--lr", "--lr-d", "--beta1",
+              "--beta2", "--r1", "--d-steps", "--max-minutes", "--loss", "--model", "--dataset",
+              "--device"],
+    "sample": ["--n", "--seed", "--device"],
+    "evaluate": ["--n", "--seeds", "--batch-size", "--device", "--dataset"],
+    "train-classifier": ["--epochs", "--batch-size", "--lr", "--seed", "--threads",
+                         "--max-degrees", "--dataset"],
+    "demo": ["--minutes", "--max-steps", "--batch-size", "--data-fraction", "--eval-n", "--seed",
+             "--threads", "--lr"],
+}
+
+
+def _outs(root: Path) -> dict[str, str]:
+    blocker = root / "a-file"
+    blocker.write_text("x")
+    return {"fresh": str(root / "out"), "under-a-file": str(blocker / "out"), "empty": ""}
+
+
+def _run(argv: list[str]) -> tuple[str, int | None, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return "rc", main(argv), err.getvalue()
+        except SystemExit as stop:      # argparse refusing a value
+            return "argparse", int(stop.code or 0), err.getvalue()
+        except ReachedWork:
+            return "work", None, err.getvalue()
+
+
+@pytest.mark.parametrize("command", list(FLAGS))
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_flag_value_gives_an_exit_code_and_one_line(command, data, no_work, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)          # a stray relative write would land here, and be seen
+    root = Path(tmp_path) / f"ex{next(EXAMPLES)}"     # a fresh folder per example
+    root.mkdir()
+    before = set(Path(tmp_path).iterdir())
+    flags = data.draw(st.lists(st.sampled_from(FLAGS[command]), unique=True, max_size=4))
+    argv = [command]
+    for flag in flags:
+        argv += [flag, data.draw(VALUES)]
+    if command in ("train", "demo"):
+        if data.draw(st.booleans()):
+            argv += ["--model-config", data.draw(MODEL_CONFIGS)]
+        argv += ["--out", data.draw(st.sampled_from(list(_outs(root).values())))]
+    elif command in ("sample", "evaluate"):
+        argv += ["--checkpoint", CKPT]
+        target = data.draw(st.sampled_from(list(_outs(root).values())))
+        argv += ["--out", target + (".png" if command == "sample" and target else "")]
+    else:
+        argv += ["--out", str(root / "classifiers")]
+    how, code, err = _run(argv)
+    assert "Traceback" not in err, (argv, err)
+    if how == "argparse":
+        assert code == 2 and "error:" in err.strip().splitlines()[-1], (argv, err)
+    elif how == "rc":
+        assert code in (0, 1, 2), (argv, code, err)
+        if code:
+            lines = err.strip().splitlines()
+            errors = [line for line in lines if line.startswith("error: ")]
+            assert len(errors) == 1 and lines[-1] == errors[0], (argv, err)
+    # No half-written file, and nothing a refused call created outside its own folder.
+    assert not list(Path(tmp_path).rglob(".*.tmp")), argv
+    assert set(Path(tmp_path).iterdir()) == before, argv
+    if how != "work":
+        assert not (root / "out").exists() or any((root / "out").iterdir()), argv
