@@ -229,3 +229,29 @@ def test_evaluate_never_writes_into_a_folder_of_committed_files(tmp_path, monkey
     (committed / "SHA256SUMS").write_text("")
     assert _default_out(committed / "gm.pt") == Path("runs") / "eval" / "gm"
     assert _default_out(tmp_path / "run" / "checkpoint.pt") == tmp_path / "run"
+
+
+def test_evaluate_warns_and_records_when_the_dataset_is_not_the_training_one(tmp_path, capsys,
+                                                                           monkeypatch):
+    # Issue 16: a checkpoint trained on one dataset evaluated against another without a word.
+    import gmgan_lib.metrics.evaluate as ev
+    from gmgan_lib.__main__ import main
+
+    ckpt = tmp_path / "ckpt.pt"
+    _tiny_checkpoint(ckpt)                           # trained on mnist
+    seen = {}
+
+    def fake_protocol(generator, dataset, n, seeds, notes=None, **kw):
+        seen.update(dataset=dataset, notes=list(notes))
+        one = {"seed": 0, "fid": 1.0, "kl": 0.1, "mnist_score": 5.0, "precision": 0.5,
+               "recall": 0.5}
+        clf = type("C", (), {"sha256": "0" * 64, "test_accuracy": 0.99})()
+        return ev.Evaluation([one], [one], clf, 10000)
+
+    monkeypatch.setattr(ev, "evaluate_generator", fake_protocol)
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--n", "10", "--seeds", "1",
+                 "--dataset", "rotmnist", "--out", str(tmp_path / "eval")]) == 0
+    assert "trained on 'mnist' and is evaluated against 'rotmnist'" in capsys.readouterr().err
+    report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert report["trained_on"] == "mnist" and report["dataset"] == "rotmnist"
+    assert any("trained on 'mnist'" in note for note in report["notes"])
