@@ -7,6 +7,7 @@ at angle ``2*pi*k/Or``.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 __version__ = "0.1.0"
@@ -50,3 +51,16 @@ def profile() -> Profile:
                        metric_n=1000, batch_size=16)
     return Profile(fast=False, device=device, train_steps=5000, data_fraction=1.0,
                    metric_n=10000, batch_size=64)
+
+
+def cli_error(err: BaseException, code: int = 2) -> int:
+    """Print ``error: <message>`` (one line) for the command line and return its exit code: 2
+    for a bad argument or an unreadable input, 1 for a failure during the work.
+
+    With ``GMGAN_DEBUG=1`` in the environment the exception is raised again instead, so that
+    whoever wants the traceback gets it. Call it from inside the ``except`` block.
+    """
+    if os.environ.get("GMGAN_DEBUG", "") not in ("", "0"):
+        raise err
+    print(f"error: {err}", file=sys.stderr)
+    return code

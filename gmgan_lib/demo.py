@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from gmgan_lib import cli_error
 from gmgan_lib.checkpoint import CheckpointError, atomic_write_text
 from gmgan_lib.models import build, count_parameters
 from gmgan_lib.train import NonFiniteLossError, TrainConfig, train
@@ -141,11 +142,9 @@ def _run_demo(args: argparse.Namespace) -> int:
               f"{args.threads} thread(s) (architecture {config.model_config})", flush=True)
         result = train(config, out)
     except (ValueError, CheckpointError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return cli_error(err, 2)
     except NonFiniteLossError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return cli_error(err, 1)
 
     print(f"demo: evaluating {args.eval_n} samples against the MNIST test digits ...", flush=True)
     t_eval = time.perf_counter()

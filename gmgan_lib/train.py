@@ -888,8 +888,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def _cli_error(err: Exception) -> int:
-    print(f"error: {err}", file=sys.stderr)
-    return 2
+    from gmgan_lib import cli_error
+    return cli_error(err, 2)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -903,8 +903,8 @@ def run_train(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:
         return _cli_error(err)
     except NonFiniteLossError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        from gmgan_lib import cli_error
+        return cli_error(err, 1)
     if not result.interrupted:
         return 0
     return EXIT_TERMINATED if result.signal == signal.SIGTERM else EXIT_INTERRUPTED

@@ -130,3 +130,12 @@ def test_every_flag_value_gives_an_exit_code_and_one_line(command, data, no_work
     assert set(Path(tmp_path).iterdir()) == before, argv
     if how != "work":
         assert not (root / "out").exists() or any((root / "out").iterdir()), argv
+
+
+def test_gmgan_debug_shows_the_traceback_instead(monkeypatch, capsys, tmp_path):
+    # For whoever wants the traceback behind a one-line error: GMGAN_DEBUG=1 re-raises it.
+    argv = ["train", "--out", str(tmp_path / "run"), "--batch-size", "0"]
+    assert main(argv) == 2 and "batch_size must be a positive integer" in capsys.readouterr().err
+    monkeypatch.setenv("GMGAN_DEBUG", "1")
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        main(argv)

@@ -27,7 +27,6 @@ import hashlib
 import io
 import math
 import os
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -321,8 +320,8 @@ def run_train_classifier(args: argparse.Namespace) -> int:
     try:
         _check_train_classifier_arguments(args)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        from gmgan_lib import cli_error
+        return cli_error(err, 2)
     return _train_classifier_cli(args)
 
 

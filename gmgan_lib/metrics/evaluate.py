@@ -275,8 +275,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     try:
         return _evaluate(args)
     except (ValueError, FileNotFoundError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        from gmgan_lib import cli_error
+        return cli_error(err, 2)
 
 
 MAX_N = 100_000    # samples per seed: the k-NN distance matrices grow as n x n_real
