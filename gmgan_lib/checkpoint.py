@@ -2,11 +2,11 @@
 
 Two promises, both tested (tests/test_checkpoint.py):
 
-- **Atomic writes.** A file is written to a temporary name in the same directory, flushed,
-  ``fsync``-ed, and only then renamed over the target with :func:`os.replace` (atomic on POSIX
-  and Windows). A process killed at any moment leaves either the previous complete file or the
-  new complete file, never half of one. The directory entry is fsync-ed too, so the rename itself
-  survives a power cut.
+- **Atomic writes** (:mod:`gmgan_lib.files`, where every file of the library is written). A file
+  is written to a temporary name in the same directory, flushed, ``fsync``-ed, and only then
+  renamed over the target with :func:`os.replace` (atomic on POSIX and Windows). A process
+  killed at any moment leaves either the previous complete file or the new complete file, never
+  half of one. The directory entry is fsync-ed too, so the rename itself survives a power cut.
 - **Safe loads.** Files are read with ``torch.load(weights_only=True)``: only tensors, numbers,
   strings and containers of them are unpickled, so a checkpoint downloaded from anywhere cannot
   execute code. Before that, the CRC-32 of every member of the archive is verified (and the
@@ -26,12 +26,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
+
+from gmgan_lib.files import atomic_write, atomic_write_text  # noqa: F401  (re-exported)
 
 FORMAT = "gmgan-checkpoint"
 VERSION = 1
@@ -40,58 +41,6 @@ MANIFEST = "SHA256SUMS"   # `sha256sum` format; committed checkpoints (data/chec
 
 class CheckpointError(ValueError):
     """A file that is not a readable gmgan checkpoint (the message names the file)."""
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename durable. Not every platform can open a directory (Windows): skip there.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)   # the only portable way to read it is to set it and put it back
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Call ``write(f)`` on a temporary file beside ``path``, then atomically rename it to ``path``.
-
-    If ``write`` raises (or the process dies), ``path`` is untouched and the temporary file is
-    removed (or, after a SIGKILL, left behind as ``.<name>.*.tmp``, never under the real name).
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """:func:`atomic_write` for a UTF-8 text file (config.json, metrics.json, metrics.csv)."""
-    data = text.encode("utf-8")
-    return atomic_write(path, lambda f: f.write(data))
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:

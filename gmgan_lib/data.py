@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from gmgan_lib.files import atomic_write_bytes
+
 DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 SPLITS = ("train", "test")
 
@@ -187,23 +189,6 @@ def _read_bytes(path: Path, expected: RawFile) -> bytes:
     return data
 
 
-def _write_atomic(data: bytes, dest: Path) -> None:
-    """Write ``data`` to ``dest`` via a temp file in the same folder and ``os.replace``,
-    so an interrupted copy never leaves a half-written ``dest`` behind."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files are plain readable files
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _candidates(directory: Path, raw: RawFile) -> list[Path]:
     return [directory / raw.name, directory / f"{raw.name}.gz"]
 
@@ -241,7 +226,7 @@ def ensure_raw(name: str, root: str | os.PathLike | None = None) -> tuple[dict[s
 
     def install(key: str, rf: RawFile, source: Path, origin: str) -> None:
         # Verify first, then write atomically: a bad source leaves nothing new in data/.
-        _write_atomic(_read_bytes(source, rf), dest_dir / rf.name)
+        atomic_write_bytes(dest_dir / rf.name, _read_bytes(source, rf))
         paths[key] = dest_dir / rf.name
         origins.append(origin)
 

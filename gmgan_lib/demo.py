@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 
 from gmgan_lib import cli_error
-from gmgan_lib.checkpoint import CheckpointError, atomic_write_text
+from gmgan_lib.checkpoint import CheckpointError
+from gmgan_lib.files import atomic_write_text
 from gmgan_lib.models import build, count_parameters
 from gmgan_lib.train import NonFiniteLossError, TrainConfig, train
 

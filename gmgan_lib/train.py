@@ -64,8 +64,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gmgan_lib.checkpoint import (CheckpointError, atomic_write, atomic_write_text,
-                                  load_checkpoint, save_checkpoint)
+from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gmgan_lib.files import atomic_write, atomic_write_text
 from gmgan_lib.models import (MODEL_NAMES, apply_spectral_norm, build, check_double_backward,
                               count_parameters, resolve_config)
 from gmgan_lib.models.config import PREDATED_VALUES

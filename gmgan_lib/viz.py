@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from gmgan_lib.files import atomic_write
 from gmgan_lib.nn import functional as F
 
 __all__ = [
@@ -131,19 +130,7 @@ def save_grid(images, path, nrow: int = 8, padding: int = 2,
         raise ValueError(f"path must be a file name, got the folder {str(path)!r}")
     grid = image_grid(images, nrow=nrow, padding=padding, value_range=value_range)
     pixels = np.round(grid * 255.0).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(pixels).save(fh, format=fmt)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda fh: Image.fromarray(pixels).save(fh, format=fmt))
 
 
 # --------------------------------------------------------------------------------------------

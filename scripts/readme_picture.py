@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
-from gmgan_lib.checkpoint import atomic_write  # noqa: E402
+from gmgan_lib.files import atomic_write  # noqa: E402
 from gmgan_lib.data import load_tensors  # noqa: E402
 from gmgan_lib.train import sample  # noqa: E402
 

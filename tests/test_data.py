@@ -347,7 +347,7 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(data.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        data._write_atomic(b"x" * 1000, dest)
+        data.atomic_write_bytes(dest, b"x" * 1000)
     assert list((tmp_path / "raw").iterdir()) == []
 
 

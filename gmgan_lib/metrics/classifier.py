@@ -26,8 +26,6 @@ import argparse
 import hashlib
 import io
 import math
-import os
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +33,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from gmgan_lib.files import atomic_write_bytes
 
 DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 # Largest random rotation of the augmentation, in degrees. rotmnist digits already come at
@@ -187,26 +187,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync and rename: a reader sees
-    either the old file or the complete new one, never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def read_manifest(directory: Path) -> dict[str, str]:
     """``{file name: sha256}`` from ``directory/SHA256SUMS`` (the format of ``sha256sum``)."""
     manifest = Path(directory) / MANIFEST
@@ -242,11 +222,11 @@ def save_classifier(model: LeNet, dataset: str, directory: Path | str = DEFAULT_
     data = buf.getvalue()
     torch.load(io.BytesIO(data), weights_only=True)  # fail now, not at the first load_classifier
     digest = sha256_bytes(data)
-    _atomic_write(directory / f"{dataset}.pt", data)
+    atomic_write_bytes(directory / f"{dataset}.pt", data)
     entries = read_manifest(directory) if (directory / MANIFEST).is_file() else {}
     entries[f"{dataset}.pt"] = digest
     text = "".join(f"{h}  {name}\n" for name, h in sorted(entries.items()))
-    _atomic_write(directory / MANIFEST, text.encode())
+    atomic_write_bytes(directory / MANIFEST, text.encode())
     return digest
 
 

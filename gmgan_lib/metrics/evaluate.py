@@ -30,7 +30,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from gmgan_lib.metrics.classifier import DATASETS, LeNet, _atomic_write, load_classifier
+from gmgan_lib.files import atomic_write_text
+from gmgan_lib.metrics.classifier import DATASETS, LeNet, load_classifier
 from gmgan_lib.metrics.fid import InceptionUnavailable, frechet_distance, inception_fid
 from gmgan_lib.metrics.scores import EPS, K_NEAREST, class_kl, knn_radii, mnist_score, precision_recall
 
@@ -360,7 +361,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "notes": notes, "versions": _versions(),
     }
     # json refuses NaN by design here: a NaN metric is a bug we want to see, not to store.
-    _atomic_write(out_dir / "eval.json", (json.dumps(report, indent=2, allow_nan=False) + "\n").encode())
+    atomic_write_text(out_dir / "eval.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     print(markdown_rows(f"{name} [{dataset}]", args.n, args.seeds, summary, floor_summary))
     print(f"wrote {out_dir / 'eval.json'}  (feature net LeNet[{dataset}] sha256 {classifier.sha256[:12]}...)")
     return 0

@@ -1,0 +1,79 @@
+"""Every file this library writes goes through here: written atomically, with ordinary permissions.
+
+``atomic_write(path, write)`` calls ``write(f)`` on a temporary file in the target's folder
+(``.<name>.XXXX.tmp``), flushes and ``fsync``-s it, gives it the permissions a plain ``open``
+would (``0666 & ~umask``; ``mkstemp`` makes ``0600``), renames it over the target with
+:func:`os.replace` (atomic on POSIX and Windows) and ``fsync``-s the folder, so that the rename
+itself survives a power cut. A process killed at any moment leaves either the previous complete
+file or the new complete file, never half of one; a failed ``write`` removes the temporary file
+(after a SIGKILL it stays, under its temporary name, and the next training run in that folder
+removes it). Checkpoints (:mod:`gmgan_lib.checkpoint`), run files, sample grids, classifiers,
+manifests, evaluation reports and copied datasets all use it.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename durable. Not every platform can open a directory (Windows): skip there.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)   # the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Call ``write(f)`` on a temporary file beside ``path``, then atomically rename it to ``path``.
+
+    If ``write`` raises (or the process dies), ``path`` is untouched and the temporary file is
+    removed (or, after a SIGKILL, left behind as ``.<name>.*.tmp``, never under the real name).
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write` for a UTF-8 text file (config.json, metrics.json, metrics.csv)."""
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """:func:`atomic_write` of ``data``."""
+    return atomic_write(path, lambda f: f.write(data))
