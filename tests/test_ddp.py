@@ -56,3 +56,35 @@ def test_two_gloo_processes_stay_in_sync(tmp_path):
     assert not torch.equal(ck["rng"][0]["cpu"], ck["rng"][1]["cpu"])   # distinct noise streams
     lines = (out / "metrics.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4", "5"]
+
+
+def test_sigterm_under_torchrun_writes_a_checkpoint(tmp_path):
+    # What a scheduler does before it kills a job: SIGTERM to torchrun, which passes it to its
+    # workers. Both ranks agree on stopping at the next logging step and rank 0 checkpoints.
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "gmgan_lib", "train", "--model", "gan", "--model-config",
+         '{"g_width": 16, "d_width": 8}', "--batch-size", "8", "--data-fraction", "0.05",
+         "--max-steps", "100000", "--log-every", "1", "--checkpoint-every", "100000",
+         "--device", "cpu", "--out", str(out)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if (out / "metrics.csv").exists() and len((out / "metrics.csv").read_text().splitlines()) > 4:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        printed, err = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+    ck = load_checkpoint(out / "checkpoint.pt")
+    rows = (out / "metrics.csv").read_text().splitlines()[1:]
+    assert ck["step"] == int(rows[-1].split(",")[0]) >= 4, err[-3000:]
+    assert ck["world_size"] == 2
+    assert "interrupted by SIGTERM: checkpoint written at step" in printed, printed[-2000:]
