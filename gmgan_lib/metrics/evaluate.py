@@ -258,9 +258,10 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, choices=DATASETS,
                    help="whose classifier and test split (default: the checkpoint's dataset)")
     p.add_argument("--out", default=None,
-                   help="folder for eval.json (default: the checkpoint's folder, or "
-                        "runs/eval/<checkpoint name> for a committed checkpoint, one listed in "
-                        "a SHA256SUMS manifest)")
+                   help="folder for eval.json (default: eval-<checkpoint name> beside the "
+                        "checkpoint, so that two checkpoints of one folder keep their own "
+                        "reports; runs/eval/<checkpoint name> for a committed checkpoint, in "
+                        "a folder with a SHA256SUMS manifest)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--device", default=None, choices=("cpu", "cuda"),
                    help="default: cuda if available, else cpu")
@@ -285,11 +286,12 @@ MAX_SEEDS = 100
 
 
 def _default_out(ckpt: Path) -> Path:
-    """Beside the checkpoint, except in a folder of committed files (a SHA256SUMS manifest
-    there), which an evaluation must not write into."""
+    """``eval-<name>`` beside the checkpoint (one report folder per checkpoint), except in a
+    folder of committed files (a SHA256SUMS manifest there), which an evaluation must not write
+    into: ``runs/eval/<name>`` then."""
     if (ckpt.parent / "SHA256SUMS").is_file():
         return Path("runs") / "eval" / ckpt.stem
-    return ckpt.parent
+    return ckpt.parent / f"eval-{ckpt.stem}"
 
 
 def _check_writable(directory: Path) -> None:

@@ -228,7 +228,9 @@ def test_evaluate_never_writes_into_a_folder_of_committed_files(tmp_path, monkey
     committed.mkdir()
     (committed / "SHA256SUMS").write_text("")
     assert _default_out(committed / "gm.pt") == Path("runs") / "eval" / "gm"
-    assert _default_out(tmp_path / "run" / "checkpoint.pt") == tmp_path / "run"
+    # Two checkpoints of one folder keep their own reports.
+    assert _default_out(tmp_path / "run" / "checkpoint.pt") == tmp_path / "run" / "eval-checkpoint"
+    assert _default_out(tmp_path / "run" / "snap.pt") == tmp_path / "run" / "eval-snap"
 
 
 def test_evaluate_warns_and_records_when_the_dataset_is_not_the_training_one(tmp_path, capsys,
