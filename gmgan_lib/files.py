@@ -1,4 +1,4 @@
-"""Every file this library writes goes through here: written atomically, with ordinary permissions.
+"""Whole files this library writes go through here: written atomically, with ordinary permissions.
 
 ``atomic_write(path, write)`` calls ``write(f)`` on a temporary file in the target's folder
 (``.<name>.XXXX.tmp``), flushes and ``fsync``-s it, gives it the permissions a plain ``open``
@@ -7,8 +7,10 @@ would (``0666 & ~umask``; ``mkstemp`` makes ``0600``), renames it over the targe
 itself survives a power cut. A process killed at any moment leaves either the previous complete
 file or the new complete file, never half of one; a failed ``write`` removes the temporary file
 (after a SIGKILL it stays, under its temporary name, and the next training run in that folder
-removes it). Checkpoints (:mod:`gmgan_lib.checkpoint`), run files, sample grids, classifiers,
-manifests, evaluation reports and copied datasets all use it.
+removes it). Checkpoints (:mod:`gmgan_lib.checkpoint`), config.json, the rewritten metrics.csv,
+sample grids, classifiers, manifests, evaluation reports and copied datasets all use it. Not
+here: the rows a running training appends to metrics.csv (a torn last row is dropped on resume)
+and the run directory's ``.lock``.
 """
 from __future__ import annotations
 

@@ -514,8 +514,18 @@ def train(config: TrainConfig, out: str | os.PathLike | None, *, resume: bool = 
     dist = _Distributed(config.device)
     finished = False
     try:
-        with _run_lock(out if dist.main else None):
-            _check_out(out, resume)
+        with contextlib.ExitStack() as stack:
+            # Rank 0 alone locks the directory; every rank learns whether it was refused, so
+            # that no rank goes on into DDP's first broadcast alone.
+            refused = None
+            try:
+                stack.enter_context(_run_lock(out if dist.main else None))
+                _check_out(out, resume)
+            except ValueError as err:
+                refused = err
+            if dist.max([int(refused is not None)],
+                        _resolve_device(config.device, dist.local_rank))[0]:
+                raise refused or ValueError(f"out: {out} was refused by rank 0 (see its error)")
             result = _train(config, out, resume, images, dry_run, progress,
                             verbose and dist.main, dist)
         finished = True
@@ -535,6 +545,7 @@ def _run_lock(out: Path | None):
     import fcntl
 
     created = not out.exists()
+    acquired = False
     lock = out / ".lock"
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -548,6 +559,7 @@ def _run_lock(out: Path | None):
             other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
             raise ValueError(f"out: {out} is in use by a running training (process {other}); "
                              f"wait for it to end, or choose another --out") from None
+        acquired = True
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         # Temporary files of atomic writes that a killed run left behind (.NAME.XXXX.tmp):
@@ -560,7 +572,9 @@ def _run_lock(out: Path | None):
     except BaseException:
         # A new run refused or failed before its first checkpoint leaves no directory behind
         # (not a config.json and a header-only metrics.csv): everything in it is this run's.
-        if created and not (out / "checkpoint.pt").exists():
+        # Only the lock's holder may remove it: a process that lost the race for a directory
+        # both saw missing must not delete the winner's.
+        if created and acquired and not (out / "checkpoint.pt").exists():
             shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
@@ -756,11 +770,17 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
                 stopped_by = "interrupt" if interrupt else "time"
                 break
             if checkpoint_due:
+                # The last update may have made the weights non-finite while this step's loss
+                # (computed before it) was finite: never label such weights "good".
+                if _has_non_finite(generator, discriminator):
+                    raise NonFiniteLossError(diverged(step + 1))
                 save(step)
                 last_good = step
         for net in (generator, discriminator):
             dist.broadcast_buffers(_unwrap(net))
         if stopped_by != "done" or last_good != step:
+            if _has_non_finite(generator, discriminator):
+                raise NonFiniteLossError(diverged(step + 1))
             save(step)
         if writes:
             _save_samples(generator, noise, out / "samples.png")
@@ -924,6 +944,8 @@ def run_sample(args: argparse.Namespace) -> int:
             raise ValueError(f"--out must be a .png file name, got {args.out!r}")
         if not 1 <= args.n <= MAX_SAMPLES:
             raise ValueError(f"--n must be in [1, {MAX_SAMPLES:,}], got {args.n}")
+        if not 0 <= args.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be an integer in [0, {MAX_SEED}], got {args.seed}")
         parent = Path(args.out).parent
         if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
             raise ValueError(f"--out: {parent} is not a folder this process can write into")

@@ -193,7 +193,7 @@ def test_a_run_saved_before_d_head_existed_resumes_as_the_invariant_head(tmp_pat
     state = load_checkpoint(out / "checkpoint.pt", require=("config", "generator", "discriminator"))
     del state["config"]["model_config"]["d_head"]
     save_checkpoint(state, out / "checkpoint.pt")
-    with pytest.raises(ValueError, match=re.escape("d_head")):
+    with pytest.raises(ValueError, match=re.escape("'d_head': 'invariant'")):   # the saved side
         train(cfg(model="gmgan", model_config=TINY_GM, max_steps=3), out, resume=True)
     result = train(cfg(model="gmgan", model_config=old, max_steps=3), out, resume=True,
                    verbose=False)
@@ -287,6 +287,28 @@ def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoi
     rc = main(["train", "--model", "gan", "--batch-size", "8", "--data-fraction", str(FRACTION),
                "--max-steps", "20", "--out", str(tmp_path / "cli")])
     assert rc == 1
+
+
+def test_weights_made_non_finite_by_the_last_update_are_never_checkpointed(tmp_path, monkeypatch):
+    # Review finding: step k's loss is computed before its update, so a finite loss can come
+    # with weights that the update just made NaN; such weights must not become "the last good
+    # checkpoint".
+    original = tr.gan_losses_step
+    calls = {"n": 0}
+
+    def update_then_poison(generator, discriminator, *args):
+        losses = original(generator, discriminator, *args)
+        calls["n"] += 1
+        if calls["n"] == 3:                    # step 3 is a checkpoint step (checkpoint_every=3)
+            with torch.no_grad():
+                next(generator.parameters()).fill_(float("nan"))
+        return losses
+
+    monkeypatch.setattr(tr, "gan_losses_step", update_then_poison)
+    out = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError, match=r"at step 4; the run stopped; no checkpoint was written"):
+        train(cfg(max_steps=20, checkpoint_every=3, log_every=10), out, verbose=False)
+    assert not (out / "checkpoint.pt").exists()
 
 
 def test_a_diverging_gm_gan_is_reported_as_a_nan_not_as_a_bad_argument(tmp_path, capsys):
@@ -438,6 +460,8 @@ def test_sample_and_train_reject_bad_outputs_and_sizes_before_any_work(tmp_path,
              "is not a folder this process can write into"),
             (["sample", "--checkpoint", str(ckpt), "--n", "99999999999999999999",
               "--out", str(tmp_path / "g.png")], "--n must be in [1, 100,000]"),
+            (["sample", "--checkpoint", str(ckpt), "--seed", "99999999999999999999",
+              "--out", str(tmp_path / "g.png")], "--seed must be an integer in [0, "),
             (["train", "--model", "gan", "--out", ""], "got an empty string"),
             (["train", "--model", "gan", "--out", str(blocker / "run")],
              "cannot create the run directory")]:

@@ -35,7 +35,7 @@ PROJECTIONS = ("max", "mean")   # M2 -> R2 at the end of G: over the orientation
 # flatten + Linear: D's features are equivariant, its decision sees orientation); "invariant"
 # is a 7x7 group convolution and a max over orientations (D exactly invariant to quarter turns:
 # right for rotation-invariant data such as rotated MNIST, a handicap on upright MNIST, where
-# it cannot tell a digit from its turned copy; docs/experiments.md, section 2).
+# it cannot tell a digit from its turned copy; docs/experiments.md, section 3).
 D_HEADS = ("linear", "invariant")
 #: Fields added after runs were saved with a resolved config lacking them, with the value that
 #: reproduces those runs' networks (``resolve_config`` output of older checkpoints is completed

@@ -164,6 +164,7 @@ def test_committed_file_is_what_the_plain_command_trains(dataset):
     (["--lr", "-1"], "--lr must be a positive finite number"),
     (["--seed", "99999999999999999999"], "--seed must be an integer in"),
     ([], "pass --overwrite to replace it"),         # the committed data/classifiers/mnist.pt
+    (["--out", str(DEFAULT_DIR / "mnist.pt" / "sub")], "--out: cannot create the folder"),
 ])
 def test_train_classifier_rejects_bad_flags_and_never_overwrites_a_committed_file(
         args, message, capsys, monkeypatch):
