@@ -78,6 +78,18 @@ def check_manifest(path: str | os.PathLike, data: bytes | None = None) -> None:
             return
 
 
+def read_checkpoint_bytes(path: str | os.PathLike) -> bytes:
+    """The file's bytes, read once (to hash, check and load the same version of a file that a
+    running training may replace at any moment). CheckpointError naming the file if missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({err.strerror})") from None
+
+
 def check_archive(path: str | os.PathLike, data: bytes) -> None:
     """Verify the CRC-32 of every member of the zip archive ``torch.save`` writes.
 
@@ -98,22 +110,20 @@ def check_archive(path: str | os.PathLike, data: bytes) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
-                    require: tuple[str, ...] = ("config", "generator")) -> dict[str, Any]:
+                    require: tuple[str, ...] = ("config", "generator"),
+                    data: bytes | None = None) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; never executes code from the file.
 
     Raises :class:`CheckpointError` (one line, naming ``path``) when the file is missing,
     disagrees with a ``SHA256SUMS`` beside it (:func:`check_manifest`), is truncated, corrupted,
     not a torch file, a pickle that needs arbitrary code, a foreign torch file, a newer format
-    version, or lacks one of the ``require``-d keys.
+    version, or lacks one of the ``require``-d keys. ``data``: the file's bytes if the caller
+    already read them (:func:`read_checkpoint_bytes`), so that what it hashes is what is loaded.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    # Read once: the checks below and torch.load see the very same bytes.
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({err.strerror})") from None
+    if data is None:
+        data = read_checkpoint_bytes(path)
+    # The checks below and torch.load see the very same bytes.
     check_manifest(path, data)
     check_archive(path, data)
     try:

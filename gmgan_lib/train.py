@@ -807,7 +807,13 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the generator of a checkpoint (a training one or a generator-only one) in eval
     mode. Raises :class:`CheckpointError` naming the file when it cannot."""
-    state = load_checkpoint(path, require=("config", "generator"))
+    return generator_from_state(load_checkpoint(path, require=("config", "generator")), path,
+                                device)
+
+
+def generator_from_state(state: dict[str, Any], path: str | os.PathLike,
+                         device: str | torch.device = "cpu") -> nn.Module:
+    """The generator of a loaded checkpoint ``state`` (``path`` names it in errors), eval mode."""
     cfg = state["config"]
     try:
         generator = build(cfg["model"], cfg["latent_dim"], **cfg.get("model_config", {})).generator

@@ -306,8 +306,8 @@ def _check_writable(directory: Path) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from gmgan_lib.checkpoint import load_checkpoint
-    from gmgan_lib.train import load_generator
+    from gmgan_lib.checkpoint import load_checkpoint, read_checkpoint_bytes
+    from gmgan_lib.train import generator_from_state
 
     # Every argument, and where the report will go, is checked before any work.
     least = K_NEAREST + 1     # k-NN precision/recall need k neighbours besides each sample
@@ -325,8 +325,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--out must name a folder, got an empty string")
     ckpt = Path(args.checkpoint)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    generator = load_generator(ckpt, device=device)
-    config = load_checkpoint(ckpt, require=("config",))["config"]
+    # One read: the generator evaluated, its config and the sha256 in the report all come from
+    # the same version of a file that a running training may replace at any moment.
+    data = read_checkpoint_bytes(ckpt)
+    state = load_checkpoint(ckpt, require=("config", "generator"), data=data)
+    generator = generator_from_state(state, ckpt, device=device)
+    config = state["config"]
     trained_on = config.get("dataset", "mnist")
     dataset = args.dataset or trained_on
     out_dir = Path(args.out) if args.out else _default_out(ckpt)
@@ -349,7 +353,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     name = config.get("model", ckpt.stem)
     report = {
         "format": "gmgan-eval", "version": 1,
-        "checkpoint": str(ckpt), "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest(),
+        "checkpoint": str(ckpt), "checkpoint_sha256": hashlib.sha256(data).hexdigest(),
         "model": name, "dataset": dataset, "trained_on": trained_on, "n": args.n, "n_real": n_real, "seeds": args.seeds,
         "metric_names": {"fid": "FID_MNIST (classifier features, not Inception)", "kl":
                          "KL(p_real(y) || p_gen(y)), predicted classes", "mnist_score":
