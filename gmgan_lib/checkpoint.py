@@ -55,13 +55,13 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def check_manifest(path: str | os.PathLike, data: bytes | None = None) -> None:
+def check_manifest(path: str | os.PathLike, data: bytes) -> None:
     """If a ``SHA256SUMS`` file beside ``path`` lists it, the file's sha256 must match.
 
     Committed checkpoints come with such a manifest: a file replaced or damaged after the
     commit is caught before unpickling. Files not listed (every training run) are not checked
-    here; their archive checksums are (:func:`load_checkpoint`). ``data``: the file's bytes
-    already read, so that what is checked is exactly what is then loaded.
+    here; their archive checksums are (:func:`load_checkpoint`). ``data``: the file's bytes,
+    read once, so that what is checked is exactly what is then loaded.
     """
     path = Path(path)
     manifest = path.parent / MANIFEST
@@ -71,7 +71,7 @@ def check_manifest(path: str | os.PathLike, data: bytes | None = None) -> None:
         parts = line.split()
         if len(parts) == 2 and parts[1].lstrip("*") == path.name:
             expected = parts[0].lower()
-            actual = hashlib.sha256(path.read_bytes() if data is None else data).hexdigest()
+            actual = hashlib.sha256(data).hexdigest()
             if actual != expected:
                 raise CheckpointError(f"{path}: sha256 {actual} does not match {expected} in "
                                       f"{manifest}; the file is damaged or was replaced")

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder"]
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -74,6 +74,20 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """:func:`atomic_write` for a UTF-8 text file (config.json, metrics.json, metrics.csv)."""
     data = text.encode("utf-8")
     return atomic_write(path, lambda f: f.write(data))
+
+
+def ensure_writable_folder(directory: str | os.PathLike, flag: str = "--out") -> Path:
+    """Create ``directory`` if needed and make sure files can be written there: called before
+    the work, so that a bad ``flag`` fails in a second with one line (a ValueError naming it),
+    not after minutes of computation."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{flag}: cannot create the folder {directory} ({err.strerror})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag}: cannot write into {directory}")
+    return directory
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

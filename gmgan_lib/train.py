@@ -64,8 +64,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gmgan_lib import cli_error
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gmgan_lib.files import atomic_write, atomic_write_text
+from gmgan_lib.files import atomic_write, atomic_write_text, ensure_writable_folder
 from gmgan_lib.models import (MODEL_NAMES, apply_spectral_norm, build, check_double_backward,
                               count_parameters, resolve_config)
 from gmgan_lib.models.config import PREDATED_VALUES
@@ -446,10 +447,9 @@ def _graceful_stop():
 
 
 def _check_out(out: Path | None, resume: bool) -> None:
+    """A new run (no --resume) never writes over another run's checkpoint."""
     if out is None:
         return
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out must be a directory (it is created if missing), but {out} is a file")
     if not resume and (out / "checkpoint.pt").exists():
         raise ValueError(f"out: {out} already holds a run (checkpoint.pt); pass --resume to "
                          f"continue it, or choose another --out")
@@ -913,11 +913,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                        max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
 
 
-def _cli_error(err: Exception) -> int:
-    from gmgan_lib import cli_error
-    return cli_error(err, 2)
-
-
 def run_train(args: argparse.Namespace) -> int:
     """CLI entry: 0 when done, 130 after a SIGINT (checkpoint written), 1 for a NaN/inf loss,
     2 for bad arguments or an unreadable checkpoint (a one-line message, no traceback)."""
@@ -925,11 +920,10 @@ def run_train(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         result = train(config, args.out, resume=args.resume, dry_run=args.dry_run)
     except (ValueError, CheckpointError) as err:  # includes the data loader's errors
-        return _cli_error(err)
+        return cli_error(err, 2)
     except FileNotFoundError as err:
-        return _cli_error(err)
+        return cli_error(err, 2)
     except NonFiniteLossError as err:
-        from gmgan_lib import cli_error
         return cli_error(err, 1)
     if not result.interrupted:
         return 0
@@ -952,15 +946,13 @@ def run_sample(args: argparse.Namespace) -> int:
             raise ValueError(f"--n must be in [1, {MAX_SAMPLES:,}], got {args.n}")
         if not 0 <= args.seed <= MAX_SEED:
             raise ValueError(f"--seed must be an integer in [0, {MAX_SEED}], got {args.seed}")
-        parent = Path(args.out).parent
-        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-            raise ValueError(f"--out: {parent} is not a folder this process can write into")
+        ensure_writable_folder(Path(args.out).parent)
         if args.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda was asked for but no CUDA device is available")
         device = _resolve_device(args.device, 0)
         images = sample(args.checkpoint, n=args.n, seed=args.seed, device=device)
         path = save_samples(images, args.out, nrow=max(1, math.isqrt(args.n - 1) + 1))
     except (ValueError, CheckpointError) as err:
-        return _cli_error(err)
+        return cli_error(err, 2)
     print(f"wrote {len(images)} samples to {path}")
     return 0

@@ -457,7 +457,7 @@ def test_sample_and_train_reject_bad_outputs_and_sizes_before_any_work(tmp_path,
     blocker.write_text("x")
     for argv, message in [
             (["sample", "--checkpoint", str(ckpt), "--out", str(blocker / "g.png")],
-             "is not a folder this process can write into"),
+             "--out: cannot create the folder"),
             (["sample", "--checkpoint", str(ckpt), "--n", "99999999999999999999",
               "--out", str(tmp_path / "g.png")], "--n must be in [1, 100,000]"),
             (["sample", "--checkpoint", str(ckpt), "--seed", "99999999999999999999",

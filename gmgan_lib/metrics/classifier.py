@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import io
 import math
-import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gmgan_lib.files import atomic_write_bytes
+from gmgan_lib.files import atomic_write_bytes, ensure_writable_folder
 
 DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 # Largest random rotation of the augmentation, in degrees. rotmnist digits already come at
@@ -319,14 +318,8 @@ def _check_train_classifier_arguments(args: argparse.Namespace) -> None:
     if args.max_degrees is not None and not 0 <= args.max_degrees <= 180:
         raise ValueError(f"--max-degrees must be in [0, 180], got {args.max_degrees}")
     target = Path(args.out) / f"{args.dataset}.pt"
-    out = Path(args.out)
-    try:   # where the file goes, before minutes of training
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(f"--out: cannot create the folder {out} ({err.strerror})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise ValueError(f"--out: cannot write into {out}")
-    recorded = (Path(args.out) / MANIFEST).is_file() and f"{args.dataset}.pt" in read_manifest(Path(args.out))
+    out = ensure_writable_folder(args.out)      # where the file goes, before minutes of training
+    recorded = (out / MANIFEST).is_file() and target.name in read_manifest(out)
     if recorded and not args.overwrite:
         raise ValueError(f"{target} is recorded in {Path(args.out) / MANIFEST} (a committed "
                          f"feature network behind the documented metrics); pass --overwrite to "

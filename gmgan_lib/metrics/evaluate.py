@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import platform
 import sys
 import warnings
@@ -30,7 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from gmgan_lib.files import atomic_write_text
+from gmgan_lib.files import atomic_write_text, ensure_writable_folder
 from gmgan_lib.metrics.classifier import DATASETS, LeNet, load_classifier
 from gmgan_lib.metrics.fid import InceptionUnavailable, frechet_distance, inception_fid
 from gmgan_lib.metrics.scores import EPS, K_NEAREST, class_kl, knn_radii, mnist_score, precision_recall
@@ -294,17 +293,6 @@ def _default_out(ckpt: Path) -> Path:
     return ckpt.parent / f"eval-{ckpt.stem}"
 
 
-def _check_writable(directory: Path) -> None:
-    """Create ``directory`` if needed and make sure a file can be written there, so that a
-    bad --out fails in a second, not after the whole evaluation."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(f"--out: cannot create the folder {directory} ({err.strerror})") from None
-    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
-        raise ValueError(f"--out: cannot write into {directory}")
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     from gmgan_lib.checkpoint import load_checkpoint, read_checkpoint_bytes
     from gmgan_lib.train import generator_from_state
@@ -334,7 +322,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     trained_on = config.get("dataset", "mnist")
     dataset = args.dataset or trained_on
     out_dir = Path(args.out) if args.out else _default_out(ckpt)
-    _check_writable(out_dir)
+    ensure_writable_folder(out_dir)
     notes = []
     if dataset != trained_on:
         notes.append(f"the generator was trained on {trained_on!r} and is evaluated against "
