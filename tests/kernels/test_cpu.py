@@ -155,6 +155,25 @@ def test_delta_kernel_is_an_exact_shift():
     assert torch.equal(cpu.erosion_forward(f, identity, False)[0], f)
 
 
+def test_kernel_gradient_when_one_offset_always_wins():
+    """The usual case in training: the kernel centre (cost 0) beats every neighbour, so every
+    output adds its gradient to the same kernel entry. The backward spreads those additions
+    over several accumulators (``cpu._LANES``); their sum must be exact: integer gradients,
+    every partial sum exactly representable."""
+    B, C, Or, H, W = 3, 2, 4, 7, 14                     # W > _LANES: columns share lanes
+    f = torch.randn(B, C, Or, H, W)
+    k = torch.full((C, Or, 3, 3, 3), 100.0)
+    k[:, :, 1, 1, 1] = 0.0                               # n = 13 wins everywhere
+    out, idx = cpu.erosion_forward(f, k, True)
+    assert torch.equal(out, f) and torch.all(idx == 13)
+    g = torch.randint(-5, 6, f.shape).to(f.dtype)
+    grad_f, grad_k = cpu.erosion_backward(g, idx, f.shape, k.shape, winners_inside=True)
+    assert torch.equal(grad_f, g)
+    expected = torch.zeros_like(k)
+    expected[:, :, 1, 1, 1] = g.sum(dim=(0, 3, 4))
+    assert torch.equal(grad_k, expected)
+
+
 def test_all_inf_outputs_send_no_gradient():
     """Outputs whose every candidate lies outside the image are +inf and get no gradient."""
     B, C, Or, H, W = 1, 2, 4, 6, 7
