@@ -9,11 +9,12 @@ GMGAN_DATA_MIRROR ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shar
 export GMGAN_DATA_MIRROR
 # Compiled CPU kernels are cached here, so only the very first call ever compiles.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
-# Two CPU cores: one BLAS thread pool, no oversubscription. PASSIVE: an OpenMP thread that waits
-# for a busy core sleeps instead of spinning (spinning made small-op steps up to 15x slower on a
-# loaded machine: data/checkpoints/README.md).
+# Two CPU cores: one BLAS thread pool, no oversubscription. An OpenMP thread that has finished
+# its share spins 3,000 times, then sleeps: libgomp's default (300,000) made steps up to 15x
+# slower on a loaded machine, never spinning (OMP_WAIT_POLICY=PASSIVE) cost both models 8-9 % of
+# their speed on an idle one (docs/performance.md, "OpenMP threads that wait").
 export OMP_NUM_THREADS ?= 2
-export OMP_WAIT_POLICY ?= PASSIVE
+export GOMP_SPINCOUNT ?= 3000
 
 .PHONY: setup data demo test test-unit test-notebooks lab bench clean
 

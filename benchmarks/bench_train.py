@@ -92,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
              else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     mode = f"torch.compile({args.compile_mode})" if args.compile else "eager"
-    print(f"device: {device} ({where}); load average {load:.1f}; batch {args.batch_size}; {mode}")
+    # How waiting OpenMP threads behave changes the figures (docs/performance.md, "OpenMP
+    # threads that wait"): print it.
+    omp = ", ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+                    if k in os.environ) or "OpenMP waiting: libgomp default"
+    print(f"device: {device} ({where}); load average {load:.1f}; batch {args.batch_size}; {mode}; "
+          f"{omp}")
     overrides = json.loads(args.model_config)
     if args.preset is not None:
         overrides["preset"] = args.preset

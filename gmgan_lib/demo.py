@@ -67,8 +67,9 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
 
 def _set_threads(n: int) -> None:
     """Use ``n`` CPU threads in torch and in Numba's kernels. (On a machine shared with other
-    jobs, ``OMP_WAIT_POLICY=PASSIVE``, which the Makefile sets, keeps waiting OpenMP threads from
-    spinning; without it two threads were measured several times slower than one there.)"""
+    jobs, a short spin of waiting OpenMP threads, ``GOMP_SPINCOUNT=3000`` as the Makefile sets,
+    matters: with libgomp's default two threads were measured several times slower than one
+    there; docs/performance.md, "OpenMP threads that wait".)"""
     torch.set_num_threads(n)
     try:
         import numba

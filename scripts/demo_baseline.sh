@@ -9,7 +9,7 @@ out=${1:-runs/demo-gan}
 minutes=${2:-5}
 lr=${3:-4e-4}
 PY=${PYTHON:-.venv/bin/python}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-3000}  # as the Makefile
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/.numba_cache}"
 rm -rf "$out"
 "$PY" -m gmgan_lib train --model gan --dataset mnist --batch-size 64 --epochs 100 --seed 0 --lr "$lr" \
