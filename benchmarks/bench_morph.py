@@ -132,7 +132,7 @@ def lietorch_module(key: str, C: int, ksize, device, dtype):
         import lietorch  # noqa: F401
         # lietorch 0.6-0.8 layout
         from lietorch.nn.m2 import CDEPdeLayerM2, MorphologicalConvolutionM2
-    except Exception as err:  # ImportError, or lietorch 0.6.2 on a CPU-only torch (method.md 5.4)
+    except Exception as err:  # ImportError, or lietorch 0.6.2 on a CPU-only torch (docs/method.md 5.4)
         return None, f"{type(err).__name__}: {err}".splitlines()[0][:100]
     torch.manual_seed(1)
     if key == "lietorch":

@@ -1,7 +1,7 @@
 r"""Convection: transport along a left-invariant vector field, on M2 and on R2.
 
 The convection PDE :math:`\partial_t W + c\,W = 0` with a left-invariant vector field ``c`` has the
-exact solution (method.md 2.4), after unit time,
+exact solution (docs/method.md 2.4), after unit time,
 
 .. math::  W(g_p\,p_0) = U(g_p\, g_0^{-1}\, p_0), \qquad g_0 = \exp(c) = (x_0, y_0, \theta_0).
 

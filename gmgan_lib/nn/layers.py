@@ -1,6 +1,6 @@
 """The PDE layers as ``nn.Module``s: lift, convection, dilation, erosion, channel mixing, projection.
 
-One CDE layer (method.md 2.2, 2.8) solves, per channel and for unit time, the PDE
+One CDE layer (docs/method.md 2.2, 2.8) solves, per channel and for unit time, the PDE
 
     dW/dt = -c.W  +  ||grad W||^(2a)_{G+}  -  ||grad W||^(2a)_{G-}
 

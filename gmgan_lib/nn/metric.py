@@ -1,7 +1,7 @@
 r"""Distances and Hopf-Lax kernels: the structuring functions of the morphological PDEs.
 
 The erosion PDE :math:`\partial_t W = -\frac{1}{2\alpha}\|\nabla W\|^{2\alpha}` is solved exactly by an
-erosion (min-plus convolution) with the Hopf-Lax kernel (method.md 1.4)
+erosion (min-plus convolution) with the Hopf-Lax kernel (docs/method.md 1.4)
 
 .. math::  k_t(p) = \frac{t}{\beta}\Big(\frac{\rho(p)}{t}\Big)^{\beta}, \qquad
            \beta = \frac{2\alpha}{2\alpha - 1},\quad \alpha\in[0.55, 1],
@@ -44,8 +44,8 @@ DISTANCES = ("logarithmic", "half_angle", "sub_riemannian", "combined")
 
 #: The constant nu of the sub-Riemannian approximation
 #: ``rho_sr^4 = (w1^2 b1^2 + w3^2 b3^2)^2 + nu * w1^2 w3^2 b2^2``. Bellaard et al. (2023) use
-#: nu ~ 44, as recalled in method.md 1.5(c) (NOT re-read in the paper: unverified). method.md
-#: writes the term as ``nu^4 ...``; we put nu in the first power because only then is the estimate
+#: nu ~ 44, as we recall it (NOT re-read in the paper: unverified; docs/method.md 1.5). Our
+#: notes had the term as ``nu^4 ...``; we put nu in the first power because only then is the estimate
 #: sensible: a pure lateral step ``b2 = y`` (w1 = w3 = 1) costs ``nu^(1/4) sqrt(y) = 2.58 sqrt(y)``,
 #: below the explicit path "turn phi, move L, turn -2 phi, move -L, turn phi" of length
 #: ``4 sqrt(y)``, whereas ``nu^4`` would give ``44 sqrt(y)``, ten times longer than that path.
@@ -127,7 +127,7 @@ def _safe_root(s: torch.Tensor, power: float) -> torch.Tensor:
 
 
 def _half_angle(x, y, th):
-    """Half-angle coordinates ``b`` (method.md 1.5b): the offset rotated by ``-theta/2``."""
+    """Half-angle coordinates ``b`` (docs/method.md 1.5): the offset rotated by ``-theta/2``."""
     ch, sh = torch.cos(th / 2), torch.sin(th / 2)
     return x * ch + y * sh, -x * sh + y * ch, th
 
@@ -151,7 +151,7 @@ def distance_m2(metric: torch.Tensor, x, y, th, distance: str = "logarithmic") -
     The lower bound ``l`` is our own choice, derived as follows: along any curve the speed is
     ``|u|_G >= sqrt(min(w1,w2)^2 |u_spatial|^2 + w3^2 u3^2)``, and by Minkowski's inequality the
     length of such a curve is at least ``sqrt((min(w1,w2) * spatial distance)^2 + (w3 |theta|)^2)``.
-    The three Bellaard et al. forms follow method.md 1.5 (recalled from memory, not re-read).
+    The three Bellaard et al. forms follow docs/method.md 1.5 (recalled, not re-read).
     """
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")

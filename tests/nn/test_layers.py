@@ -146,7 +146,7 @@ def test_orientations_are_read_from_the_input():
 def test_parameter_count_and_initialisation():
     layer = gnn.CDELayerM2(6, 12)
     n = sum(p.numel() for p in layer.parameters())
-    assert n == 3 * 6 + 3 * 6 + 3 * 6 + 6 * 12 + 2 * 12              # method.md 2.8
+    assert n == 3 * 6 + 3 * 6 + 3 * 6 + 6 * 12 + 2 * 12              # docs/method.md 2.8
     assert sum(p.numel() for p in gnn.DELayerM2(6, 12).parameters()) == n - 18
     lo, hi = 1.4 / 5, 0.7 * 5
     for m in (layer.dilation, layer.erosion):
