@@ -16,7 +16,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export OMP_NUM_THREADS ?= 2
 export GOMP_SPINCOUNT ?= 3000
 
-.PHONY: setup data demo test test-unit test-notebooks lab bench clean
+.PHONY: setup data demo test lint test-unit test-notebooks lab bench clean
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ demo: data
 	$(BIN)/python -m gmgan_lib demo --out runs/demo
 
 # Unit tests and notebooks are two pytest calls: a notebook that hangs cannot hide unit results.
-test: test-unit test-notebooks
+test: lint test-unit test-notebooks
+
+# The rules are in pyproject.toml ([tool.ruff]).
+lint: setup
+	$(BIN)/ruff check .
 
 test-unit: data
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider

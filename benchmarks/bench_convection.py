@@ -92,7 +92,7 @@ def main(argv=None) -> int:
             convection_module._fused_kernels = (lambda t: None) if label == "plane copies" else choose_kernels
             try:
                 t_f = _time(run, device, args.repeats)
-                t_fb = _time(lambda: run().backward(grad), device, args.repeats)
+                t_fb = _time(lambda run=run: run().backward(grad), device, args.repeats)
             finally:
                 convection_module._fused_kernels = choose_kernels
             first = first or t_fb

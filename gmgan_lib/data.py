@@ -35,7 +35,7 @@ import socket
 import tempfile
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -344,7 +344,7 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor | np.ndarray, background:
 # integers any more). load_tensors converts on the way out, which also makes its results copies.
 
 
-@lru_cache(maxsize=None)
+@cache
 def _raw_split(name: str, split: str, root: str) -> tuple[torch.Tensor, torch.Tensor]:
     """A whole split as read from the verified files: uint8 images [N, 28, 28], int64 labels [N]."""
     paths, _ = ensure_raw(name, root)
@@ -359,7 +359,7 @@ def _to_float(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).to(torch.float32).div_(127.5).sub_(1.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rotated_split(split: str, root: str) -> torch.Tensor:
     """The rotmnist images of a split, float32 [N, 1, 28, 28] in [-1, 1]."""
     raw, _ = _raw_split("mnist", split, root)

@@ -18,7 +18,7 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder"]
 

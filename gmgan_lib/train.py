@@ -897,7 +897,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     try:
         model_config = json.loads(args.model_config)
     except json.JSONDecodeError as err:
-        raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r} ({err})")
+        raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r} "
+                         f"({err})") from None
     if not isinstance(model_config, dict):
         raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r}")
     if args.max_minutes is not None and not args.max_minutes > 0:

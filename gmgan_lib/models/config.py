@@ -159,7 +159,7 @@ class GMGANConfig:
         if not isinstance(self.convection, bool):
             raise ValueError(f"convection must be True or False, got {self.convection!r}")
 
-    def replace(self, **changes: Any) -> "GMGANConfig":
+    def replace(self, **changes: Any) -> GMGANConfig:
         """A copy with some fields changed (unknown field names raise ValueError)."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:

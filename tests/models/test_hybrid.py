@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gmgan_lib.models import build, count_parameters
-from gmgan_lib.nn import ConvectionM2, DilationM2, ErosionM2, GroupConvM2, rot90_m2, rot90_r2
+from gmgan_lib.nn import ConvectionM2, DilationM2, GroupConvM2, rot90_m2, rot90_r2
 
 f64 = torch.float64
 
