@@ -27,9 +27,11 @@ def test_ci_entry_runs_make_test_and_nothing_else_of_substance():
     assert not any(word in " ".join(cmds) for word in ("pytest", "python", "pip "))
 
 
-def test_make_test_runs_units_and_notebooks_as_two_pytest_calls():
+def test_make_test_runs_lint_then_units_and_notebooks_as_two_pytest_calls():
     makefile = (REPO / "Makefile").read_text()
-    assert re.search(r"^test:\s+test-unit test-notebooks\s*$", makefile, re.M)
+    assert re.search(r"^test:\s+lint test-unit test-notebooks\s*$", makefile, re.M)
+    lint = re.search(r"^lint:.*\n((?:\t.*\n?)+)", makefile, re.M)
+    assert lint and "ruff check" in lint.group(1), "make lint must run ruff"
     recipe = {}
     for target in ("test-unit", "test-notebooks"):
         body = re.search(rf"^{target}:.*\n((?:\t.*\n?)+)", makefile, re.M)
