@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     fused = "Triton kernels" if device.type == "cuda" else "Numba kernels"
-    choose_kernels = convection_module._fused_kernels
+    choose_kernels = convection_module._fused_backend
 
     g = torch.Generator().manual_seed(0)
     f = torch.randn((B, C, Or, H, W), generator=g).to(device).requires_grad_()
@@ -89,12 +89,12 @@ def main(argv=None) -> int:
         first = None
         for label in ("plane copies", fused):
             # The plane copies run when no fused kernels are chosen for the tensor.
-            convection_module._fused_kernels = (lambda t: None) if label == "plane copies" else choose_kernels
+            convection_module._fused_backend = (lambda t: None) if label == "plane copies" else choose_kernels
             try:
                 t_f = _time(run, device, args.repeats)
                 t_fb = _time(lambda run=run: run().backward(grad), device, args.repeats)
             finally:
-                convection_module._fused_kernels = choose_kernels
+                convection_module._fused_backend = choose_kernels
             first = first or t_fb
             print(f"| {what} | {label} | {t_f:.1f} | {t_fb:.1f} | {t_fb / first:.2f} |", flush=True)
     return 0

@@ -370,7 +370,7 @@ def main(argv=None) -> int:
     pairs = B * C * Or * H * W * kOr * kH * kW
     act_mb = f.numel() * f.element_size() / 2**20
 
-    fast_backend = kernels.select_backend(f).__name__.rsplit(".", 1)[-1]
+    fast_backend = kernels.select_backend(f).name
     conv_label = "cuDNN" if device.type == "cuda" else "ATen/oneDNN"
     labels = {"fast": f"gmgan fast ({fast_backend})", "reference": "gmgan reference",
               "shift": "shift loop (eager)", "compile": "shift loop (torch.compile)",

@@ -1,52 +1,99 @@
-"""Compute backends of the min-plus (morphological) convolution on M2.
+"""Compute backends of the morphological operators: one record per backend, chosen in one place.
 
-One operator, several implementations with the same two functions
-(``erosion_forward`` / ``erosion_backward``, contract in docs/architecture.md):
+A backend (:class:`Backend`) is a small record: its name, which tensors it runs
+(``supports``), the min-plus convolution on M2 (``erosion_forward`` / ``erosion_backward``, the
+contract of docs/architecture.md) and, optionally, the fused convection kernels
+(``shift_forward`` / ``shift_backward``; ``None``: the convection's readable plane copies run).
 
 - ``reference``: pure PyTorch, readable, the oracle every other backend is tested against;
-- ``cpu``: a compiled CPU path;
-- ``triton``: Triton kernels for CUDA tensors (and on the CPU under ``TRITON_INTERPRET=1``).
+- ``cpu``: Numba kernels for CPU tensors (:mod:`.cpu`, :mod:`.cpu_convection`);
+- ``triton``: Triton kernels for CUDA tensors (and on the CPU under ``TRITON_INTERPRET=1``;
+  :mod:`.triton`, :mod:`.triton_convection`).
 
-Callers never pick one directly: :func:`select_backend` chooses by device and dtype, and
-:func:`use_backend` / ``GMGAN_BACKEND`` override the choice (tests, benchmarks).
+Every operator asks :func:`select_backend` (by device and dtype: Triton, then the CPU kernels,
+then the reference); :func:`use_backend` / ``GMGAN_BACKEND`` force one (tests, benchmarks). The
+argument checks every backend applies are the ``check_*`` functions below.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
+import functools
 import os
-from types import ModuleType
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-BACKENDS = ("reference", "cpu", "triton")
+
+@dataclass(frozen=True)
+class Backend:
+    """What a backend offers (contracts: docs/architecture.md)."""
+
+    name: str
+    is_available: Callable[[], bool]          # can it run on this machine at all
+    supports: Callable[[torch.Tensor], bool]  # does it run this tensor (device, dtype)
+    erosion_forward: Callable                 # (f, kstack, need_index, negate) -> (out, index)
+    erosion_backward: Callable                # (grad_out, index, f_shape, k_shape, ...) -> grads
+    shift_forward: Callable | None = None     # fused convection; None: the plane copies run
+    shift_backward: Callable | None = None
+
+
+def _reference() -> Backend:
+    from gmgan_lib.kernels import reference
+    return Backend("reference", reference.is_available, reference.supports,
+                   reference.erosion_forward, reference.erosion_backward)
+
+
+def _cpu() -> Backend:
+    from gmgan_lib.kernels import cpu, cpu_convection
+    return Backend("cpu", cpu.is_available, cpu.supports, cpu.erosion_forward,
+                   cpu.erosion_backward, cpu_convection.trilinear_shift_forward,
+                   cpu_convection.trilinear_shift_backward)
+
+
+def _triton() -> Backend:
+    from gmgan_lib.kernels import triton, triton_convection
+    return Backend("triton", triton.is_available, triton.supports, triton.erosion_forward,
+                   triton.erosion_backward, triton_convection.trilinear_shift_forward,
+                   triton_convection.trilinear_shift_backward)
+
+
+# The registry: name -> how to build the record (the modules import numba / triton when first
+# needed, not when gmgan_lib is imported). Automatic choice in the order of AUTO_ORDER.
+_REGISTRY: dict[str, Callable[[], Backend]] = {"reference": _reference, "cpu": _cpu,
+                                               "triton": _triton}
+BACKENDS = tuple(_REGISTRY)
+AUTO_ORDER = ("triton", "cpu")   # the first that is available and supports the tensor
 _forced: str | None = None
 
 
-def _load(name: str) -> ModuleType:
-    if name not in BACKENDS:
+@functools.cache
+def get_backend(name: str) -> Backend:
+    """The record of backend ``name`` (ValueError for an unknown name)."""
+    if name not in _REGISTRY:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
-    return importlib.import_module(f"gmgan_lib.kernels.{name}")
+    return _REGISTRY[name]()
 
 
 def available(name: str) -> bool:
-    """True when backend ``name`` can run here (its module imports and says it is usable)."""
+    """True when backend ``name`` can run here (its modules import and say it is usable)."""
     try:
-        mod = _load(name)
+        backend = get_backend(name)
     except ImportError:
         return False
-    return bool(getattr(mod, "is_available", lambda: True)())
+    return bool(backend.is_available())
 
 
-def select_backend(f: torch.Tensor) -> ModuleType:
-    """The backend that will run the min-plus convolution of ``f``."""
+def select_backend(f: torch.Tensor) -> Backend:
+    """The backend that runs the operators on ``f``: the forced one if any, else the first of
+    :data:`AUTO_ORDER` that is available and supports ``f``, else the reference."""
     name = _forced or os.environ.get("GMGAN_BACKEND") or "auto"
     if name != "auto":
-        return _load(name)
-    for candidate in ("triton", "cpu"):
-        if available(candidate) and _load(candidate).supports(f):
-            return _load(candidate)
-    return _load("reference")
+        return get_backend(name)
+    for candidate in AUTO_ORDER:
+        if available(candidate) and get_backend(candidate).supports(f):
+            return get_backend(candidate)
+    return get_backend("reference")
 
 
 @contextlib.contextmanager
@@ -54,7 +101,7 @@ def use_backend(name: str):
     """Force one backend inside a ``with`` block (``"auto"`` restores the automatic choice)."""
     global _forced
     if name != "auto":
-        _load(name)  # validate the name early
+        get_backend(name)  # validate the name early
     previous, _forced = _forced, (None if name == "auto" else name)
     try:
         yield

@@ -41,12 +41,7 @@ import torch
 from gmgan_lib.kernels import check_shift_arguments
 from gmgan_lib.kernels import cpu as _cpu
 
-__all__ = ["supports", "trilinear_shift_forward", "trilinear_shift_backward"]
-
-
-def supports(f: torch.Tensor) -> bool:
-    """CPU tensors of float32 or float64, when Numba imports (like the erosion kernels)."""
-    return _cpu.is_available() and _cpu.supports(f)
+__all__ = ["trilinear_shift_forward", "trilinear_shift_backward"]
 
 
 if _cpu.numba is not None:
@@ -207,7 +202,7 @@ if _cpu.numba is not None:
 # --------------------------------------------------------------------------------------------
 def _check(f: torch.Tensor, theta_w, space_w, kt, rows, cols) -> None:
     check_shift_arguments(f, theta_w, space_w, kt, rows, cols)
-    if not supports(f):
+    if not (_cpu.is_available() and _cpu.supports(f)):   # the erosion kernels' devices, dtypes
         raise ValueError(f"the cpu convection kernels need f on the CPU in float32 or float64 "
                          f"(and numba), got {f.dtype} on {f.device}")
 

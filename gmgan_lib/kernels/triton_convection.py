@@ -40,12 +40,7 @@ from gmgan_lib.kernels import triton as _tk
 triton, tl = _tk.triton, (_tk.tl if _tk.triton is not None else None)
 _tile_positions = _tk._tile_positions   # the shared tile prologue (a jitted helper)
 
-__all__ = ["supports", "trilinear_shift_forward", "trilinear_shift_backward"]
-
-
-def supports(f: torch.Tensor) -> bool:
-    """The same devices and dtypes as the Triton erosion kernels."""
-    return _tk.triton is not None and _tk.is_available() and _tk.supports(f)
+__all__ = ["trilinear_shift_forward", "trilinear_shift_backward"]
 
 
 def _trilinear_shift_kernel(

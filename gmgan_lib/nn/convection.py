@@ -104,17 +104,11 @@ def _theta_step(planes: torch.Tensor, idx0: torch.Tensor, idx1: torch.Tensor, th
         .addcmul_(planes.index_select(1, idx1), tw[:, 1].view(1, -1, 1, 1))
 
 
-def _fused_kernels(f: torch.Tensor):
-    """The convection kernels of the backend the erosion of ``f`` would use: the Triton ones,
-    the Numba ones, or ``None`` for the reference backend (then the plane copies below run)."""
-    name = kernels.select_backend(f).__name__.rsplit(".", 1)[-1]
-    if name == "triton":
-        from gmgan_lib.kernels import triton_convection
-        return triton_convection
-    if name == "cpu":
-        from gmgan_lib.kernels import cpu_convection
-        return cpu_convection
-    return None
+def _fused_backend(f: torch.Tensor):
+    """The backend that runs ``f`` (:func:`gmgan_lib.kernels.select_backend`, as for the
+    erosion) if it has fused convection kernels, else ``None``: then the plane copies below run."""
+    backend = kernels.select_backend(f)
+    return backend if backend.shift_forward is not None else None
 
 
 class TrilinearShift(torch.autograd.Function):
@@ -139,9 +133,9 @@ class TrilinearShift(torch.autograd.Function):
     @staticmethod
     def forward(ctx, f, theta_w, space_w, kt, rows, cols):
         ctx.save_for_backward(f, theta_w, space_w, kt, rows, cols)
-        ctx.fused = _fused_kernels(f)
+        ctx.fused = _fused_backend(f)
         if ctx.fused is not None:
-            return ctx.fused.trilinear_shift_forward(f, theta_w, space_w, kt, rows, cols)
+            return ctx.fused.shift_forward(f, theta_w, space_w, kt, rows, cols)
         B, C, Or, H, W = f.shape
         planes = f.view(B, C * Or, H, W)
         idx0, idx1 = _theta_index(kt, Or), _theta_index(kt + 1, Or)
@@ -154,7 +148,7 @@ class TrilinearShift(torch.autograd.Function):
     def backward(ctx, grad_out):
         f, theta_w, space_w, kt, rows, cols = ctx.saved_tensors
         if ctx.fused is not None:
-            grads = ctx.fused.trilinear_shift_backward(grad_out, f, theta_w, space_w, kt, rows, cols,
+            grads = ctx.fused.shift_backward(grad_out, f, theta_w, space_w, kt, rows, cols,
                                                        ctx.needs_input_grad[:3])
             return (*grads, None, None, None)
         B, C, Or, H, W = f.shape

@@ -196,7 +196,7 @@ def test_backward_honours_any_strides():
 @runs_kernels
 def test_dispatcher_picks_triton_where_it_runs():
     f = torch.zeros(1, 1, 1, 2, 2, device=DEVICE)
-    assert tk.supports(f) and kernels.select_backend(f) is tk
+    assert tk.supports(f) and kernels.select_backend(f).name == "triton"
 
 
 # --------------------------------------------------------------------------------------------
