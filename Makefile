@@ -16,7 +16,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export OMP_NUM_THREADS ?= 2
 export GOMP_SPINCOUNT ?= 3000
 
-.PHONY: setup data demo test lint test-unit test-notebooks lab bench clean
+.PHONY: setup data demo test lint test-unit test-notebooks lab lab-full bench clean
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,8 +52,13 @@ test-notebooks: data
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 	  --nbval-sanitize-with notebooks/sanitize.cfg
 
+# JupyterLab on a git-ignored working copy of the notebooks (scripts/lab.sh): FAST mode by
+# default (minutes on a laptop), lab-full for the real runs. As root: make lab ALLOW_ROOT=1.
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	scripts/lab.sh fast
+
+lab-full: setup
+	scripts/lab.sh full
 
 bench: setup
 	$(BIN)/python benchmarks/bench_morph.py
