@@ -93,3 +93,15 @@ def ensure_writable_folder(directory: str | os.PathLike, flag: str = "--out") ->
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """:func:`atomic_write` of ``data``."""
     return atomic_write(path, lambda f: f.write(data))
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as a progress line shows it: relative to the working directory when it lies at
+    most two folders above it (``runs/x``, ``../runs/x`` from a notebook), else absolute. So
+    logs, and the notebook outputs that keep them, do not carry the machine's own directories."""
+    path = Path(path).absolute()
+    try:
+        rel = Path(os.path.relpath(path))
+    except ValueError:        # another drive (Windows)
+        return str(path)
+    return str(rel) if rel.parts[:3].count("..") < 3 else str(path)

@@ -66,7 +66,7 @@ from torch import nn
 
 from gmgan_lib import cli_error
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gmgan_lib.files import atomic_write, atomic_write_text, ensure_writable_folder
+from gmgan_lib.files import atomic_write, atomic_write_text, display_path, ensure_writable_folder
 from gmgan_lib.models import (MODEL_NAMES, apply_spectral_norm, build, check_double_backward,
                               count_parameters, resolve_config)
 from gmgan_lib.models.config import PREDATED_VALUES
@@ -596,7 +596,7 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
                                   f"{type(state['config']).__name__} and {type(state['step']).__name__}")
         _check_same_run(state["config"], config, ckpt_path)
     elif resume and not dry_run:
-        log(f"--resume: no checkpoint in {out}; starting a new run")
+        log(f"--resume: no checkpoint in {display_path(out)}; starting a new run")
 
     # Data: one tensor on the training device.
     if images is None:
@@ -655,7 +655,8 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
                 f"{dist.world}: noise streams continue from rank states modulo {len(rngs)}")
         _set_rng_state(rngs[dist.rank % len(rngs)], device)
         noise = state["fixed_noise"]
-        log(f"resumed from {ckpt_path} at step {step} ({seconds_before:.1f} s trained so far)")
+        log(f"resumed from {display_path(ckpt_path)} at step {step} ({seconds_before:.1f} s "
+            f"trained so far)")
 
     if dist.world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -790,11 +791,12 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
     if stopped_by == "interrupt":
         name = f" by {signal.Signals(received).name}" if received is not None else ""
         log(f"interrupted{name}: checkpoint written at step {step}"
-            + (f" to {ckpt_path}" if writes else ""))
+            + (f" to {display_path(ckpt_path)}" if writes else ""))
     elif stopped_by == "time":
         log(f"time budget of {config.max_seconds:.0f} s reached at step {step}; checkpoint written")
     else:
-        log(f"done: {step} steps in {seconds:.1f} s" + (f"; run directory {out}" if writes else ""))
+        log(f"done: {step} steps in {seconds:.1f} s"
+            + (f"; run directory {display_path(out)}" if writes else ""))
     return TrainResult(out=out, step=step, epoch=max(1, math.ceil(step / steps_per_epoch)),
                        seconds=seconds, stopped_by=stopped_by, parameters=params, signal=received,
                        generator=_unwrap(generator), discriminator=_unwrap(discriminator))

@@ -1,6 +1,7 @@
 """The one place that writes files (gmgan_lib.files): atomic, ordinary permissions, no leftovers."""
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,15 @@ def test_every_module_writes_through_here():
     writers = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
                      if "mkstemp(" in p.read_text() or "os.replace(" in p.read_text())
     assert writers == ["files.py"], writers
+
+
+def test_display_path_is_relative_near_the_working_directory(tmp_path, monkeypatch):
+    from gmgan_lib.files import display_path
+
+    deep = tmp_path / "a" / "b" / "c" / "d"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert display_path(deep / "runs" / "x") == str(Path("runs") / "x")
+    assert display_path(tmp_path / "a" / "b" / "runs") == str(Path("..") / ".." / "runs")
+    far = tmp_path / "elsewhere"            # four folders up: shown in full
+    assert display_path(far) == str(far.absolute())
