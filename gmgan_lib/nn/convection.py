@@ -149,7 +149,7 @@ class TrilinearShift(torch.autograd.Function):
         f, theta_w, space_w, kt, rows, cols = ctx.saved_tensors
         if ctx.fused is not None:
             grads = ctx.fused.shift_backward(grad_out, f, theta_w, space_w, kt, rows, cols,
-                                                       ctx.needs_input_grad[:3])
+                                             ctx.needs_input_grad[:3])
             return (*grads, None, None, None)
         B, C, Or, H, W = f.shape
         P = C * Or
