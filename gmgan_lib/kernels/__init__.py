@@ -3,7 +3,9 @@
 A backend (:class:`Backend`) is a small record: its name, which tensors it runs
 (``supports``), the min-plus convolution on M2 (``erosion_forward`` / ``erosion_backward``, the
 contract of docs/architecture.md) and, optionally, the fused convection kernels
-(``shift_forward`` / ``shift_backward``; ``None``: the convection's readable plane copies run).
+(``shift_forward`` / ``shift_backward``; ``None``: the convection's readable plane copies run)
+and a fused dilation-then-erosion (``dilation_erosion_*``; ``None``: the two operators run one
+after the other, with the same result).
 
 - ``reference``: pure PyTorch, readable, the oracle every other backend is tested against;
 - ``cpu``: Numba kernels for CPU tensors (:mod:`.cpu`, :mod:`.cpu_convection`);
@@ -36,6 +38,10 @@ class Backend:
     erosion_backward: Callable                # (grad_out, index, f_shape, k_shape, ...) -> grads
     shift_forward: Callable | None = None     # fused convection; None: the plane copies run
     shift_backward: Callable | None = None
+    # erosion(dilation(f, k_dil), k_ero) in one call; None: the two operators are composed
+    dilation_erosion_supports: Callable[[torch.Tensor], bool] | None = None
+    dilation_erosion_forward: Callable | None = None   # (f, k_dil, k_ero, need_index) -> (out, i_dil, i_ero)
+    dilation_erosion_backward: Callable | None = None  # (grad_out, i_dil, i_ero, shapes, need_k) -> grads
 
 
 def _reference() -> Backend:
@@ -45,10 +51,11 @@ def _reference() -> Backend:
 
 
 def _cpu() -> Backend:
-    from gmgan_lib.kernels import cpu, cpu_convection
+    from gmgan_lib.kernels import cpu, cpu_convection, cpu_fused
     return Backend("cpu", cpu.is_available, cpu.supports, cpu.erosion_forward,
                    cpu.erosion_backward, cpu_convection.trilinear_shift_forward,
-                   cpu_convection.trilinear_shift_backward)
+                   cpu_convection.trilinear_shift_backward, cpu_fused.supports_pair,
+                   cpu_fused.dilation_erosion_forward, cpu_fused.dilation_erosion_backward)
 
 
 def _triton() -> Backend:

@@ -499,10 +499,11 @@ def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstac
 def warmup(dtypes=(torch.float32, torch.float64)) -> None:
     """Compile (or load from the on-disk cache) every kernel specialisation for ``dtypes``:
     forward with a ``uint8`` and an ``int16`` index, the value-only forward and both backwards,
-    and the three convection kernels (:mod:`gmgan_lib.kernels.cpu_convection`). Run once after
+    the three convection kernels (:mod:`gmgan_lib.kernels.cpu_convection`) and the fused
+    dilation-then-erosion (:mod:`gmgan_lib.kernels.cpu_fused`). Run once after
     installing (``python -m gmgan_lib.kernels.cpu``) so that no notebook or training run ever
     pays the compile time; later processes only load the cache."""
-    from gmgan_lib.kernels import cpu_convection
+    from gmgan_lib.kernels import cpu_convection, cpu_fused
 
     for dtype in dtypes:
         f = torch.zeros(1, 1, 2, 3, 3, dtype=dtype)
@@ -517,6 +518,10 @@ def warmup(dtypes=(torch.float32, torch.float64)) -> None:
             out, index = erosion_forward(f, k, True)
             erosion_backward(out, index, f.shape, k.shape)   # (the flag is a run-time value)
         erosion_forward(f, torch.zeros(1, 2, 1, 3, 3, dtype=dtype), False)
+        f = torch.zeros(cpu_fused.MIN_BATCH, 1, 2, 3, 3, dtype=dtype)
+        k = torch.zeros(1, 2, 3, 3, 3, dtype=dtype)
+        out, i_dil, i_ero = cpu_fused.dilation_erosion_forward(f, k, k, True)
+        cpu_fused.dilation_erosion_backward(out, i_dil, i_ero, k.shape, k.shape)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from torch import nn
 from gmgan_lib.models.config import GMGANConfig
 from gmgan_lib.models.dcgan import check_images, check_noise
 from gmgan_lib.nn import (ConvectionM2, ConvectionR2, DilationM2, DilationR2, ErosionM2, ErosionR2,
-                          GroupConvM2)
+                          GroupConvM2, PDESequence)
 from gmgan_lib.nn.group_conv import P4
 
 
@@ -57,6 +57,7 @@ def pde_activation(cfg: GMGANConfig, channels: int, pointwise: str, size: int) -
         layers = [ConvectionM2(channels)] if cfg.convection else []
         layers += [DilationM2(channels, cfg.kernel_size, cfg.alpha, metric_init_scale=scale),
                    ErosionM2(channels, cfg.kernel_size, cfg.alpha, metric_init_scale=scale)]
+        return PDESequence(*layers)   # the dilation and erosion in one fused call
     else:   # the same number of planes as on M2: 4 channels per field
         c, k = P4 * channels, cfg.kernel_size[1:]
         layers = [ConvectionR2(c)] if cfg.convection else []

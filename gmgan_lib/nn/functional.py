@@ -14,13 +14,13 @@ from gmgan_lib.nn.layers import linear_m2, max_project_m2
 from gmgan_lib.nn.lift import lift_m2, rotated_filters
 from gmgan_lib.nn.metric import (DISTANCES, SUB_RIEMANNIAN_NU, beta_of_alpha, distance_m2, distance_r2,
                                  morphological_kernel_m2, morphological_kernel_r2)
-from gmgan_lib.nn.morphology import dilation_m2, dilation_r2, erosion_m2, erosion_r2
+from gmgan_lib.nn.morphology import dilation_erosion_m2, dilation_m2, dilation_r2, erosion_m2, erosion_r2
 from gmgan_lib.nn.structuring import delta, flat_disk, flat_square, power, quadratic
 
 linear_r2 = linear_m2  # the same channel mixing; kept under both names for readability
 
 __all__ = [
-    "erosion_r2", "dilation_r2", "erosion_m2", "dilation_m2",
+    "erosion_r2", "dilation_r2", "erosion_m2", "dilation_m2", "dilation_erosion_m2",
     "morphological_kernel_r2", "morphological_kernel_m2", "distance_m2", "distance_r2",
     "beta_of_alpha", "DISTANCES", "SUB_RIEMANNIAN_NU",
     "delta", "flat_square", "flat_disk", "quadratic", "power",

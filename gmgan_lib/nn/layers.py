@@ -28,11 +28,11 @@ from gmgan_lib.nn.convection import convection_m2, convection_r2
 from gmgan_lib.nn.equivariance import EquivariantModule
 from gmgan_lib.nn.lift import lift_init_, lift_m2
 from gmgan_lib.nn.metric import DISTANCES, metric_init_range, morphological_kernel_m2, morphological_kernel_r2
-from gmgan_lib.nn.morphology import dilation_m2, dilation_r2, erosion_m2, erosion_r2
+from gmgan_lib.nn.morphology import dilation_erosion_m2, dilation_m2, dilation_r2, erosion_m2, erosion_r2
 
 __all__ = ["LiftM2", "ConvectionM2", "DilationM2", "ErosionM2", "LinearM2", "MaxProjectM2",
-           "CDELayerM2", "DELayerM2", "ConvectionR2", "DilationR2", "ErosionR2", "LinearR2",
-           "CDELayerR2"]
+           "PDESequence", "CDELayerM2", "DELayerM2", "ConvectionR2", "DilationR2", "ErosionR2",
+           "LinearR2", "CDELayerR2"]
 
 
 def _check_m2_input(f: torch.Tensor, channels: int, who: str) -> None:
@@ -127,6 +127,43 @@ class ErosionM2(_MorphologicalM2):
         return erosion_m2(f, self.kernel_stack(f.shape[2]).to(f.dtype))
 
 
+def dilation_then_erosion(dilation: DilationM2, erosion: ErosionM2, f: torch.Tensor) -> torch.Tensor:
+    """``erosion(dilation(f))`` through :func:`~gmgan_lib.nn.morphology.dilation_erosion_m2`:
+    one fused kernel call where the backend has one, the same values as the two modules."""
+    _check_m2_input(f, dilation.channels, "DilationM2")
+    _check_m2_input(f, erosion.channels, "ErosionM2")
+    Or = f.shape[2]
+    return dilation_erosion_m2(f, dilation.kernel_stack(Or).to(f.dtype),
+                               erosion.kernel_stack(Or).to(f.dtype))
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    from torch.nn.modules import module as torch_module
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks)
+
+
+class PDESequence(nn.Sequential, EquivariantModule):
+    """An ``nn.Sequential`` of PDE layers in which a :class:`DilationM2` directly followed by an
+    :class:`ErosionM2` runs as one fused call (:func:`dilation_then_erosion`): the same values,
+    parameters and state-dict keys as the plain ``nn.Sequential``, at about half the cost on the
+    CPU (docs/performance.md). A layer with forward hooks runs as itself, so that its hooks fire."""
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        layers = list(self)
+        i = 0
+        while i < len(layers):
+            if (isinstance(layers[i], DilationM2) and i + 1 < len(layers)
+                    and isinstance(layers[i + 1], ErosionM2)
+                    and not _has_hooks(layers[i]) and not _has_hooks(layers[i + 1])):
+                f = dilation_then_erosion(layers[i], layers[i + 1], f)
+                i += 2
+            else:
+                f = layers[i](f)
+                i += 1
+        return f
+
+
 def linear_m2(f: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Channel mixing ``out[b, o] = sum_i weight[o, i] f[b, i]`` on M2 (or any ``[B, C, ...]``)."""
     if weight.dim() != 2 or f.dim() < 2 or weight.shape[1] != f.shape[1]:
@@ -193,7 +230,8 @@ class CDELayerM2(EquivariantModule):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         _check_m2_input(f, self.in_channels, type(self).__name__)
-        return self.batch_norm(self.linear(self.erosion(self.dilation(self.convection(f)))))
+        f = dilation_then_erosion(self.dilation, self.erosion, self.convection(f))
+        return self.batch_norm(self.linear(f))
 
 
 class DELayerM2(CDELayerM2):

@@ -17,6 +17,11 @@ chains ``d out / d kstack`` (from this node) into ``d kstack / d metric``.
 Double backward is not supported (the backward is itself a scatter through a fixed index).
 
 R2 is the case ``Or = kOr = 1`` of M2: :func:`erosion_r2` reshapes and calls the same node.
+
+:func:`dilation_erosion_m2` is the pair every block of the hybrid GM-GAN applies, a dilation
+directly followed by an erosion. Where the backend has a fused kernel for it (the CPU, for
+batches of 16 or more), it runs as one node that keeps the intermediate map inside the kernel
+and saves two indices; elsewhere it is the composition. Both give the same values bit for bit.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from torch.autograd.function import once_differentiable
 from gmgan_lib import kernels
 from gmgan_lib.nn._checks import check_no_nan, check_rank, check_same, odd_sizes
 
-__all__ = ["erosion_m2", "dilation_m2", "erosion_r2", "dilation_r2"]
+__all__ = ["erosion_m2", "dilation_m2", "dilation_erosion_m2", "erosion_r2", "dilation_r2"]
 
 
 class MinPlusConvolutionM2(torch.autograd.Function):
@@ -82,7 +87,7 @@ def _min_plus(f: torch.Tensor, kstack: torch.Tensor, negate: bool = False) -> to
     return MinPlusConvolutionM2.apply(f, kstack, need_index, negate)
 
 
-def _check_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> None:
+def _check_m2(f: torch.Tensor, kernel_stack: torch.Tensor, values: bool = True) -> None:
     check_rank("f", f, 5, "[B, C, Or, H, W]")
     check_rank("kernel_stack", kernel_stack, 5, "[C, Or, kOr, kH, kW]")
     check_same("f", f, "kernel_stack", kernel_stack)
@@ -94,7 +99,8 @@ def _check_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> None:
     if kernel_stack.shape[1] != Or:
         raise ValueError(f"kernel_stack must have one kernel per orientation of f (Or={Or}, layout "
                          f"[C, Or, kOr, kH, kW]), got {kernel_stack.shape[1]}")
-    check_no_nan("f", f)
+    if values:
+        check_no_nan("f", f)
 
 
 def erosion_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> torch.Tensor:
@@ -111,6 +117,54 @@ def dilation_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> torch.Tensor:
     negates as it copies)."""
     _check_m2(f, kernel_stack)
     return _min_plus(f, kernel_stack, negate=True)
+
+
+class DilationErosionM2(torch.autograd.Function):
+    """``out = erosion(dilation(f, k_dil), k_ero)`` in one backend call, for finite inputs
+    (then no output is dead and every winner reads inside the image); saves the two indices."""
+
+    @staticmethod
+    def forward(ctx, f, k_dil, k_ero, need_index: bool, backend):
+        out, index_dil, index_ero = backend.dilation_erosion_forward(
+            f.contiguous(), k_dil.contiguous(), k_ero.contiguous(), need_index)
+        ctx.backend = backend
+        ctx.shapes = (tuple(k_dil.shape), tuple(k_ero.shape))
+        ctx.save_for_backward(index_dil, index_ero)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        index_dil, index_ero = ctx.saved_tensors
+        need_k = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        grad_f, grad_k_dil, grad_k_ero = ctx.backend.dilation_erosion_backward(
+            grad_out, index_dil, index_ero, *ctx.shapes, need_grad_k=need_k)
+        return (grad_f if ctx.needs_input_grad[0] else None,
+                grad_k_dil if ctx.needs_input_grad[1] else None,
+                grad_k_ero if ctx.needs_input_grad[2] else None, None, None)
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    t = t.detach()   # one reduction as the pre-test, as in check_no_nan
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+
+
+def dilation_erosion_m2(f: torch.Tensor, k_dil: torch.Tensor, k_ero: torch.Tensor) -> torch.Tensor:
+    """``erosion_m2(dilation_m2(f, k_dil), k_ero)``: ``f`` [B, C, Or, H, W], kernel stacks
+    [C, Or, kOr, kH, kW] (the two may differ in size). One fused backend call where the backend
+    has one (module docstring), else the two operators; the same values either way."""
+    # The NaN test of f is the finiteness test below: a NaN sends f to the composition, whose
+    # checks name it.
+    _check_m2(f, k_dil, values=False)
+    _check_m2(f, k_ero, values=False)
+    backend = kernels.select_backend(f)
+    if (backend.dilation_erosion_forward is None or not backend.dilation_erosion_supports(f)
+            or f.device.type != "cpu" or not _all_finite(f) or not _all_finite(k_dil)
+            or not _all_finite(k_ero)):
+        return erosion_m2(dilation_m2(f, k_dil), k_ero)
+    need_index = torch.is_grad_enabled() and (f.requires_grad or k_dil.requires_grad
+                                              or k_ero.requires_grad)
+    return DilationErosionM2.apply(f, k_dil, k_ero, need_index, backend)
 
 
 def _check_r2(f: torch.Tensor, kernel: torch.Tensor) -> None:

@@ -231,3 +231,29 @@ def test_modules_bad_input():
     for fn, word in cases:
         with pytest.raises(ValueError, match=word):
             fn()
+
+
+def test_pde_sequence_fuses_dilation_then_erosion_with_the_same_result_and_keys():
+    from gmgan_lib.nn import ConvectionM2, DilationM2, ErosionM2, PDESequence
+    torch.manual_seed(0)
+    layers = [ConvectionM2(3), DilationM2(3, (3, 3, 3), metric_init_scale=2.0),
+              ErosionM2(3, (3, 3, 3), metric_init_scale=2.0)]
+    fused, plain = PDESequence(*layers), torch.nn.Sequential(*layers)
+    assert list(fused.state_dict()) == list(plain.state_dict())
+    f = torch.randn(16, 3, 4, 7, 7, requires_grad=True)    # B = 16: the fused kernel's path
+    out, expected = fused(f), plain(f)
+    assert torch.equal(out, expected)
+    g = torch.randn(out.shape)
+    assert torch.equal(torch.autograd.grad(out, f, g)[0], torch.autograd.grad(expected, f, g)[0])
+    assert fused.check_equivariance(torch.randn(16, 3, 4, 9, 9)) < 1e-5
+
+
+def test_pde_sequence_runs_a_hooked_layer_as_itself():
+    from gmgan_lib.nn import DilationM2, ErosionM2, PDESequence
+    seq = PDESequence(DilationM2(2, (3, 3, 3)), ErosionM2(2, (3, 3, 3)))
+    seen = []
+    seq[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].shape))
+    f = torch.randn(16, 2, 4, 5, 5)
+    out = seq(f)
+    assert seen == [f.shape]
+    assert torch.equal(out, seq[1](seq[0](f)))
