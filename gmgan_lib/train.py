@@ -70,6 +70,7 @@ from gmgan_lib.files import atomic_write, atomic_write_text, display_path, ensur
 from gmgan_lib.models import (MODEL_NAMES, apply_spectral_norm, build, check_double_backward,
                               count_parameters, resolve_config)
 from gmgan_lib.models.config import PREDATED_VALUES
+from gmgan_lib.nn._checks import NonFiniteInputError
 
 DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 DEVICES = ("auto", "cpu", "cuda")
@@ -724,10 +725,12 @@ def _train(config: TrainConfig, out: Path | None, resume: bool, images: torch.Te
             try:
                 loss_d, loss_g = gan_losses_step(generator, discriminator, opt_g, opt_d, reals,
                                                  config.latent_dim, config.loss, config.r1)
-            except ValueError:
+            except ValueError as error:
                 # A PDE layer refuses NaN input or a NaN metric: that is the training diverging
-                # (weights already non-finite), not a bad argument; report it like a NaN loss.
-                if not _has_non_finite(generator, discriminator):
+                # (weights or activations overflowed: the data and the configuration were
+                # checked before the loop), not a bad argument; report it like a NaN loss.
+                if not (isinstance(error, NonFiniteInputError)
+                        or _has_non_finite(generator, discriminator)):
                     raise
                 first = int(first_bad)
                 raise NonFiniteLossError(diverged(first if first >= 0 else step + 1)) from None

@@ -381,9 +381,11 @@ def dilation_erosion_forward(f: torch.Tensor, k_dil: torch.Tensor, k_ero: torch.
 
 def dilation_erosion_backward(grad_out: torch.Tensor, index_dil: torch.Tensor,
                               index_ero: torch.Tensor, k_dil_shape, k_ero_shape,
-                              need_grad_k: bool = True):
+                              need_grad_k: bool = True, check_index: bool = True):
     """The gradients of :func:`dilation_erosion_forward`: ``(grad_f, grad_k_dil, grad_k_ero)``
-    in the dtype of ``grad_out`` (the kernel gradients ``None`` without ``need_grad_k``)."""
+    in the dtype of ``grad_out`` (the kernel gradients ``None`` without ``need_grad_k``).
+    ``check_index=False`` skips the range test of the index values (four passes over them): only
+    for indices this module's forward wrote, as the autograd node's are."""
     B, C, Or, H, W = grad_out.shape
     k_dil_shape, k_ero_shape = tuple(k_dil_shape), tuple(k_ero_shape)
     for name, index, k_shape in (("index_dil", index_dil, k_dil_shape),
@@ -396,7 +398,7 @@ def dilation_erosion_backward(grad_out: torch.Tensor, index_dil: torch.Tensor,
                              f"= {list(k_shape)}, got {index.dtype} {tuple(index.shape)}")
         i_np = index.numpy()
         # The scatter trusts the index in its hot loop: refuse values outside the kernel.
-        if i_np.size and (int(i_np.max()) >= n or int(i_np.min()) < 0):
+        if check_index and i_np.size and (int(i_np.max()) >= n or int(i_np.min()) < 0):
             raise ValueError(f"{name} values must lie in [0, {n}), got "
                              f"[{int(i_np.min())}, {int(i_np.max())}]")
     if not supports(grad_out):

@@ -12,6 +12,12 @@ from collections.abc import Sequence
 import torch
 
 
+class NonFiniteInputError(ValueError):
+    """A tensor value an operator cannot take: NaN in a map, or in a metric. Raised as a
+    ``ValueError`` like every bad argument; its own class lets a training loop tell the network
+    diverging (its activations overflowed) from a caller's bad input."""
+
+
 def check_rank(name: str, t: torch.Tensor, rank: int, layout: str) -> None:
     if not isinstance(t, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of layout {layout}, got {type(t).__name__}")
@@ -29,7 +35,8 @@ def check_no_nan(name: str, t: torch.Tensor) -> None:
     """
     t = t.detach()   # a check, not part of the graph: nothing may be saved for backward
     if t.device.type == "cpu" and not torch.isfinite(t.sum()) and torch.isnan(t).any():
-        raise ValueError(f"{name} contains NaN; morphological operators need NaN-free input")
+        raise NonFiniteInputError(f"{name} contains NaN; morphological operators need NaN-free "
+                                  f"input")
 
 
 def check_same(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
@@ -71,4 +78,5 @@ def check_metric(metric: torch.Tensor, n_weights: int, what: str) -> None:
     if not metric.is_floating_point():
         raise ValueError(f"metric must be a floating-point tensor, got dtype {metric.dtype}")
     if metric.device.type == "cpu" and (torch.isnan(metric).any() or (metric < 0).any()):
-        raise ValueError("metric must have non-negative, non-NaN entries (weights of a metric tensor)")
+        error = NonFiniteInputError if torch.isnan(metric).any() else ValueError
+        raise error("metric must have non-negative, non-NaN entries (weights of a metric tensor)")

@@ -187,6 +187,32 @@ def _hopf_lax(rho: torch.Tensor, alpha: float, t: float) -> torch.Tensor:
     return (t / beta) * (rho / t) ** beta
 
 
+@functools.lru_cache(maxsize=64)
+def _logarithmic_coefficients(orientations, kernel_size, dtype, device):
+    """The logarithmic distance as a weighted norm of constants: ``rho^2 = sum_i (w_i coef_i)^2``,
+    a few operations on ``[C, 3, n]`` instead of some twenty small ones per layer and call
+    (docs/performance.md). Returns ``(coef, turns)``: ``coef`` [3, n] holds the absolute exponential
+    coordinates ``|c1|, |c2|, |c3|`` (computed in float64) of the offsets of the first quarter of
+    the orientations, and ``turns`` [Or * kOr * kH * kW] says which of them every entry of the
+    full stack is, turned by quarter turns: the stack is ``kernel(coef)[:, turns]``, so the kernel
+    of orientation ``o + Or/4`` is an exact copy of that of ``o``, turned. (Vectorised and scalar
+    code paths of ``pow`` may differ in the last ulp, so computing every orientation would not
+    give that.) ``turns`` is ``None`` where the grid has no quarter-turn symmetry; then ``coef``
+    covers every orientation."""
+    x, y, th = m2_offsets(orientations, kernel_size, torch.float64, "cpu")
+    symmetric = orientations % 4 == 0 and kernel_size[1] == kernel_size[2]
+    n = orientations // 4 if symmetric else orientations
+    b1, b2, b3 = _half_angle(x[:n], y[:n], th[:n])
+    sinc = torch.sinc(th[:n] / (2 * math.pi))
+    coef = torch.stack([(b1 / sinc).abs(), (b2 / sinc).abs(), b3.abs()]).reshape(3, -1)
+    turns = None
+    if symmetric:
+        position = torch.arange(coef.shape[1]).view(n, *kernel_size)
+        turns = torch.cat([torch.rot90(position, m, dims=(-2, -1)) for m in range(4)]).reshape(-1)
+        turns = turns.to(device)
+    return coef.to(dtype=dtype, device=device).contiguous(), turns
+
+
 def morphological_kernel_m2(metric: torch.Tensor, kernel_size, orientations: int, alpha: float,
                             t: float = 1.0, distance: str = "logarithmic") -> torch.Tensor:
     """Hopf-Lax kernel stack ``[C, Or, kOr, kH, kW]`` of the metric ``[C, 3]`` on M2.
@@ -200,6 +226,18 @@ def morphological_kernel_m2(metric: torch.Tensor, kernel_size, orientations: int
     check_positive_int("orientations", orientations)
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+    if distance == "logarithmic":   # the default: a weighted norm of constant coordinates
+        beta = beta_of_alpha(alpha)
+        _hopf_lax(torch.ones(()), alpha, t)   # (validates t)
+        coef, turns = _logarithmic_coefficients(orientations, kernel_size, metric.dtype,
+                                                metric.device)
+        # rho^2 = sum_i (w_i |c_i|)^2: each weight multiplies its coordinate before the square,
+        # so a huge weight on a zero coordinate (the centre) gives 0, not inf * 0 = NaN.
+        rho2 = ((metric.unsqueeze(2) * coef) ** 2).sum(dim=1)        # [C, n]
+        kernel = (t / beta) * (rho2 / (t * t)) ** (beta / 2)
+        if turns is not None:
+            kernel = kernel[:, turns]                                  # the other quarters
+        return kernel.view(metric.shape[0], orientations, *kernel_size)
     x, y, th = m2_offsets(orientations, kernel_size, metric.dtype, metric.device)
     if orientations % 4 or kernel_size[1] != kernel_size[2]:   # no exact quarter-turn symmetry
         return _hopf_lax(distance_m2(metric, x, y, th, distance), alpha, t)

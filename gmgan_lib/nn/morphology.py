@@ -138,7 +138,8 @@ class DilationErosionM2(torch.autograd.Function):
         index_dil, index_ero = ctx.saved_tensors
         need_k = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         grad_f, grad_k_dil, grad_k_ero = ctx.backend.dilation_erosion_backward(
-            grad_out, index_dil, index_ero, *ctx.shapes, need_grad_k=need_k)
+            grad_out, index_dil, index_ero, *ctx.shapes, need_grad_k=need_k,
+            check_index=False)   # (the indices are the forward's own)
         return (grad_f if ctx.needs_input_grad[0] else None,
                 grad_k_dil if ctx.needs_input_grad[1] else None,
                 grad_k_ero if ctx.needs_input_grad[2] else None, None, None)
