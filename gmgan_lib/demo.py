@@ -5,7 +5,8 @@
 What it does, in about six minutes on two CPU cores:
 
 1. trains the default ``gmgan`` (the hybrid reconstruction: p4 group convolutions with
-   morphological PDE layers as the nonlinearity, :mod:`gmgan_lib.models.hybrid`) with
+   morphological PDE layers as the generator's nonlinearity, a p4 group-convolution
+   discriminator, :mod:`gmgan_lib.models.hybrid`) with
    :func:`gmgan_lib.train.train`: the same procedure, run directory and checkpoints as
    ``python -m gmgan_lib train``, stopping after ``--minutes`` of training or ``--max-steps``;
 2. evaluates it with the project's protocol (:func:`gmgan_lib.metrics.evaluate.evaluate_generator`):

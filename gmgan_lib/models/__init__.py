@@ -64,6 +64,11 @@ def resolve_config(name: str, **config: Any) -> dict[str, Any]:
     for key, value in _PINNED[name].items():
         if key in config and config[key] != value:
             raise ValueError(f"model {name!r} fixes {key}={value!r}; got {key}={config[key]!r}")
+    if config.get("architecture", PRESETS[preset].architecture) == "pde":
+        # A 'pde' network is PDE layers throughout: the hybrid default D (LeakyReLU) does not
+        # carry over to it; an explicit other choice is still refused by the config.
+        config.setdefault("g_activation", "pde")
+        config.setdefault("d_activation", "pde")
     return PRESETS[preset].replace(**{**config, **_PINNED[name]}).to_dict()
 
 

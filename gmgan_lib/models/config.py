@@ -73,7 +73,7 @@ class GMGANConfig:
     alpha: float = 0.65                # Hopf-Lax exponent of the fractional dilation/erosion
     convection: bool = False           # True: convection before dilation/erosion (CDE)
     g_activation: str = "pde"          # hybrid: "pde", "pde-7x7" (morphology) or "relu" in G
-    d_activation: str = "pde"          # hybrid: "pde", "pde-7x7" (morphology) or "lrelu" in D
+    d_activation: str = "lrelu"        # hybrid: "pde", "pde-7x7" (morphology) or "lrelu" in D
     d_batch_norm: bool = True          # hybrid: batch norm in D's middle block
     g_projection: str = "max"          # hybrid: G's last map to the image, "max" or "mean" over Or
     metric_init_scale: float = 2.0     # initial metrics x this (larger: a milder nonlinearity)
@@ -173,23 +173,26 @@ class GMGANConfig:
                 for k, v in dataclasses.asdict(self).items()}
 
 
-_PDE = dict(architecture="pde", orientations=8, g_seed_channels=32, g_channels=(32, 32, 16, 16),
-            d_channels=(16, 32, 32, 32), lift_kernel=5, kernel_size=(5, 5, 5), convection=True,
-            metric_init_scale=1.0)
+_PDE = dict(architecture="pde", d_activation="pde", orientations=8, g_seed_channels=32,
+            g_channels=(32, 32, 16, 16), d_channels=(16, 32, 32, 32), lift_kernel=5,
+            kernel_size=(5, 5, 5), convection=True, metric_init_scale=1.0)
 
 #: Named configurations (docs/experiments.md measures them). "hybrid" is the default ``gmgan``
-#: (dilation and erosion in both networks, metrics initialised at 2x lietorch's range: with
-#: lietorch's own range training collapsed in 7 runs out of 9, docs/experiments.md);
-#: "hybrid-cde" adds convection (costlier, not better in the runs measured); "hybrid-tiny"
-#: exists for fast unit tests (with convection and lietorch's range, so that the tests exercise
-#: every layer with active morphology). "pde" is the first, all-CDE reconstruction of
+#: (dilation and erosion in G, a p4 group-convolution D with LeakyReLU; metrics initialised at
+#: 2x lietorch's range: with lietorch's own range training collapsed in 7 runs out of 9);
+#: "hybrid-gd" puts the PDE layers in D as well (as good per step, costlier: docs/experiments.md,
+#: section 6, says why the default changed); "hybrid-cde" adds convection (costlier, not better
+#: in the runs measured); "hybrid-tiny" exists for fast unit tests (PDE layers in both networks,
+#: with convection and lietorch's range, so that the tests exercise every layer with active
+#: morphology). "pde" is the first, all-CDE reconstruction of
 #: docs/architecture.md; "pde-small" is its thin CPU version (4 orientations, 3x5x5 kernels),
 #: "pde-tiny" the unit-test size.
 PRESETS: dict[str, GMGANConfig] = {
     "hybrid": GMGANConfig(),
+    "hybrid-gd": GMGANConfig(d_activation="pde"),
     "hybrid-cde": GMGANConfig(convection=True),
     "hybrid-tiny": GMGANConfig(g_channels=(4, 4), d_channels=(2, 4), convection=True,
-                               metric_init_scale=1.0),
+                               metric_init_scale=1.0, d_activation="pde"),
     "pde": GMGANConfig(**_PDE),
     "pde-small": GMGANConfig(**{**_PDE, "orientations": 4, "g_seed_channels": 16,
                                 "g_channels": (16, 16, 8, 8), "d_channels": (8, 16, 16, 16),

@@ -15,22 +15,27 @@ channel counts a layer costs what the DCGAN's costs and has a quarter of its wei
     G: z -> Linear -> [B, g0, 4, 7, 7] -> BN3d -> PDE                  (M2, 7 x 7)
          -> group ConvT 4x4 s2 (g0 -> g1) -> BN3d -> PDE               (14 x 14)
          -> group ConvT 4x4 s2 (g1 -> 1) -> max over orientations -> + b -> tanh   [B, 1, 28, 28]
-    D: image -> lifting conv 4x4 s2 (1 -> d0) -> PDE                   (M2, 14 x 14)
-         -> group conv 4x4 s2 (d0 -> d1) -> BN3d -> PDE                (7 x 7)
-         -> group conv 7x7 (d1 -> 1) -> max over orientations -> + b   a logit [B]
+    D: image -> lifting conv 4x4 s2 (1 -> d0) -> LeakyReLU or PDE      (M2, 14 x 14)
+         -> group conv 4x4 s2 (d0 -> d1) -> BN3d -> LeakyReLU or PDE   (7 x 7)
+         -> Linear over [d1, 4, 7, 7] -> + b                           a logit [B]
 
-where PDE = [convection ->] dilation -> erosion on M2 (3x3x3 kernels by default). Unlike a ReLU,
+where PDE = [convection ->] dilation -> erosion on M2 (3x3x3 kernels by default). In the default
+``gmgan`` only G has them: D keeps the DCGAN's LeakyReLU inside its group convolutions
+(``d_activation="lrelu"``; preset ``hybrid-gd`` puts PDE layers in D as well, as good per step
+and costlier: docs/experiments.md, section 6). Unlike a ReLU,
 a dilation is not scale-free: it compares neighbour differences with the kernel's cost, so the
-batch norms in front of the PDE layers matter (see D's first block below). The last layer
-of D is a group convolution whose 7x7 kernel covers the whole map: it keeps the spatial layout
-(like the DCGAN's flatten + Linear) and, followed by the max over orientations, makes D *exactly*
-invariant to quarter turns of its input. G is exactly equivariant from its first feature map on:
+batch norms in front of the PDE layers matter (see D's first block below). D decides from its
+last map with one Linear layer (``d_head="linear"``, the DCGAN's flatten + Linear, which sees
+orientation); with ``d_head="invariant"`` the last layer is a group convolution whose 7x7 kernel
+covers the whole map, followed by the max over orientations, which makes D *exactly* invariant to
+quarter turns of its input (for rotation-invariant data). G is exactly equivariant from its first feature map on:
 turning that map (``rot90_m2``) turns the image (tests/models/test_hybrid.py).
 
-Options (fields of :class:`~gmgan_lib.models.config.GMGANConfig`): ``g_activation="relu"`` or
-``d_activation="lrelu"`` put the PDE layers in one network only (the other keeps the pointwise
-activation of the DCGAN, still inside group convolutions); ``"pde-7x7"`` keeps them only in the
-7x7 block of that network, where they cost least; ``group="r2"`` is the translation-only
+Options (fields of :class:`~gmgan_lib.models.config.GMGANConfig`): ``g_activation`` and
+``d_activation`` say per network whether it uses the PDE layers (``"pde"``) or the pointwise
+activation of the DCGAN, still inside group convolutions (``"relu"`` in G, ``"lrelu"`` in D);
+``"pde-7x7"`` keeps them only in the 7x7 block of that network, where they cost least;
+``group="r2"`` is the translation-only
 ablation ``pdecnn-r2``: the DCGAN's plain convolutions with ``channels * 4`` channels and
 morphology on R2 as the nonlinearity.
 """

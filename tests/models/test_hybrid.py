@@ -74,6 +74,7 @@ def test_generator_synthesis_is_equivariant():
     ({"d_activation": "lrelu"}, (7, 14), ()),
     ({"g_activation": "pde-7x7", "d_activation": "pde-7x7"}, (7,), (7,))])
 def test_pde_layers_sit_where_the_config_says(config, in_g, in_d):
+    # (hybrid-tiny puts them in both networks, so that unit tests exercise D's as well)
     G, D = build("gmgan", preset="hybrid-tiny", **config)
     G(torch.randn(2, 100))
     D(torch.rand(2, 1, 28, 28))
@@ -134,3 +135,13 @@ def test_default_has_fewer_parameters_than_the_dcgan_and_the_same_skeleton():
     assert count_parameters(G) < count_parameters(Gb)
     assert count_parameters(D) < count_parameters(Db) / 3
     assert G.project.out_features == Gb.project[0].out_features      # the same 7x7 seed map
+
+
+def test_the_default_gmgan_has_its_pde_layers_in_g_and_hybrid_gd_in_both():
+    # docs/experiments.md, section 6: in G only they are as good per CPU minute and cheaper.
+    def count(module):
+        return sum(isinstance(m, DilationM2) for m in module.modules())
+    G, D = build("gmgan")
+    assert (count(G), count(D)) == (2, 0)
+    G, D = build("gmgan", preset="hybrid-gd")
+    assert (count(G), count(D)) == (2, 2)
