@@ -57,18 +57,20 @@ stride 2 and leaky ReLU, and reads out a logit with a linear layer.
 **GM-GAN** (the default, "hybrid" reading) keeps that skeleton layer for layer and changes two
 things. Every convolution becomes a **p4 group convolution** on $M_2$ with four orientations: one
 learned filter, used turned by $0^\circ, 90^\circ, 180^\circ, 270^\circ$ (notebook 3). And every
-ReLU becomes **morphological PDE layers**: a dilation and an erosion on $M_2$ (optionally after
-a convection), each the exact solution of a PDE with a learned left-invariant metric
-(notebooks 1-2). The generator ends with a max over the orientations. The discriminator's
-features are equivariant to quarter turns, and a last linear layer reads its whole $7\times7$
-map, orientations included, to a logit. There is **no ReLU** in GM-GAN: dilations and erosions
-are the nonlinearity.
+ReLU of the generator becomes **morphological PDE layers**: a dilation and an erosion on $M_2$
+(optionally after a convection), each the exact solution of a PDE with a learned left-invariant
+metric (notebooks 1-2). The generator ends with a max over the orientations. There is **no ReLU**
+in GM-GAN's generator: dilations and erosions are its nonlinearity. The discriminator keeps the
+DCGAN's leaky ReLUs inside its group convolutions (with them, GM-GAN learns as well per CPU minute
+as with PDE layers in both networks, at a lower cost per step: `preset="hybrid-gd"` puts them in
+both; docs/experiments.md, section 6). Its features are equivariant to quarter turns, and a last
+linear layer reads its whole $7\times7$ map, orientations included, to a logit.
 
 Why not make the discriminator exactly *invariant* (a max over orientations at the end, as the
 equivariant-GAN papers do on rotated MNIST)? Because upright MNIST is not rotation invariant.
 An invariant discriminator scores a digit and its copy turned by $90^\circ$ alike, so nothing
 tells the generator which way up to draw. Here are 16 samples of a p4 GAN with such a head (and
-plain ReLUs), after 4 CPU minutes, and of the default GM-GAN after the same 4 minutes:
+plain ReLUs), after 4 CPU minutes, and of GM-GAN (PDE layers in both networks) after the same 4 minutes:
 
 ![invariant head](../docs/img/experiments/p4-relu-4m.png)
 
