@@ -20,6 +20,7 @@ CASES = [  # f shape, dilation kernel size, erosion kernel size
     ((17, 2, 8, 7, 7), (1, 3, 3), (3, 5, 5)),   # odd batch: the vector loops' remainders
     ((16, 1, 1, 4, 9), (1, 1, 5), (1, 3, 1)),   # R2 as the case Or = 1
     ((32, 2, 4, 14, 14), (3, 3, 3), (3, 3, 3)),
+    ((16, 1, 4, 6, 6), (3, 11, 11), (1, 3, 3)),  # 363 offsets: an int16 index; most read outside
 ]
 
 
