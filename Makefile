@@ -16,7 +16,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export OMP_NUM_THREADS ?= 2
 export GOMP_SPINCOUNT ?= 3000
 
-.PHONY: setup data demo test lint test-unit test-notebooks lab lab-full bench clean
+.PHONY: setup data demo test lint test-unit test-notebooks lab lab-full bench reproduce clean
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ data: setup
 
 demo: data
 	$(BIN)/python -m gmgan_lib demo --out runs/demo
+
+# The paper's comparison at CPU scale (docs/results.md): 28 runs of 10 CPU minutes, two at a
+# time, resumable (about 3 hours on 2 cores); `scripts/reproduce.py --help` for parts of it.
+reproduce: data
+	$(BIN)/python scripts/reproduce.py
 
 # Unit tests and notebooks are two pytest calls: a notebook that hangs cannot hide unit results.
 test: lint test-unit test-notebooks

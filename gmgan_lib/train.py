@@ -511,6 +511,9 @@ def train(config: TrainConfig, out: str | os.PathLike | None, *, resume: bool = 
         raise ValueError(f"out must be a directory (it is created if missing), but {out} is a file")
     if images is not None and (images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28)):
         raise ValueError(f"images must be a [N, 1, 28, 28] tensor, got {list(images.shape)}")
+    if images is not None and not bool(torch.isfinite(images).all()):
+        # (checked here so that a NaN inside a training step can only mean divergence)
+        raise ValueError("images must be finite (no NaN or infinity)")
 
     dist = _Distributed(config.device)
     finished = False

@@ -573,3 +573,13 @@ def test_committed_generators_draw_what_their_readme_says(name, recorded_score, 
     shares = torch.bincount(out.pred, minlength=10).float() / len(out.pred)
     assert int((shares > 0.02).sum()) >= classes, shares
 
+
+
+def test_images_with_nan_are_refused_as_bad_input(tmp_path):
+    # A NaN inside a training step is reported as divergence; that is only right if the images
+    # given to train() were finite, so they are checked first.
+    images = torch.zeros(64, 1, 28, 28)
+    images[5, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="images must be finite"):
+        train(cfg(max_steps=1), tmp_path / "run", images=images, verbose=False)
+    assert not (tmp_path / "run").exists()

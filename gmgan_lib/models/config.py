@@ -181,8 +181,8 @@ _PDE = dict(architecture="pde", d_activation="pde", orientations=8, g_seed_chann
 #: (dilation and erosion in G, a p4 group-convolution D with LeakyReLU; metrics initialised at
 #: 2x lietorch's range: with lietorch's own range training collapsed in 7 runs out of 9);
 #: "hybrid-gd" puts the PDE layers in D as well (as good per step, costlier: docs/experiments.md,
-#: section 6, says why the default changed); "hybrid-cde" adds convection (costlier, not better
-#: in the runs measured); "hybrid-tiny" exists for fast unit tests (PDE layers in both networks,
+#: section 6, says why the default changed); "hybrid-cde" is "hybrid-gd" with convection
+#: (costlier, not better in the runs measured); "hybrid-tiny" exists for fast unit tests (PDE layers in both networks,
 #: with convection and lietorch's range, so that the tests exercise every layer with active
 #: morphology). "pde" is the first, all-CDE reconstruction of
 #: docs/architecture.md; "pde-small" is its thin CPU version (4 orientations, 3x5x5 kernels),
@@ -190,7 +190,7 @@ _PDE = dict(architecture="pde", d_activation="pde", orientations=8, g_seed_chann
 PRESETS: dict[str, GMGANConfig] = {
     "hybrid": GMGANConfig(),
     "hybrid-gd": GMGANConfig(d_activation="pde"),
-    "hybrid-cde": GMGANConfig(convection=True),
+    "hybrid-cde": GMGANConfig(convection=True, d_activation="pde"),
     "hybrid-tiny": GMGANConfig(g_channels=(4, 4), d_channels=(2, 4), convection=True,
                                metric_init_scale=1.0, d_activation="pde"),
     "pde": GMGANConfig(**_PDE),

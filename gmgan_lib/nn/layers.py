@@ -137,25 +137,31 @@ def dilation_then_erosion(dilation: DilationM2, erosion: ErosionM2, f: torch.Ten
                                erosion.kernel_stack(Or).to(f.dtype))
 
 
-def _has_hooks(module: nn.Module) -> bool:
+def _fusable(module: nn.Module, cls: type) -> bool:
+    """``module`` is a plain ``cls`` (its own ``forward``) without hooks of any kind, so running
+    it inside the fused call changes nothing a caller can observe."""
     from torch.nn.modules import module as torch_module
-    return bool(module._forward_hooks or module._forward_pre_hooks
-                or torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks)
+    hooks = (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks,
+             module._backward_pre_hooks, torch_module._global_forward_hooks,
+             torch_module._global_forward_pre_hooks, torch_module._global_backward_hooks,
+             torch_module._global_backward_pre_hooks)
+    return (isinstance(module, cls) and type(module).forward is cls.forward
+            and not any(hooks))
 
 
 class PDESequence(nn.Sequential, EquivariantModule):
     """An ``nn.Sequential`` of PDE layers in which a :class:`DilationM2` directly followed by an
     :class:`ErosionM2` runs as one fused call (:func:`dilation_then_erosion`): the same values,
     parameters and state-dict keys as the plain ``nn.Sequential``, at about half the cost on the
-    CPU (docs/performance.md). A layer with forward hooks runs as itself, so that its hooks fire."""
+    CPU (docs/performance.md). A layer with hooks (or a subclass with its own ``forward``) runs
+    as itself, so that what it adds happens."""
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         layers = list(self)
         i = 0
         while i < len(layers):
-            if (isinstance(layers[i], DilationM2) and i + 1 < len(layers)
-                    and isinstance(layers[i + 1], ErosionM2)
-                    and not _has_hooks(layers[i]) and not _has_hooks(layers[i + 1])):
+            if (i + 1 < len(layers) and _fusable(layers[i], DilationM2)
+                    and _fusable(layers[i + 1], ErosionM2)):
                 f = dilation_then_erosion(layers[i], layers[i + 1], f)
                 i += 2
             else:
@@ -230,7 +236,11 @@ class CDELayerM2(EquivariantModule):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         _check_m2_input(f, self.in_channels, type(self).__name__)
-        f = dilation_then_erosion(self.dilation, self.erosion, self.convection(f))
+        f = self.convection(f)
+        if _fusable(self.dilation, DilationM2) and _fusable(self.erosion, ErosionM2):
+            f = dilation_then_erosion(self.dilation, self.erosion, f)
+        else:
+            f = self.erosion(self.dilation(f))
         return self.batch_norm(self.linear(f))
 
 

@@ -199,6 +199,11 @@ def _logarithmic_coefficients(orientations, kernel_size, dtype, device):
     code paths of ``pow`` may differ in the last ulp, so computing every orientation would not
     give that.) ``turns`` is ``None`` where the grid has no quarter-turn symmetry; then ``coef``
     covers every orientation."""
+    with torch.inference_mode(False):   # cached: must stay usable in autograd later
+        return _logarithmic_coefficients_uncached(orientations, kernel_size, dtype, device)
+
+
+def _logarithmic_coefficients_uncached(orientations, kernel_size, dtype, device):
     x, y, th = m2_offsets(orientations, kernel_size, torch.float64, "cpu")
     symmetric = orientations % 4 == 0 and kernel_size[1] == kernel_size[2]
     n = orientations // 4 if symmetric else orientations
@@ -233,8 +238,9 @@ def morphological_kernel_m2(metric: torch.Tensor, kernel_size, orientations: int
                                                 metric.device)
         # rho^2 = sum_i (w_i |c_i|)^2: each weight multiplies its coordinate before the square,
         # so a huge weight on a zero coordinate (the centre) gives 0, not inf * 0 = NaN.
-        rho2 = ((metric.unsqueeze(2) * coef) ** 2).sum(dim=1)        # [C, n]
-        kernel = (t / beta) * (rho2 / (t * t)) ** (beta / 2)
+        # (rho / t)^2, t inside the square so that a tiny t cannot underflow t^2 to 0.
+        rho2 = ((metric.unsqueeze(2) * (coef / t)) ** 2).sum(dim=1)        # [C, n]
+        kernel = (t / beta) * rho2 ** (beta / 2)
         if turns is not None:
             kernel = kernel[:, turns]                                  # the other quarters
         return kernel.view(metric.shape[0], orientations, *kernel_size)

@@ -87,17 +87,18 @@ def _min_plus(f: torch.Tensor, kstack: torch.Tensor, negate: bool = False) -> to
     return MinPlusConvolutionM2.apply(f, kstack, need_index, negate)
 
 
-def _check_m2(f: torch.Tensor, kernel_stack: torch.Tensor, values: bool = True) -> None:
+def _check_m2(f: torch.Tensor, kernel_stack: torch.Tensor, values: bool = True,
+              name: str = "kernel_stack") -> None:
     check_rank("f", f, 5, "[B, C, Or, H, W]")
-    check_rank("kernel_stack", kernel_stack, 5, "[C, Or, kOr, kH, kW]")
-    check_same("f", f, "kernel_stack", kernel_stack)
-    odd_sizes("kernel_stack sizes (kOr, kH, kW)", tuple(kernel_stack.shape[2:]), 3)
+    check_rank(name, kernel_stack, 5, "[C, Or, kOr, kH, kW]")
+    check_same("f", f, name, kernel_stack)
+    odd_sizes(f"{name} sizes (kOr, kH, kW)", tuple(kernel_stack.shape[2:]), 3)
     C, Or = f.shape[1], f.shape[2]
     if kernel_stack.shape[0] != C:
-        raise ValueError(f"kernel_stack must have C={C} channels like f (layout [C, Or, kOr, kH, kW]), "
+        raise ValueError(f"{name} must have C={C} channels like f (layout [C, Or, kOr, kH, kW]), "
                          f"got {kernel_stack.shape[0]}")
     if kernel_stack.shape[1] != Or:
-        raise ValueError(f"kernel_stack must have one kernel per orientation of f (Or={Or}, layout "
+        raise ValueError(f"{name} must have one kernel per orientation of f (Or={Or}, layout "
                          f"[C, Or, kOr, kH, kW]), got {kernel_stack.shape[1]}")
     if values:
         check_no_nan("f", f)
@@ -156,8 +157,8 @@ def dilation_erosion_m2(f: torch.Tensor, k_dil: torch.Tensor, k_ero: torch.Tenso
     has one (module docstring), else the two operators; the same values either way."""
     # The NaN test of f is the finiteness test below: a NaN sends f to the composition, whose
     # checks name it.
-    _check_m2(f, k_dil, values=False)
-    _check_m2(f, k_ero, values=False)
+    _check_m2(f, k_dil, values=False, name="k_dil")
+    _check_m2(f, k_ero, values=False, name="k_ero")
     backend = kernels.select_backend(f)
     if (backend.dilation_erosion_forward is None or not backend.dilation_erosion_supports(f)
             or f.device.type != "cpu" or not _all_finite(f) or not _all_finite(k_dil)
@@ -165,7 +166,12 @@ def dilation_erosion_m2(f: torch.Tensor, k_dil: torch.Tensor, k_ero: torch.Tenso
         return erosion_m2(dilation_m2(f, k_dil), k_ero)
     need_index = torch.is_grad_enabled() and (f.requires_grad or k_dil.requires_grad
                                               or k_ero.requires_grad)
-    return DilationErosionM2.apply(f, k_dil, k_ero, need_index, backend)
+    out = DilationErosionM2.apply(f, k_dil, k_ero, need_index, backend)
+    if need_index and not _all_finite(out):
+        # Finite inputs whose sums overflowed (|f| near the dtype's largest value): an output
+        # may then be dead, which only the composition's gradient rule handles.
+        return erosion_m2(dilation_m2(f, k_dil), k_ero)
+    return out
 
 
 def _check_r2(f: torch.Tensor, kernel: torch.Tensor) -> None:

@@ -168,8 +168,10 @@ viz.training_curves({"GM-GAN": gm_run.out / "metrics.csv", "DCGAN": gan_run.out 
 ### Rotated MNIST
 
 In `rotmnist` every digit is rotated by a fixed random angle in $[0^\circ, 360^\circ)$. This is
-where equivariance should pay off: a GM-GAN discriminator sees a digit and its quarter-turned copy
-as the same input, while a DCGAN must learn every orientation from data.
+where equivariance should pay off: GM-GAN's group convolutions use every filter at four
+orientations at once (and with `d_head="invariant"` its discriminator scores a digit and its
+quarter-turned copy alike, which is right for this data), while a DCGAN must learn every
+orientation from data.
 """),
 ("code", r"""
 # NBVAL_IGNORE_OUTPUT

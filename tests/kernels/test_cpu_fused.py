@@ -164,3 +164,16 @@ def test_fused_gradients_against_float64_gradcheck():
     k_ero = (torch.rand(1, 2, 3, 3, 3, dtype=torch.float64, generator=g) * 2).requires_grad_()
     assert cpu_fused.supports_pair(f)
     assert torch.autograd.gradcheck(dilation_erosion_m2, (f, k_dil, k_ero), eps=1e-6, atol=1e-5)
+
+
+def test_operator_falls_back_when_finite_inputs_overflow():
+    # |f| near float32's largest value: f - k and then d + k overflow to -inf / +inf, some
+    # outputs have no winner, and only the composition's rule (no gradient there) is right.
+    f = torch.full((16, 1, 4, 3, 3), -3.0e38, requires_grad=True)
+    k = torch.full((1, 4, 3, 3, 3), 3.0e38)
+    k[:, :, 1, 1, 1] = 3.0e38
+    out = dilation_erosion_m2(f, k, k)
+    expected = erosion_m2(dilation_m2(f, k), k)
+    assert torch.equal(out, expected) and not torch.isfinite(out).all()
+    g = torch.ones(out.shape)
+    assert torch.equal(torch.autograd.grad(out, f, g)[0], torch.autograd.grad(expected, f, g)[0])

@@ -257,3 +257,29 @@ def test_pde_sequence_runs_a_hooked_layer_as_itself():
     out = seq(f)
     assert seen == [f.shape]
     assert torch.equal(out, seq[1](seq[0](f)))
+
+
+def test_pde_sequence_runs_backward_hooks_and_subclasses_as_themselves():
+    from gmgan_lib.nn import CDELayerM2, DilationM2, ErosionM2, PDESequence
+
+    class LoudErosion(ErosionM2):
+        calls = 0
+
+        def forward(self, f):
+            LoudErosion.calls += 1
+            return super().forward(f)
+
+    f = torch.randn(16, 2, 4, 5, 5, requires_grad=True)
+    seq = PDESequence(DilationM2(2, (3, 3, 3)), LoudErosion(2, (3, 3, 3)))
+    seq(f)
+    assert LoudErosion.calls == 1
+    seq = PDESequence(DilationM2(2, (3, 3, 3)), ErosionM2(2, (3, 3, 3)))
+    seen = []
+    seq[1].register_full_backward_hook(lambda m, gi, go: seen.append(1))
+    seq(f).sum().backward()
+    assert seen == [1]
+    layer = CDELayerM2(2, 3, (3, 3, 3))
+    shapes = []
+    layer.dilation.register_forward_pre_hook(lambda m, args: shapes.append(args[0].shape))
+    layer(f)
+    assert shapes == [f.shape]
