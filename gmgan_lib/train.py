@@ -70,9 +70,9 @@ from gmgan_lib.files import atomic_write, atomic_write_text, display_path, ensur
 from gmgan_lib.models import (MODEL_NAMES, apply_spectral_norm, build, check_double_backward,
                               count_parameters, resolve_config)
 from gmgan_lib.models.config import PREDATED_VALUES
+from gmgan_lib.data import DATASETS
 from gmgan_lib.nn._checks import NonFiniteInputError
 
-DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 DEVICES = ("auto", "cpu", "cuda")
 CSV_HEADER = "step,epoch,loss_d,loss_g,seconds"
 N_FIXED_NOISE = 64
@@ -94,31 +94,45 @@ MAX_SEED = 2**62
 MAX_SAMPLES = 100_000   # `sample --n`: one grid image
 
 
+def _option(default: Any, help: str, **cli: Any) -> Any:
+    """A :class:`TrainConfig` field whose command-line flag is derived from it: ``--NAME`` with
+    this default and help string (``cli``: ``type`` for optional fields, ``choices``; ``cli=False``
+    for a field the command line sets otherwise)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run (saved as ``config.json`` and in checkpoints)."""
+    """Everything that defines a training run (saved as ``config.json`` and in checkpoints).
 
-    model: str = "gmgan"
-    dataset: str = "mnist"
-    epochs: int = 200
-    batch_size: int = 64
-    latent_dim: int = 100
-    max_steps: int | None = None        # total optimizer steps of the run, resumed ones included
-    data_fraction: float = 1.0          # train on a fixed class-stratified subset
-    seed: int = 0
-    device: str = "auto"
-    checkpoint_every: int = 1000        # steps; a checkpoint is also written at every epoch end
-    log_every: int = 10                 # steps between metrics.csv rows
-    lr: float = 2e-4                    # Adam learning rate of G (and of D unless lr_d is set)
-    lr_d: float | None = None           # Adam learning rate of D (None: lr)
-    beta1: float = 0.5
-    beta2: float = 0.999
-    loss: str = "bce"                   # "bce" (non-saturating), "hinge", "relativistic" (average)
-    r1: float = 0.0                     # weight gamma of the R1 penalty (gamma/2) E|grad D(x)|^2
-    d_steps: int = 1                    # D updates per G update (each on its own real batch)
-    spectral_norm: bool = False         # spectral norm on every weight of D
-    max_seconds: float | None = None    # wall-clock budget of this session (the demo uses it)
-    model_config: dict[str, Any] = field(default_factory=dict)
+    Each field's help string is the documentation of its ``python -m gmgan_lib train`` flag,
+    which :func:`add_train_arguments` derives from the field."""
+
+    model: str = _option("gmgan", "the GAN", choices=MODEL_NAMES)
+    dataset: str = _option("mnist", "training data", choices=DATASETS)
+    epochs: int = _option(200, "passes over the training data")
+    batch_size: int = _option(64, "images per step, per process")
+    latent_dim: int = _option(100, "dimension of the generator's noise")
+    max_steps: int | None = _option(None, "total optimizer steps of the run, resumed ones "
+                                          "included", type=int)
+    data_fraction: float = _option(1.0, "train on a fixed class-stratified subset, in (0, 1]")
+    seed: int = _option(0, "training seed")
+    device: str = _option("auto", "where to train", choices=DEVICES)
+    checkpoint_every: int = _option(1000, "steps between checkpoints; one is also written at "
+                                          "every epoch end, at the end and on Ctrl-C")
+    log_every: int = _option(10, "steps between metrics.csv rows")
+    lr: float = _option(2e-4, "Adam learning rate of G, and of D unless --lr-d")
+    lr_d: float | None = _option(None, "Adam learning rate of D (default: --lr)", type=float)
+    beta1: float = _option(0.5, "Adam beta1 of both networks")
+    beta2: float = _option(0.999, "Adam beta2 of both networks")
+    loss: str = _option("bce", "GAN loss: non-saturating BCE, hinge, relativistic average",
+                        choices=LOSSES)
+    r1: float = _option(0.0, "weight gamma of the R1 penalty (gamma/2) E|grad D(x)|^2 on real "
+                             "images (0: off)")
+    d_steps: int = _option(1, "D updates per G update, each on its own real batch")
+    spectral_norm: bool = _option(False, "spectral norm on every weight of D")
+    max_seconds: float | None = _option(None, "wall-clock budget of this session", cli=False)
+    model_config: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
 
     def validate(self) -> None:
         """Reject bad values with a ValueError naming the parameter and the valid values."""
@@ -861,40 +875,22 @@ def sample(checkpoint: str | os.PathLike | nn.Module, n: int = 64, seed: int = 0
 # ------------------------------------------------------------------------------------------
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    d = TrainConfig()
-    p.add_argument("--model", default=d.model, choices=MODEL_NAMES, help="default: %(default)s")
-    p.add_argument("--dataset", default=d.dataset, choices=DATASETS, help="default: %(default)s")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
-    p.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="per process (default: %(default)s)")
-    p.add_argument("--latent-dim", type=int, default=d.latent_dim, help="default: %(default)s")
+    """``train``'s flags: one per :class:`TrainConfig` field (name, default, help and choices
+    from the field), then the few that are not configuration."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.metadata.get("cli", True) is False:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            p.add_argument(flag, action="store_true", help=f.metadata["help"])
+            continue
+        shown = "" if f.default is None else " (default: %(default)s)"
+        p.add_argument(flag, type=f.metadata.get("type", type(f.default)), default=f.default,
+                       choices=f.metadata.get("choices"), help=f.metadata["help"] + shown)
     p.add_argument("--out", required=True, help="run directory (created if missing)")
-    p.add_argument("--max-steps", type=int, default=None,
-                   help="total optimizer steps of the run, resumed ones included")
-    p.add_argument("--data-fraction", type=float, default=d.data_fraction,
-                   help="train on a fixed class-stratified subset, in (0, 1]")
-    p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
-    p.add_argument("--device", default=d.device, choices=DEVICES, help="default: %(default)s")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
-                   help="steps between checkpoints; one is also written at every epoch end, "
-                        "at the end and on Ctrl-C (default: %(default)s)")
-    p.add_argument("--log-every", type=int, default=d.log_every,
-                   help="steps between metrics.csv rows (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt if present")
-    p.add_argument("--lr", type=float, default=d.lr,
-                   help="Adam learning rate of G, and of D unless --lr-d (default: %(default)s)")
-    p.add_argument("--lr-d", type=float, default=d.lr_d, help="Adam learning rate of D")
-    p.add_argument("--beta1", type=float, default=d.beta1, help="Adam beta1 (default: %(default)s)")
-    p.add_argument("--beta2", type=float, default=d.beta2, help="Adam beta2 (default: %(default)s)")
-    p.add_argument("--loss", default=d.loss, choices=LOSSES,
-                   help="GAN loss: non-saturating BCE, hinge, relativistic average "
-                        "(default: %(default)s)")
-    p.add_argument("--r1", type=float, default=d.r1,
-                   help="weight of the R1 gradient penalty on real images (default: 0, off)")
-    p.add_argument("--d-steps", type=int, default=d.d_steps,
-                   help="D updates per G update (default: %(default)s)")
-    p.add_argument("--spectral-norm", action="store_true", help="spectral norm on D's weights")
-    p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget of this session")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="wall-clock budget of this session (the configuration's max_seconds)")
     p.add_argument("--model-config", default="{}",
                    help='architecture overrides as JSON, e.g. \'{"preset": "hybrid-cde"}\' '
                         '(see gmgan_lib.models.config)')
@@ -911,14 +907,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r}")
     if args.max_minutes is not None and not args.max_minutes > 0:
         raise ValueError(f"--max-minutes must be a positive number, got {args.max_minutes!r}")
-    return TrainConfig(model=args.model, dataset=args.dataset, epochs=args.epochs,
-                       batch_size=args.batch_size, latent_dim=args.latent_dim,
-                       max_steps=args.max_steps, data_fraction=args.data_fraction, seed=args.seed,
-                       device=args.device, checkpoint_every=args.checkpoint_every,
-                       log_every=args.log_every, lr=args.lr, lr_d=args.lr_d,
-                       beta1=args.beta1, beta2=args.beta2, loss=args.loss, r1=args.r1,
-                       d_steps=args.d_steps, spectral_norm=args.spectral_norm,
-                       model_config=model_config,
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if f.metadata.get("cli", True) is not False}
+    return TrainConfig(**flags, model_config=model_config,
                        max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
 
 

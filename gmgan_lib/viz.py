@@ -573,3 +573,29 @@ def sanity_curves(levels: Mapping[str, Sequence[float]],
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def cpu_minute_curves(curves: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]],
+                      ylabel: str = "FID_MNIST") -> Figure:
+    """FID_MNIST against CPU minutes, one panel per dataset, one line per model.
+
+    ``curves`` maps a dataset name to ``{model label: [{"minutes": m, "fid": v}, ...]}`` (the
+    ``curve`` entries that ``scripts/reproduce.py`` collects).
+    """
+    if not curves or not all(curves.values()):
+        raise ValueError("curves must map each dataset to a non-empty {model: points} mapping")
+    fig = Figure(figsize=(4.2 * len(curves), 3.2))
+    axes = np.atleast_1d(fig.subplots(1, len(curves), sharey=True))
+    for ax, (dataset, models) in zip(axes, curves.items()):
+        for label, points in models.items():
+            if not points:
+                raise ValueError(f"curves[{dataset!r}][{label!r}] has no points")
+            ax.plot([p["minutes"] for p in points], [p["fid"] for p in points], "o-",
+                    label=label)
+        ax.set_xlabel("CPU minutes (one thread)")
+        ax.set_title(dataset)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from gmgan_lib.files import atomic_write_text  # noqa: E402
+from gmgan_lib.files import atomic_write, atomic_write_text  # noqa: E402
 from gmgan_lib.models import build, count_parameters  # noqa: E402
 
 OPTIMISER = ["--lr", "4e-4", "--beta1", "0.0", "--beta2", "0.9"]   # the demo's, for both models
@@ -183,6 +183,62 @@ def collect(runs: list[Run], out: Path, results: Path) -> int:
     return len(rows)
 
 
+def markdown_table(results: Path) -> str:
+    """The collected figures as docs/results.md's table: one row per model, dataset and
+    fraction (mean +- standard deviation over the seeds that finished), the ablations after."""
+    import statistics
+
+    rows = json.loads(results.read_text()) if results.exists() else {}
+    groups: dict[tuple, list[dict]] = {}
+    for name, row in rows.items():
+        key = (name.startswith("ablation-"), row["dataset"], row["fraction"],
+               name.rsplit("-seed", 1)[0] if not name.startswith("ablation-") else name)
+        groups.setdefault(key, []).append(row)
+
+    def spread(values, digits):
+        mean = statistics.fmean(values)
+        if len(values) < 2:
+            return f"{mean:.{digits}f}"
+        return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+    lines = ["| run | dataset | data | parameters (G + D) | seeds | steps | FID_MNIST | class KL "
+             "| MNIST score | precision | recall | floor FID_MNIST |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key in sorted(groups):
+        runs = groups[key]
+        m = [r["metrics"] for r in runs]
+        p = runs[0]["parameters"]
+        lines.append(
+            f"| `{key[3]}` | {key[1]} | {'10 %' if key[2] != 1.0 else 'all'} "
+            f"| {p['generator']:,} + {p['discriminator']:,} | {len(runs)} "
+            f"| {statistics.fmean(r['steps'] for r in runs):,.0f} "
+            f"| {spread([x['fid'] for x in m], 1)} | {spread([x['kl'] for x in m], 3)} "
+            f"| {spread([x['mnist_score'] for x in m], 2)} "
+            f"| {spread([x['precision'] for x in m], 2)} | {spread([x['recall'] for x in m], 2)} "
+            f"| {runs[0]['floor']['per_seed'][0]['fid']:.2f} |")
+    return "\n".join(lines)
+
+
+def plot_curves(results: Path, image: Path) -> int:
+    """The seed-0 curves (GM-GAN and the DCGAN, per dataset) as one figure at ``image``."""
+    from gmgan_lib.viz import cpu_minute_curves
+
+    rows = json.loads(results.read_text()) if results.exists() else {}
+    curves: dict[str, dict] = {}
+    for name, row in sorted(rows.items()):
+        if row["curve"] and not name.startswith("ablation-"):
+            label = {"gmgan": "GM-GAN", "gan": "DCGAN"}.get(row["model"], row["model"])
+            curves.setdefault(row["dataset"], {})[label] = row["curve"]
+    if not curves:
+        print(f"error: {results} holds no curve yet", file=sys.stderr)
+        return 1
+    image.parent.mkdir(parents=True, exist_ok=True)
+    fig = cpu_minute_curves(curves)
+    atomic_write(image, lambda fh: fig.savefig(fh, format="png", dpi=110))
+    print(f"wrote {image}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "table",
@@ -199,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true",
                    help="train finished runs again from scratch (their directories are removed)")
     p.add_argument("--list", action="store_true", help="print the runs and their status, then stop")
+    p.add_argument("--table", action="store_true",
+                   help="print the collected results (--results) as a markdown table, then stop")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="write the curves of FID_MNIST against CPU minutes of the collected "
+                        "results to this image, then stop")
     p.add_argument("--protocol", choices=("cpu", "paper"), default="cpu",
                    help="paper: the seed's protocol (200 epochs, no time budget, CUDA, one job)")
     args = p.parse_args(argv)
@@ -207,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--{name} must be a positive number of minutes, got {getattr(args, name)!r}")
     if args.jobs < 1 or args.n < 1:
         p.error("--jobs and --n must be positive integers")
+    if args.table:
+        print(markdown_table(args.results))
+        return 0
+    if args.plot is not None:
+        return plot_curves(args.results, args.plot)
     runs = [r for r in table() if fnmatch.fnmatch(r.name, args.only)]
     if not runs:
         p.error(f"--only {args.only!r} matches no run; `--list` shows their names")

@@ -59,3 +59,31 @@ def test_bad_arguments_are_refused_with_the_parameter_named(tmp_path):
     assert result.returncode == 2 and "--only 'nothing-*' matches no run" in result.stderr
     result = reproduce("--out", tmp_path, "--minutes", "0", check=False)
     assert result.returncode == 2 and "--minutes must be a positive number" in result.stderr
+
+
+def test_the_table_of_collected_results(tmp_path):
+    row = {"model": "gan", "dataset": "mnist", "fraction": 1.0, "seed": 0, "model_config": {},
+           "steps": 100, "seconds": 600.0, "parameters": {"generator": 10, "discriminator": 2},
+           "metrics": {"fid": 80.0, "kl": 0.05, "mnist_score": 7.0, "precision": 0.4,
+                       "recall": 0.8},
+           "floor": {"per_seed": [{"fid": 1.99}]}, "curve": []}
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps({"gan-mnist-seed0": row, "gan-mnist-seed1": {
+        **row, "seed": 1, "steps": 120, "metrics": {**row["metrics"], "fid": 90.0}}}))
+    table = reproduce("--table", "--results", results).stdout
+    assert "| `gan-mnist` | mnist | all | 10 + 2 | 2 | 110 | 85.0 ± 7.1 |" in table
+
+
+def test_the_curves_are_drawn(tmp_path):
+    row = {"model": "gmgan", "dataset": "mnist", "fraction": 1.0, "seed": 0,
+           "curve": [{"minutes": 2.0, "fid": 130.0}, {"minutes": 4.0, "fid": 100.0}]}
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps({"gmgan-mnist-seed0": row,
+                                   "gan-mnist-seed0": {**row, "model": "gan"}}))
+    reproduce("--results", results, "--plot", tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    result = reproduce("--results", empty, "--plot", tmp_path / "no.png", check=False)
+    assert result.returncode == 1 and "holds no curve yet" in result.stderr
+    assert not (tmp_path / "no.png").exists()

@@ -583,3 +583,25 @@ def test_images_with_nan_are_refused_as_bad_input(tmp_path):
     with pytest.raises(ValueError, match="images must be finite"):
         train(cfg(max_steps=1), tmp_path / "run", images=images, verbose=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_every_config_field_has_a_flag_with_the_fields_default_and_help():
+    # Issue 15, item 4: the command line is derived from TrainConfig, so a new field gets its
+    # flag (and must say what it means), and the defaults cannot drift apart.
+    import argparse
+    import dataclasses
+
+    from gmgan_lib.train import add_train_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--out", "somewhere"])
+    for f in dataclasses.fields(TrainConfig):
+        if f.metadata.get("cli", True) is False:
+            continue
+        assert f.metadata["help"], f.name
+        assert getattr(args, f.name) == f.default, f.name
+    assert config_from_args(args) == TrainConfig()
+    args = parser.parse_args(["--out", "x", "--spectral-norm", "--lr-d", "1e-3", "--max-minutes", "2"])
+    config = config_from_args(args)
+    assert config.spectral_norm is True and config.lr_d == 1e-3 and config.max_seconds == 120.0

@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gmgan_lib.data import DATASETS
 from gmgan_lib.files import atomic_write_bytes, ensure_writable_folder
 
-DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 # Largest random rotation of the augmentation, in degrees. rotmnist digits already come at
 # every angle, so any rotation keeps an image inside the data distribution.
 AUGMENT_DEGREES = {"mnist": 10.0, "rotmnist": 180.0, "fashion-mnist": 10.0}
