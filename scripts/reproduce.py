@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import fnmatch
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -128,7 +130,7 @@ def execute(run: Run, out: Path, budget: float, segment: float, n_eval: int, dev
               "--checkpoint-every", "500", "--log-every", "50", "--out", str(folder), "--resume"]
     if budget == float("inf"):    # the paper's protocol: 200 epochs, no snapshots
         _python(common, log, threads)
-        run = Run(**{**run.__dict__, "curve": False})
+        run = dataclasses.replace(run, curve=False)
     step = segment if run.curve else budget
     target = 0.0
     while target < budget - 1e-6:
@@ -293,7 +295,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"done     {r.name} (kept; --force trains it again)")
         elif states[r.name] != "damaged":
             if states[r.name] == "done":
-                import shutil
                 shutil.rmtree(args.out / r.name)
             todo.append(r)
     if args.protocol == "paper":

@@ -45,6 +45,9 @@ import torch
 from gmgan_lib.kernels import check_forward_arguments, index_dtype
 from gmgan_lib.kernels.cpu import _LANES, _run_chunks, is_available, supports
 
+if is_available():
+    from gmgan_lib.kernels.cpu import _fold4 as _fold4_plus
+
 try:
     import numba
     from numba import njit
@@ -70,52 +73,33 @@ if numba is not None:
     @_jit_inline
     def _fold4(s0, s1, s2, s3, k0, k1, k2, k3, n0, n1, n2, n3, m, idx, negate):
         """Fold four offsets (in increasing ``n``) into the running min/arg-min, in place. The
-        candidate is ``s + k``, or ``k - s`` with ``negate`` (the erosion of ``-s``). The flag is
-        a run-time value; LLVM moves the test out of the loop."""
-        if negate:
-            for p in range(m.shape[0]):
-                v_min = m[p]
-                v_idx = idx[p]
-                v = k0 - s0[p]
-                lt = v < v_min
-                v_min = v if lt else v_min
-                v_idx = n0 if lt else v_idx
-                v = k1 - s1[p]
-                lt = v < v_min
-                v_min = v if lt else v_min
-                v_idx = n1 if lt else v_idx
-                v = k2 - s2[p]
-                lt = v < v_min
-                v_min = v if lt else v_min
-                v_idx = n2 if lt else v_idx
-                v = k3 - s3[p]
-                lt = v < v_min
-                v_min = v if lt else v_min
-                v_idx = n3 if lt else v_idx
-                m[p] = v_min
-                idx[p] = v_idx
-        else:
-            for p in range(m.shape[0]):
-                v_min = m[p]
-                v_idx = idx[p]
-                v = s0[p] + k0
-                lt = v < v_min
-                v_min = v if lt else v_min
-                v_idx = n0 if lt else v_idx
-                v = s1[p] + k1
-                lt = v < v_min
-                v_min = v if lt else v_min
-                v_idx = n1 if lt else v_idx
-                v = s2[p] + k2
-                lt = v < v_min
-                v_min = v if lt else v_min
-                v_idx = n2 if lt else v_idx
-                v = s3[p] + k3
-                lt = v < v_min
-                v_min = v if lt else v_min
-                v_idx = n3 if lt else v_idx
-                m[p] = v_min
-                idx[p] = v_idx
+        candidate is ``s + k`` (:func:`gmgan_lib.kernels.cpu._fold4`), or ``k - s`` with
+        ``negate`` (the erosion of ``-s``). The flag is a run-time value; LLVM moves the test
+        out of the loop."""
+        if not negate:
+            _fold4_plus(s0, s1, s2, s3, k0, k1, k2, k3, n0, n1, n2, n3, m, idx)
+            return
+        for p in range(m.shape[0]):
+            v_min = m[p]
+            v_idx = idx[p]
+            v = k0 - s0[p]
+            lt = v < v_min
+            v_min = v if lt else v_min
+            v_idx = n0 if lt else v_idx
+            v = k1 - s1[p]
+            lt = v < v_min
+            v_min = v if lt else v_min
+            v_idx = n1 if lt else v_idx
+            v = k2 - s2[p]
+            lt = v < v_min
+            v_min = v if lt else v_min
+            v_idx = n2 if lt else v_idx
+            v = k3 - s3[p]
+            lt = v < v_min
+            v_min = v if lt else v_min
+            v_idx = n3 if lt else v_idx
+            m[p] = v_min
+            idx[p] = v_idx
 
     @_jit_inline
     def _offset_table(Or, Hp, Wp, B, kOr, kH, kW):

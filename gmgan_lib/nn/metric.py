@@ -179,10 +179,14 @@ def distance_r2(metric: torch.Tensor, x, y) -> torch.Tensor:
     return _safe_root((w[:, 0] * x) ** 2 + (w[:, 1] * y) ** 2, 0.5)
 
 
-def _hopf_lax(rho: torch.Tensor, alpha: float, t: float) -> torch.Tensor:
-    """``k_t = (t/beta) (rho/t)^beta``."""
+def _check_time(t: float) -> None:
     if not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0 or math.isinf(t):
         raise ValueError(f"t must be a positive finite number (the evolution time), got {t!r}")
+
+
+def _hopf_lax(rho: torch.Tensor, alpha: float, t: float) -> torch.Tensor:
+    """``k_t = (t/beta) (rho/t)^beta``."""
+    _check_time(t)
     beta = beta_of_alpha(alpha)
     return (t / beta) * (rho / t) ** beta
 
@@ -233,7 +237,7 @@ def morphological_kernel_m2(metric: torch.Tensor, kernel_size, orientations: int
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
     if distance == "logarithmic":   # the default: a weighted norm of constant coordinates
         beta = beta_of_alpha(alpha)
-        _hopf_lax(torch.ones(()), alpha, t)   # (validates t)
+        _check_time(t)
         coef, turns = _logarithmic_coefficients(orientations, kernel_size, metric.dtype,
                                                 metric.device)
         # rho^2 = sum_i (w_i |c_i|)^2: each weight multiplies its coordinate before the square,

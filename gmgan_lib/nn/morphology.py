@@ -161,7 +161,7 @@ def dilation_erosion_m2(f: torch.Tensor, k_dil: torch.Tensor, k_ero: torch.Tenso
     _check_m2(f, k_ero, values=False, name="k_ero")
     backend = kernels.select_backend(f)
     if (backend.dilation_erosion_forward is None or not backend.dilation_erosion_supports(f)
-            or f.device.type != "cpu" or not _all_finite(f) or not _all_finite(k_dil)
+            or not _all_finite(f) or not _all_finite(k_dil)
             or not _all_finite(k_ero)):
         return erosion_m2(dilation_m2(f, k_dil), k_ero)
     need_index = torch.is_grad_enabled() and (f.requires_grad or k_dil.requires_grad
