@@ -14,7 +14,7 @@ import sys
 COMMANDS = {
     "prepare-data": ("gmgan_lib.data", "prepare_data", "check/copy the raw dataset files into data/"),
     "train": ("gmgan_lib.train", "train", "train a GAN (GM-GAN, DCGAN or an ablation)"),
-    "sample": ("gmgan_lib.train", "sample", "draw a grid of samples from a checkpoint"),
+    "sample": ("gmgan_lib.sampling", "sample", "draw a grid of samples from a checkpoint"),
     "train-classifier": ("gmgan_lib.metrics.classifier", "train_classifier",
                          "train the small feature classifier used by the metrics"),
     "evaluate": ("gmgan_lib.metrics.evaluate", "evaluate",

@@ -139,8 +139,7 @@ def _run_demo(args: argparse.Namespace) -> int:
                              beta1=args.beta1, beta2=args.beta2,
                              data_fraction=args.data_fraction, seed=args.seed, device="cpu",
                              checkpoint_every=100, log_every=10, model_config=model_config,
-                             max_seconds=60.0 * args.minutes)
-        config.validate()
+                             max_seconds=60.0 * args.minutes).resolved()
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out must be a directory, but {out} is a file")
         if out.is_dir():   # start over: remove the previous demo's files (only those)
@@ -158,7 +157,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(f"demo: evaluating {args.eval_n} samples against the MNIST test digits ...", flush=True)
     t_eval = time.perf_counter()
     metrics, floor, note = _evaluate(result.generator, args.eval_n)
-    baseline = build("gan", config.latent_dim)
+    with torch.device("meta"):   # the baseline's parameter count, without allocating it
+        baseline = build("gan", config.latent_dim)
     report = {
         "what": note,
         "model": "gmgan",

@@ -9,8 +9,8 @@ discriminator) for one of :data:`MODEL_NAMES`:
 - ``"pdecnn-r2"``: the same skeleton with translation-only PDE layers on R2.
 
 For the GM-GAN family, ``config`` holds fields of :class:`GMGANConfig` plus an optional
-``preset`` (default ``"hybrid"``; see :data:`PRESETS`). For ``"gan"`` it may hold ``g_width``
-(128), ``d_width`` (64) and ``d_batch_norm`` (True). :func:`resolve_config` turns those into the full,
+``preset`` (default ``"hybrid"``; see :data:`PRESETS`). For ``"gan"`` it holds fields of
+:class:`DCGANConfig` (``g_width`` 128, ``d_width`` 64, ``d_batch_norm`` True). :func:`resolve_config` turns those into the full,
 explicit dict stored in checkpoints, so a checkpoint rebuilds the same network even if the
 defaults change later.
 """
@@ -21,13 +21,12 @@ from typing import Any, NamedTuple
 from torch import nn
 
 from gmgan_lib.models.config import DEFAULT_PRESET, PRESETS, GMGANConfig
-from gmgan_lib.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gmgan_lib.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 
 MODEL_NAMES = ("gmgan", "gan", "gmgan-de", "pdecnn-r2")
 
 # The ablations are GM-GAN with one field pinned.
 _PINNED = {"gmgan": {}, "gmgan-de": {"convection": False}, "pdecnn-r2": {"group": "r2"}}
-_DCGAN_DEFAULTS = {"g_width": 128, "d_width": 64, "d_batch_norm": True}
 
 
 class GAN(NamedTuple):
@@ -44,19 +43,7 @@ def resolve_config(name: str, **config: Any) -> dict[str, Any]:
     """The complete, explicit architecture dict of model ``name`` (JSON- and checkpoint-safe)."""
     _check_name(name)
     if name == "gan":
-        unknown = sorted(set(config) - set(_DCGAN_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown config for model 'gan': {unknown}; valid keys: "
-                             f"{sorted(_DCGAN_DEFAULTS)}")
-        resolved = {**_DCGAN_DEFAULTS, **config}
-        for key in ("g_width", "d_width"):
-            value = resolved[key]
-            if isinstance(value, bool) or not (isinstance(value, int) and 2 <= value <= 16384
-                                               and value % 2 == 0):
-                raise ValueError(f"{key} must be a positive even int (at most 16384), got {value!r}")
-        if not isinstance(resolved["d_batch_norm"], bool):
-            raise ValueError(f"d_batch_norm must be True or False, got {resolved['d_batch_norm']!r}")
-        return resolved
+        return DCGANConfig.from_dict(config).to_dict()
     config = dict(config)
     preset = config.pop("preset", DEFAULT_PRESET)
     if not isinstance(preset, str) or preset not in PRESETS:
@@ -124,5 +111,5 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-__all__ = ["MODEL_NAMES", "GAN", "GMGANConfig", "PRESETS", "build", "resolve_config",
+__all__ = ["MODEL_NAMES", "GAN", "GMGANConfig", "DCGANConfig", "PRESETS", "build", "resolve_config",
            "count_parameters", "apply_spectral_norm", "check_double_backward", "DCGANGenerator", "DCGANDiscriminator"]

@@ -24,8 +24,43 @@ option of :class:`gmgan_lib.train.TrainConfig`).
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class DCGANConfig:
+    """The baseline's architecture: widths of G and D, and D's middle batch norm."""
+
+    g_width: int = 128          # channels of G's 7x7 map (halved at 14x14)
+    d_width: int = 64           # channels of D's 14x14 map (doubled at 7x7)
+    d_batch_norm: bool = True   # False: no batch norm in D (usual with spectral norm)
+
+    def __post_init__(self) -> None:
+        for key in ("g_width", "d_width"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not (isinstance(value, int) and 2 <= value <= 16384
+                                               and value % 2 == 0):
+                raise ValueError(f"{key} must be a positive even int (at most 16384), got {value!r}")
+        if not isinstance(self.d_batch_norm, bool):
+            raise ValueError(f"d_batch_norm must be True or False, got {self.d_batch_norm!r}")
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> DCGANConfig:
+        """Build from a dict of fields (unknown keys raise ValueError naming the valid ones)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(config) - set(names))
+        if unknown:
+            raise ValueError(f"unknown config for model 'gan': {unknown}; valid keys: "
+                             f"{sorted(names)}")
+        return cls(**config)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def init_dcgan_(module: nn.Module) -> None:

@@ -1,0 +1,130 @@
+"""Drawing images from a trained generator: from a checkpoint, to a tensor or a PNG grid.
+
+    python -m gmgan_lib sample --checkpoint runs/NAME/checkpoint.pt --n 64 --out grid.png
+
+A checkpoint is a training one (``OUT/checkpoint.pt``) or a generator-only one (what
+:func:`export_generator` writes: the generator and its configuration, small enough to commit).
+Samples are drawn in eval mode (batch-norm running statistics), so an image depends only on its
+noise, and :func:`sample` draws the same images for the same seed every time.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gmgan_lib import cli_error
+from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gmgan_lib.files import atomic_write, ensure_writable_folder
+from gmgan_lib.models import build
+from gmgan_lib.training.config import DEVICES, MAX_SAMPLES, MAX_SEED
+from gmgan_lib.training.distributed import resolve_device, unwrap
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Images of ``generator`` for noise ``z`` in eval mode (batch-norm running statistics, so a
+    sample does not depend on the other samples of its batch); restores the previous mode."""
+    generator = unwrap(generator)
+    was_training = generator.training
+    generator.eval()
+    try:
+        device = next(generator.parameters()).device
+        return torch.cat([generator(z[i:i + batch_size].to(device)).cpu()
+                          for i in range(0, len(z), batch_size)])
+    finally:
+        generator.train(was_training)
+
+
+def save_samples(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> Path:
+    """Write a grid of ``[N, 1, H, W]`` images in ``[-1, 1]`` as a PNG, atomically."""
+    from torchvision.utils import save_image
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"out must be a .png file name, got {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"out must be an image file name, got the folder {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = images.detach().cpu().float()
+    return atomic_write(path, lambda f: save_image(grid, f, format="png", nrow=nrow, padding=2,
+                                                   normalize=True, value_range=(-1.0, 1.0)))
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the generator of a checkpoint (a training one or a generator-only one) in eval
+    mode. Raises :class:`CheckpointError` naming the file when it cannot."""
+    return generator_from_state(load_checkpoint(path, require=("config", "generator")), path,
+                                device)
+
+
+def generator_from_state(state: dict[str, Any], path: str | os.PathLike,
+                         device: str | torch.device = "cpu") -> nn.Module:
+    """The generator of a loaded checkpoint ``state`` (``path`` names it in errors), eval mode."""
+    cfg = state["config"]
+    try:
+        generator = build(cfg["model"], cfg["latent_dim"], **cfg.get("model_config", {})).generator
+        generator.load_state_dict(state["generator"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: cannot rebuild its generator "
+                              f"({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    return generator.to(device).eval()
+
+
+def generator_only(state: dict[str, Any]) -> dict[str, Any]:
+    """The part of a training checkpoint needed to sample (for small shareable files)."""
+    return {k: state[k] for k in ("config", "generator", "step", "epoch", "seconds", "fixed_noise")
+            if k in state}
+
+
+def export_generator(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the generator-only part of a checkpoint to ``out`` (atomically): what ``sample``,
+    ``evaluate`` and the notebooks need, without the discriminator and optimizer states."""
+    state = load_checkpoint(checkpoint, require=("config", "generator"))
+    return save_checkpoint(generator_only(state), out)
+
+
+def sample(checkpoint: str | os.PathLike | nn.Module, n: int = 64, seed: int = 0,
+           device: str | torch.device = "cpu") -> torch.Tensor:
+    """``n`` images ``[n, 1, 28, 28]`` in ``[-1, 1]`` from a checkpoint path or a generator,
+    for noise drawn from a generator seeded with ``seed`` (the same images every call)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    generator = checkpoint if isinstance(checkpoint, nn.Module) else load_generator(checkpoint, device)
+    z = torch.randn(n, unwrap(generator).latent_dim, generator=torch.Generator().manual_seed(seed))
+    return generate(generator, z)
+
+
+# The command line
+
+def add_sample_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="a checkpoint.pt (full or generator-only)")
+    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--out", default="grid.png", help="PNG file to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument("--device", default="cpu", choices=DEVICES)
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    try:
+        if Path(args.out).is_dir() or Path(args.out).suffix.lower() != ".png":
+            raise ValueError(f"--out must be a .png file name, got {args.out!r}")
+        if not 1 <= args.n <= MAX_SAMPLES:
+            raise ValueError(f"--n must be in [1, {MAX_SAMPLES:,}], got {args.n}")
+        if not 0 <= args.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be an integer in [0, {MAX_SEED}], got {args.seed}")
+        ensure_writable_folder(Path(args.out).parent)
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for but no CUDA device is available")
+        device = resolve_device(args.device, 0)
+        images = sample(args.checkpoint, n=args.n, seed=args.seed, device=device)
+        path = save_samples(images, args.out, nrow=max(1, math.isqrt(args.n - 1) + 1))
+    except (ValueError, CheckpointError) as err:
+        return cli_error(err, 2)
+    print(f"wrote {len(images)} samples to {path}")
+    return 0

@@ -1,0 +1,187 @@
+"""The files of a training run, in its directory ``OUT``, and the lock that keeps it to one run.
+
+    OUT/.lock                  flock-ed for the life of the run (a second training is refused)
+    OUT/config.json            the configuration, steps per epoch, total steps, parameter counts
+    OUT/checkpoint.pt          the RunState (atomic; every checkpoint_every steps, epoch ends, stop)
+    OUT/metrics.csv            step,epoch,loss_d,loss_g,seconds: one row per logged step
+    OUT/samples_epoch_XXX.png  the fixed noise's samples at the end of each epoch
+    OUT/samples.png            ... and at the end of the run
+
+``step`` counts optimizer steps done, ``epoch`` is 1-based, ``seconds`` is training wall-clock
+summed over resumes. On resume, the rows of metrics.csv beyond the checkpoint's step (logged
+after the last checkpoint, and about to be re-done) are dropped, so the file never has duplicate
+or missing steps. Every file but the appended rows and the lock is written atomically
+(:mod:`gmgan_lib.files`). A :class:`RunDirectory` of ``None`` (a dry run, a notebook's quick
+run) writes nothing; under ``torchrun`` only rank 0 writes.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+from collections.abc import Iterator
+
+from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gmgan_lib.files import atomic_write_text
+from gmgan_lib.models.config import PREDATED_VALUES
+from gmgan_lib.sampling import generate, save_samples
+from gmgan_lib.training.config import IDENTITY_FIELDS, TrainConfig
+from gmgan_lib.training.distributed import Distributed
+from gmgan_lib.training.state import REQUIRED
+
+CSV_HEADER = "step,epoch,loss_d,loss_g,seconds"
+
+
+@contextlib.contextmanager
+def run_lock(out: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock on ``out/.lock`` for the life of the run, so that a second
+    training process cannot write into the same directory. ``flock`` locks die with their
+    process, so the file a killed run leaves behind never blocks a resume."""
+    if out is None:
+        yield
+        return
+    import fcntl
+
+    created = not out.exists()
+    acquired = False
+    lock = out / ".lock"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise ValueError(f"out: cannot create the run directory {out} ({err.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            raise ValueError(f"out: {out} is in use by a running training (process {other}); "
+                             f"wait for it to end, or choose another --out") from None
+        acquired = True
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # Temporary files of atomic writes that a killed run left behind (.NAME.XXXX.tmp):
+        # with the lock held nobody else is writing them.
+        for stale in out.glob(".*.tmp"):
+            if stale.name[1:].startswith(("checkpoint.pt.", "config.json.", "metrics.csv.",
+                                          "samples")):
+                stale.unlink(missing_ok=True)
+        yield
+    except BaseException:
+        # A new run refused or failed before its first checkpoint leaves no directory behind
+        # (not a config.json and a header-only metrics.csv): everything in it is this run's.
+        # Only the lock's holder may remove it: a process that lost the race for a directory
+        # both saw missing must not delete the winner's.
+        if created and acquired and not (out / "checkpoint.pt").exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        os.close(fd)   # releases the lock
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """Keep the header and the rows with ``step <= last_step`` (rows after the checkpoint are
+    re-done by the resumed run), written atomically."""
+    rows = [CSV_HEADER]
+    if path.exists():
+        lines = path.read_text().splitlines()
+        if lines and lines[0].strip() != CSV_HEADER:
+            raise ValueError(f"{path}: unexpected header {lines[0]!r}; expected {CSV_HEADER!r}")
+        for line in lines[1:]:
+            try:
+                step = int(line.split(",", 1)[0])
+            except ValueError:
+                continue  # a torn last line of a killed run
+            if step <= last_step and line.count(",") == 4:
+                rows.append(line)
+    atomic_write_text(path, "\n".join(rows) + "\n")
+
+
+def check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    """Refuse to resume ``path`` (written with configuration ``saved``) with a ``config`` that
+    trains something else (a field of :data:`IDENTITY_FIELDS` differs)."""
+    current = config.to_dict()
+    defaults = TrainConfig().to_dict()   # a field a run predates had its default value then
+    arch = saved.get("model_config")
+    if isinstance(arch, dict) and "architecture" in arch:     # a GM-GAN config
+        saved = {**saved, "model_config": {**PREDATED_VALUES, **arch}}
+    diffs = [f"{k}={saved.get(k, defaults[k])!r} (now {current[k]!r})" for k in IDENTITY_FIELDS
+             if saved.get(k, defaults[k]) != current[k]]
+    if diffs:
+        raise ValueError(f"--resume: {path} belongs to a different run: " + "; ".join(diffs)
+                         + ". Repeat the original arguments, or choose another --out")
+
+
+class RunDirectory:
+    """The run directory ``path`` (``None``: write nothing); ``writes`` is False on ranks > 0."""
+
+    def __init__(self, path: Path | None, writes: bool = True):
+        self.path = path
+        self.writes = writes and path is not None
+        self.checkpoint = path / "checkpoint.pt" if path is not None else None
+        self._metrics = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def claim(cls, out: Path | None, resume: bool, dist: Distributed) -> Iterator[RunDirectory]:
+        """Lock ``out`` for this run (rank 0 locks, every rank learns whether it was refused,
+        so that no rank goes on into DDP's first broadcast alone). A new run (no ``resume``)
+        never writes over another run's checkpoint."""
+        with contextlib.ExitStack() as stack:
+            refused = None
+            try:
+                stack.enter_context(run_lock(out if dist.main else None))
+                if out is not None and not resume and (out / "checkpoint.pt").exists():
+                    raise ValueError(f"out: {out} already holds a run (checkpoint.pt); pass "
+                                     f"--resume to continue it, or choose another --out")
+            except ValueError as err:
+                refused = err
+            if dist.max([int(refused is not None)])[0]:
+                raise refused or ValueError(f"out: {out} was refused by rank 0 (see its error)")
+            run_dir = cls(out, writes=dist.main)
+            stack.callback(run_dir.close)
+            yield run_dir
+
+    def resumable(self) -> bool:
+        return self.checkpoint is not None and self.checkpoint.exists()
+
+    def read_checkpoint(self, config: TrainConfig) -> dict[str, Any]:
+        """The checkpoint to resume, checked to belong to a run of ``config``."""
+        state = load_checkpoint(self.checkpoint, require=REQUIRED)
+        if not isinstance(state["config"], dict) or not isinstance(state["step"], int):
+            raise CheckpointError(f"{self.checkpoint}: its config must be a dict and its step an "
+                                  f"int (a file written by this library), got "
+                                  f"{type(state['config']).__name__} and "
+                                  f"{type(state['step']).__name__}")
+        check_same_run(state["config"], config, self.checkpoint)
+        return state
+
+    def start(self, config: dict[str, Any], step: int) -> None:
+        """Write ``config.json`` and open ``metrics.csv`` for rows after ``step``."""
+        if not self.writes:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path / "config.json", json.dumps(config, indent=2) + "\n")
+        truncate_metrics(self.path / "metrics.csv", step)
+        # Line-buffered: every row reaches the disk as it is written.
+        self._metrics = open(self.path / "metrics.csv", "a", buffering=1)
+
+    def log(self, step: int, epoch: int, loss_d: float, loss_g: float, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.write(f"{step},{epoch},{loss_d:.6f},{loss_g:.6f},{seconds:.3f}\n")
+
+    def save_samples(self, generator, noise, name: str) -> None:
+        if self.writes:
+            save_samples(generate(generator, noise), self.path / name, nrow=8)
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        if self.writes:
+            save_checkpoint(state, self.checkpoint)
+
+    def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
