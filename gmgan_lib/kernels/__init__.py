@@ -33,7 +33,7 @@ class Backend:
 
     name: str
     is_available: Callable[[], bool]          # can it run on this machine at all
-    supports: Callable[[torch.Tensor], bool]  # does it run this tensor (device, dtype)
+    supports: Callable[[torch.Tensor], bool] | None  # does it run this tensor; None: any tensor
     erosion_forward: Callable                 # (f, kstack, need_index, negate) -> (out, index)
     erosion_backward: Callable                # (grad_out, index, f_shape, k_shape, ...) -> grads
     shift_forward: Callable | None = None     # fused convection; None: the plane copies run
@@ -43,10 +43,14 @@ class Backend:
     dilation_erosion_forward: Callable | None = None   # (f, k_dil, k_ero, need_index) -> (out, i_dil, i_ero)
     dilation_erosion_backward: Callable | None = None  # (grad_out, i_dil, i_ero, shapes, need_k) -> grads
 
+    def runs(self, f: torch.Tensor) -> bool:
+        """Whether this backend computes with ``f`` (its device and dtype)."""
+        return self.supports is None or self.supports(f)
+
 
 def _reference() -> Backend:
     from gmgan_lib.kernels import reference
-    return Backend("reference", reference.is_available, reference.supports,
+    return Backend("reference", reference.is_available, None,   # every device and float dtype
                    reference.erosion_forward, reference.erosion_backward)
 
 
@@ -98,7 +102,7 @@ def select_backend(f: torch.Tensor) -> Backend:
     if name != "auto":
         return get_backend(name)
     for candidate in AUTO_ORDER:
-        if available(candidate) and get_backend(candidate).supports(f):
+        if available(candidate) and get_backend(candidate).runs(f):
             return get_backend(candidate)
     return get_backend("reference")
 

@@ -22,7 +22,7 @@ import torch
 
 from gmgan_lib.kernels import index_dtype
 
-__all__ = ["erosion_forward", "erosion_backward", "supports", "is_available"]
+__all__ = ["erosion_forward", "erosion_backward", "is_available"]
 
 
 def is_available() -> bool:
@@ -30,12 +30,7 @@ def is_available() -> bool:
     return True
 
 
-def supports(f: torch.Tensor) -> bool:
-    """Any device, any floating dtype."""
-    return True
-
-
-def _window(n: int, size: int, offset: int) -> tuple[slice, slice]:
+def _window(n: int, offset: int) -> tuple[slice, slice]:
     """Slices pairing outputs with inputs for one spatial offset along one axis.
 
     Output position ``y`` reads input ``y + offset``; only outputs with ``0 <= y + offset < n``
@@ -67,9 +62,9 @@ def erosion_forward(f: torch.Tensor, kstack: torch.Tensor, need_index: bool, neg
         # f_a[o] = f[(o + a - qa) mod Or]: one transient copy per angular offset, freed at once.
         f_a = torch.roll(f, shifts=-(a - qa), dims=2)
         for i in range(kH):
-            ys_out, ys_in = _window(H, kH, i - ph)
+            ys_out, ys_in = _window(H, i - ph)
             for j in range(kW):
-                xs_out, xs_in = _window(W, kW, j - pw)
+                xs_out, xs_in = _window(W, j - pw)
                 k = kstack[:, :, a, i, j].view(1, C, Or, 1, 1)
                 cand = f_a[..., ys_in, xs_in] + k
                 region = out[..., ys_out, xs_out]          # a view: updated in place below
@@ -104,9 +99,9 @@ def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstac
         # collect it in output orientation order, then roll once per angular offset.
         acc = torch.zeros_like(grad_f)
         for i in range(kH):
-            ys_out, ys_in = _window(H, kH, i - ph)
+            ys_out, ys_in = _window(H, i - ph)
             for j in range(kW):
-                xs_out, xs_in = _window(W, kW, j - pw)
+                xs_out, xs_in = _window(W, j - pw)
                 won = index[..., ys_out, xs_out] == n
                 g = torch.where(won, grad_out[..., ys_out, xs_out], 0)
                 grad_k[:, :, a, i, j] = g.sum(dim=(0, 3, 4))

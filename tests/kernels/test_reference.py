@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gmgan_lib import kernels
 from gmgan_lib.kernels import reference
 
 
@@ -94,4 +95,7 @@ def test_int16_index_for_large_kernels():
 
 
 def test_availability():
-    assert reference.is_available() and reference.supports(torch.zeros(1))
+    backend = kernels.get_backend("reference")
+    assert reference.is_available() and backend.is_available()
+    for f in (torch.zeros(1, dtype=torch.float16), torch.zeros(1, dtype=torch.float64)):
+        assert backend.runs(f)

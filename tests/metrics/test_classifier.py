@@ -82,8 +82,7 @@ def test_save_load_round_trip(tmp_path, small_mnist):
 
 @pytest.fixture
 def committed_copy(tmp_path):
-    if "mnist" not in COMMITTED:
-        pytest.skip("data/classifiers/mnist.pt is not committed yet")
+    assert "mnist" in COMMITTED, f"{DEFAULT_DIR / 'mnist.pt'} is missing from the repository"
     for name in ("mnist.pt", MANIFEST):
         shutil.copy(DEFAULT_DIR / name, tmp_path / name)
     return tmp_path

@@ -18,8 +18,8 @@ from gmgan_lib.metrics.classifier import DEFAULT_DIR, read_manifest
 from gmgan_lib.metrics.evaluate import metrics_from_outputs
 
 N = 2000
-pytestmark = pytest.mark.skipif(not (DEFAULT_DIR / "mnist.pt").is_file(),
-                                reason="data/classifiers/mnist.pt is not committed yet")
+# The committed classifier is part of the repository: without it these tests fail (loudly,
+# naming the file: load_classifier's error), they are never skipped.
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_range_tolerance_and_small_n_warning(clf):
 # ----------------------------------------------------------------------------- the CLI
 
 def _tiny_checkpoint(path):
-    train = pytest.importorskip("gmgan_lib.train", reason="gmgan_lib.train (load_generator) is not there yet")
+    from gmgan_lib import train
     from gmgan_lib.checkpoint import save_checkpoint
     from gmgan_lib.models import build, resolve_config
 

@@ -110,8 +110,21 @@ def _blobs(size=25, Or=None, channels=1):
     return img if Or is None else img.unsqueeze(2).expand(1, channels, Or, size, size).contiguous()
 
 
-def test_rotation_error_45_is_measured_and_reported(capsys):
-    """Not asserted beyond sanity: bilinear resampling cannot be exact at 45 degrees."""
+class _Shift(nn.Module):
+    """A control that is not rotation-equivariant: a 2-pixel translation (about the centre a
+    rotation does not commute with it)."""
+
+    def forward(self, x):
+        return torch.roll(x, 2, dims=-1)
+
+
+# Bilinear resampling cannot be exact at 45 degrees: resampling alone costs about 0.05 of the
+# norm on these smooth inputs, and every equivariant layer measured 0.03-0.14 (a 2-pixel shift,
+# which is not equivariant, 0.42). The bound sits between the two.
+ERROR_45 = 0.25
+
+
+def test_rotation_error_45_is_within_resampling_error_and_a_broken_layer_is_not(capsys):
     torch.manual_seed(5)
     report = {}
     lift = gnn.LiftM2(1, 3, orientations=8)
@@ -131,7 +144,10 @@ def test_rotation_error_45_is_measured_and_reported(capsys):
     with capsys.disabled():
         print("\n45-degree relative L2 errors (central disk):",
               ", ".join(f"{k}={v:.3g}" for k, v in report.items()))
-    assert all(math.isfinite(v) and v >= 0 for v in report.values())
+    assert report["resampling_only"] < 0.1
+    assert all(0 <= v < ERROR_45 for v in report.values()), report
+    control = rotation_error_45(_Shift(), _blobs(), margin=3, input_space="r2", output_space="r2")
+    assert control > ERROR_45, "the measure must tell a non-equivariant layer"
     with pytest.raises(ValueError, match="divisible by 8"):
         rotation_error_45(gnn.ErosionM2(1), torch.randn(1, 1, 4, 9, 9))
 
