@@ -4,6 +4,10 @@
     python scripts/reproduce.py                 # the whole table (about 3 hours on 2 cores)
     python scripts/reproduce.py --list          # the runs, and which are done
     python scripts/reproduce.py --only 'gmgan-mnist-*' --minutes 10
+    python scripts/reproduce.py --table         # docs/results.md's table from the results
+    python scripts/reproduce.py --plot docs/img/cpu_table_curves.png
+    python scripts/reproduce.py --export        # the seed-0 generators -> data/checkpoints/cpu-table
+    python scripts/reproduce.py --grids docs/img/cpu_table_samples.png
     make reproduce                              # the first line
 
 The table (docs/results.md): GM-GAN (the default ``gmgan``) and the DCGAN (``gan``), three training
@@ -44,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gmgan_lib.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from gmgan_lib.checkpoint import MANIFEST, CheckpointError, load_checkpoint  # noqa: E402
 from gmgan_lib.files import atomic_write, atomic_write_text  # noqa: E402
 from gmgan_lib.models import build, count_parameters  # noqa: E402
 
@@ -241,6 +245,76 @@ def plot_curves(results: Path, image: Path) -> int:
     return 0
 
 
+EXPORTED = ("gmgan-mnist-seed0", "gan-mnist-seed0", "gmgan-rotmnist-seed0", "gan-rotmnist-seed0")
+
+
+def export_name(run: Run) -> str:
+    """The committed generator's file name: model, dataset, fraction and seed."""
+    fraction = "all" if run.fraction == 1.0 else f"{round(run.fraction * 100)}pc"
+    return f"{run.model}-{run.dataset}-{fraction}-seed{run.seed}.pt"
+
+
+def export(runs: list[Run], out: Path, folder: Path) -> int:
+    """Write the generator-only files of the finished :data:`EXPORTED` runs into ``folder``
+    and list them (sha256) in its ``SHA256SUMS``; returns how many. A file already listed is
+    replaced only if its run's checkpoint changed (then its hash changes too)."""
+    import hashlib
+
+    from gmgan_lib.sampling import export_generator
+
+    manifest = folder / MANIFEST
+    entries = {}
+    if manifest.exists():
+        for line in manifest.read_text().splitlines():
+            if line.strip():
+                digest, name = line.split()
+                entries[name.lstrip("*")] = digest
+    written = 0
+    for run in runs:
+        if run.name not in EXPORTED or status(run, out, 0.0) != "done":
+            continue
+        target = folder / export_name(run)
+        export_generator(out / run.name / "checkpoint.pt", target)
+        entries[target.name] = hashlib.sha256(target.read_bytes()).hexdigest()
+        written += 1
+    if written:
+        atomic_write_text(manifest, "".join(f"{d}  {n}\n" for n, d in sorted(entries.items())))
+    return written
+
+
+def sample_grids(folder: Path, image: Path, n: int = 64) -> int:
+    """One panel of ``n`` samples (noise seed 0) per committed generator of ``folder``: rows
+    are datasets, columns models."""
+    from matplotlib.figure import Figure
+
+    from gmgan_lib.sampling import sample
+    from gmgan_lib.viz import image_grid
+
+    files = sorted(folder.glob("*-seed0.pt"))
+    if not files:
+        print(f"error: {folder} holds no exported generator (run with --export first)",
+              file=sys.stderr)
+        return 1
+    datasets = sorted({f.name.split("-")[1] for f in files})
+    models = ["gmgan", "gan"]
+    fig = Figure(figsize=(3.0 * len(models), 3.2 * len(datasets)))
+    axes = fig.subplots(len(datasets), len(models), squeeze=False)
+    for i, dataset in enumerate(datasets):
+        for j, model in enumerate(models):
+            ax = axes[i][j]
+            ax.axis("off")
+            path = folder / f"{model}-{dataset}-all-seed0.pt"
+            if not path.exists():
+                continue
+            ax.imshow(image_grid(sample(path, n=n, seed=0)), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{'GM-GAN' if model == 'gmgan' else 'DCGAN'}, {dataset}", fontsize=10)
+    fig.tight_layout()
+    image.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(image, lambda fh: fig.savefig(fh, format="png", dpi=110))
+    print(f"wrote {image}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "table",
@@ -262,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", type=Path, default=None,
                    help="write the curves of FID_MNIST against CPU minutes of the collected "
                         "results to this image, then stop")
+    p.add_argument("--export", type=Path, nargs="?", const=ROOT / "data" / "checkpoints" / "cpu-table",
+                   default=None, help="write the final generators of the seed-0 MNIST and rotated "
+                                      "MNIST runs (generator-only, listed in SHA256SUMS) to this "
+                                      "folder (default data/checkpoints/cpu-table), then stop")
+    p.add_argument("--grids", type=Path, default=None,
+                   help="draw 64 samples of each exported generator into this image, then stop")
     p.add_argument("--protocol", choices=("cpu", "paper"), default="cpu",
                    help="paper: the seed's protocol (200 epochs, no time budget, CUDA, one job)")
     args = p.parse_args(argv)
@@ -275,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.plot is not None:
         return plot_curves(args.results, args.plot)
+    if args.grids is not None:
+        return sample_grids(args.export or ROOT / "data" / "checkpoints" / "cpu-table", args.grids)
+    if args.export is not None:
+        n = export(table(), args.out, args.export)
+        print(f"{n} generators exported to {args.export}")
+        return 0
     runs = [r for r in table() if fnmatch.fnmatch(r.name, args.only)]
     if not runs:
         p.error(f"--only {args.only!r} matches no run; `--list` shows their names")

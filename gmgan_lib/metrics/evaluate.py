@@ -210,7 +210,7 @@ def evaluate_generator(generator, dataset: str, n: int, seeds: int = 1, batch_si
     ``n`` train images).
     """
     from gmgan_lib.data import load_tensors
-    from gmgan_lib.train import sample
+    from gmgan_lib.sampling import sample
 
     x_test, _ = load_tensors(dataset, split="test")
     x_train, _ = load_tensors(dataset, split="train")
@@ -295,7 +295,7 @@ def _default_out(ckpt: Path) -> Path:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from gmgan_lib.checkpoint import load_checkpoint, read_checkpoint_bytes
-    from gmgan_lib.train import generator_from_state
+    from gmgan_lib.sampling import generator_from_state
 
     # Every argument, and where the report will go, is checked before any work.
     least = K_NEAREST + 1     # k-NN precision/recall need k neighbours besides each sample
