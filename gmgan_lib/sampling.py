@@ -22,8 +22,10 @@ from gmgan_lib import cli_error
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gmgan_lib.files import atomic_write, ensure_writable_folder
 from gmgan_lib.models import build
-from gmgan_lib.training.config import DEVICES, MAX_SAMPLES, MAX_SEED
+from gmgan_lib.training.config import DEVICES, MAX_SEED
 from gmgan_lib.training.distributed import resolve_device, unwrap
+
+MAX_SAMPLES = 100_000   # `sample --n`: one grid image
 
 
 @torch.no_grad()

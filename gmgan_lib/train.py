@@ -27,8 +27,9 @@ and a fake batch, then one generator update; binary cross-entropy on logits; Ada
    rank 0 alone writes, stop decisions agreed by all ranks
    (:mod:`~gmgan_lib.training.distributed`).
 
-Sampling from a trained generator lives in :mod:`gmgan_lib.sampling` (its names are also
-importable from here, as they always were).
+Sampling from a trained generator lives in :mod:`gmgan_lib.sampling` (``sample``,
+``load_generator``, ``generate``, ``export_generator``, ... are also importable from here, as they
+were before the split).
 """
 from __future__ import annotations
 
@@ -144,10 +145,10 @@ def _train(config: TrainConfig, run_dir: RunDirectory, resume: bool, images: tor
         f"discriminator = {params['total']:,} parameters")
     torch.manual_seed(config.seed + dist.rank)  # each rank its own noise stream
     if saved is not None:
+        run.load_state_dict(saved, dist.rank, where=str(run_dir.checkpoint))
         if len(saved["rng"]) != dist.world:
             log(f"note: checkpoint was written by {len(saved['rng'])} process(es), this run has "
                 f"{dist.world}: noise streams continue from rank states modulo {len(saved['rng'])}")
-        run.load_state_dict(saved, dist.rank, where=str(run_dir.checkpoint))
         log(f"resumed from {display_path(run_dir.checkpoint)} at step {run.step} "
             f"({run.seconds:.1f} s trained so far)")
     run.generator, run.discriminator = dist.wrap(run.generator), dist.wrap(run.discriminator)
@@ -157,13 +158,14 @@ def _train(config: TrainConfig, run_dir: RunDirectory, resume: bool, images: tor
 
     report = _Report(run_dir, schedule.total_steps, run.step, bar, log, dry_run)
     with graceful_stop() as signals, report:
-        stop = StopRule(signals, config.max_seconds, dist)
+        stop = StopRule(signals, config.max_seconds, dist, seconds_before=run.seconds)
         stopped_by, last_good = _loop(config, run, schedule, images, stop, run_dir, report, dist)
         for net in (run.generator, run.discriminator):
             dist.broadcast_buffers(unwrap(net))
         if stopped_by != "done" or last_good != run.step:
-            _checkpoint(run, schedule, run_dir, dist, last_good)
+            _checkpoint(run, schedule, run_dir, dist, stop, last_good)
         run_dir.save_samples(run.generator, run.noise, "samples.png")
+    run.seconds = stop.seconds()
 
     received = signals["signal"] if stopped_by == "interrupt" else None
     if stopped_by == "interrupt":
@@ -187,7 +189,7 @@ def _loop(config: TrainConfig, run: RunState, schedule: Schedule, images: torch.
           dist: Distributed) -> tuple[str, int]:
     """The training loop. Returns why it stopped ("done", "time" or "interrupt") and the step
     of the newest checkpoint known to hold finite weights."""
-    seconds_before, last_good = run.seconds, run.step
+    last_good = run.step
     while run.step < schedule.total_steps:
         # (1) One GAN step on the next real batches: d_steps D updates, then one G update.
         reals = schedule.real_batches(images, run.step)
@@ -217,29 +219,30 @@ def _loop(config: TrainConfig, run: RunState, schedule: Schedule, images: torch.
         bad_step, reason = stop.agree()
         if bad_step >= 0:
             raise _diverged(bad_step, last_good, run_dir)
-        run.seconds = seconds_before + stop.elapsed()
         if logged:
-            report.log(step, schedule.epoch(step), float(loss_d), float(loss_g), run.seconds,
-                       flush=epoch_end or last)
+            report.log(step, schedule.epoch(step), float(loss_d), float(loss_g), stop.seconds(),
+                       milestone=epoch_end or last)
         if epoch_end:
             run_dir.save_samples(run.generator, run.noise,
                                  f"samples_epoch_{step // schedule.steps_per_epoch:03d}.png")
         if reason is not None:
             return reason, last_good
         if checkpoint_due:
-            last_good = _checkpoint(run, schedule, run_dir, dist, last_good)
+            last_good = _checkpoint(run, schedule, run_dir, dist, stop, last_good)
     return "done", last_good
 
 
 def _checkpoint(run: RunState, schedule: Schedule, run_dir: RunDirectory, dist: Distributed,
-                last_good: int) -> int:
+                stop: StopRule, last_good: int) -> int:
     """Write the run's checkpoint (every rank takes part: the RNG states are gathered); the
     step it holds. The last update may have made the weights non-finite while its loss
     (computed before it) was finite: such weights are never labelled good."""
     if run.non_finite():
         raise _diverged(run.step + 1, last_good, run_dir)
     rngs = dist.gather(rng_state(run.device))
-    run_dir.save_checkpoint(run.state_dict(rngs, schedule.epoch(run.step), dist.world))
+    if run_dir.writes:
+        run.seconds = stop.seconds()
+        run_dir.save_checkpoint(run.state_dict(rngs, schedule.epoch(run.step), dist.world))
     return run.step
 
 
@@ -277,11 +280,12 @@ class _Report:
             self.bar.update(1)
 
     def log(self, step: int, epoch: int, loss_d: float, loss_g: float, seconds: float,
-            flush: bool) -> None:
+            milestone: bool) -> None:
+        """``milestone`` (an epoch's end, the last step): a console line even within 10 s."""
         self.run_dir.log(step, epoch, loss_d, loss_g, seconds)
         if self.bar is not None:
             self.bar.set_postfix(epoch=epoch, loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}")
-        elif time.perf_counter() - self.last_line >= 10 or flush or self.dry_run:
+        elif time.perf_counter() - self.last_line >= 10 or milestone or self.dry_run:
             self.last_line = time.perf_counter()
             self.say(f"step {step}/{self.total} epoch {epoch} loss_d {loss_d:.4f} "
                      f"loss_g {loss_g:.4f} {seconds:.1f} s", flush=True)

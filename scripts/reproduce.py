@@ -256,8 +256,8 @@ def export_name(run: Run) -> str:
 
 def export(runs: list[Run], out: Path, folder: Path) -> int:
     """Write the generator-only files of the finished :data:`EXPORTED` runs into ``folder``
-    and list them (sha256) in its ``SHA256SUMS``; returns how many. A file already listed is
-    replaced only if its run's checkpoint changed (then its hash changes too)."""
+    and list them (sha256) in its ``SHA256SUMS`` (other entries kept); returns how many.
+    Every call writes them again from the runs' checkpoints."""
     import hashlib
 
     from gmgan_lib.sampling import export_generator
@@ -290,12 +290,14 @@ def sample_grids(folder: Path, image: Path, n: int = 64) -> int:
     from gmgan_lib.sampling import sample
     from gmgan_lib.viz import image_grid
 
-    files = sorted(folder.glob("*-seed0.pt"))
-    if not files:
+    import re
+
+    names = [re.fullmatch(r"(gmgan|gan)-(.+)-all-seed0\.pt", f.name) for f in folder.glob("*.pt")]
+    datasets = sorted({m.group(2) for m in names if m})
+    if not datasets:
         print(f"error: {folder} holds no exported generator (run with --export first)",
               file=sys.stderr)
         return 1
-    datasets = sorted({f.name.split("-")[1] for f in files})
     models = ["gmgan", "gan"]
     fig = Figure(figsize=(3.0 * len(models), 3.2 * len(datasets)))
     axes = fig.subplots(len(datasets), len(models), squeeze=False)

@@ -20,7 +20,7 @@ hybrid GM-GAN (:mod:`gmgan_lib.models.hybrid`) has exactly this skeleton, with p
 convolutions in place of the convolutions and morphology in place of ReLU.
 
 ``d_batch_norm=False`` drops D's batch norm (usual together with spectral norm, a training
-option of :class:`gmgan_lib.train.TrainConfig`).
+option of :class:`gmgan_lib.training.config.TrainConfig`).
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """What defines a training run: :class:`TrainConfig`, and the limits of its values.
 
 The configuration is data: one dataclass whose fields carry their help strings,
-from which ``python -m gmgan_lib train``'s flags are derived (:func:`gmgan_lib.train.add_train_arguments`).
-:meth:`TrainConfig.resolved` validates it once, at the public boundary (``train()``), and fills
-in the complete architecture dict that checkpoints store.
+from which ``python -m gmgan_lib train``'s flags are derived
+(:func:`gmgan_lib.train.add_train_arguments`). :meth:`TrainConfig.resolved` validates it once, at
+the public boundary (``train()``), and fills in the complete architecture dict that checkpoints
+store.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ LOSSES = ("bce", "hinge", "relativistic")
 MAX_COUNT = 10**9
 MAX_LATENT_DIM = 65_536
 MAX_SEED = 2**62
-MAX_SAMPLES = 100_000   # `sample --n`: one grid image
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
@@ -46,7 +46,7 @@ class TrainConfig:
     """Everything that defines a training run (saved as ``config.json`` and in checkpoints).
 
     Each field's help string is the documentation of its ``python -m gmgan_lib train`` flag,
-    which :func:`add_train_arguments` derives from the field."""
+    which :func:`gmgan_lib.train.add_train_arguments` derives from the field."""
 
     model: str = _option("gmgan", "the GAN", choices=MODEL_NAMES)
     dataset: str = _option("mnist", "training data", choices=DATASETS)
@@ -77,6 +77,10 @@ class TrainConfig:
     def validate(self) -> None:
         """Reject bad values with a ValueError naming the parameter and the valid values (the
         configuration itself is not changed: :meth:`resolved` gives the completed copy)."""
+        self._validate()
+
+    def _validate(self) -> dict[str, Any]:
+        """:meth:`validate`, returning the complete architecture dict it resolved."""
         def positive_int(name: str, value: Any, allow_none: bool = False,
                          most: int = MAX_COUNT) -> None:
             if allow_none and value is None:
@@ -136,20 +140,19 @@ class TrainConfig:
         if not isinstance(self.model_config, dict):
             raise ValueError(f"model_config must be a dict of architecture fields, got "
                              f"{type(self.model_config).__name__}")
-        # Resolving validates every architecture field (the result is thrown away here).
+        # Resolving validates every architecture field (and fills in the defaults).
         model_config = resolve_config(self.model, **self.model_config)
         if self.r1 > 0:   # R1 differentiates D twice: refuse layers without a second derivative
             with torch.device("meta"):   # the layers' types are enough: allocate no weight
                 discriminator = build(self.model, self.latent_dim, **model_config).discriminator
             check_double_backward(discriminator, "r1")
+        return model_config
 
     def resolved(self) -> TrainConfig:
         """A validated copy whose ``model_config`` is the complete, explicit architecture (what
         checkpoints store, so that a run rebuilds the same network if defaults change later).
         Raises ValueError naming the parameter for a bad value; ``self`` is left unchanged."""
-        self.validate()
-        return dataclasses.replace(self, model_config=resolve_config(self.model,
-                                                                      **self.model_config))
+        return dataclasses.replace(self, model_config=self._validate())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

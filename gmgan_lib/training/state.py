@@ -1,8 +1,9 @@
 """The state of a training run: everything a checkpoint holds, as one object.
 
-(networks, optimisers, step, training seconds, RNG states, fixed noise) is the whole state: a run
-resumed from :meth:`RunState.state_dict` continues bit for bit on the CPU as if it had never
-stopped (the data order is a function of the seed and the step, :mod:`~gmgan_lib.training.schedule`).
+The networks, the optimisers, the step, the training seconds, the RNG states and the fixed noise
+are the whole state of a run: one resumed from :meth:`RunState.state_dict` continues bit for bit
+on the CPU as if it had never stopped (the data order is a function of the seed and the step,
+:mod:`~gmgan_lib.training.schedule`).
 """
 from __future__ import annotations
 

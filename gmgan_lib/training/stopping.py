@@ -68,17 +68,23 @@ class StopRule:
     says whether a single process should stop at once), and :meth:`agree` at logging and
     checkpoint steps: it returns the first bad step (``-1``: none) and the reason to stop
     (``"interrupt"``, ``"time"`` or ``None``), maxima over all ranks. The clock starts at
-    construction: ``elapsed()`` is this session's training time.
+    construction: ``elapsed()`` is this session's training time (what the budget limits),
+    ``seconds()`` the run's, earlier sessions' ``seconds_before`` included.
     """
 
-    def __init__(self, signals: dict, max_seconds: float | None, dist: Distributed):
+    def __init__(self, signals: dict, max_seconds: float | None, dist: Distributed,
+                 seconds_before: float = 0.0):
         self.signals, self.max_seconds, self.dist = signals, max_seconds, dist
+        self.seconds_before = seconds_before
         self.first_bad = torch.full((), -1, dtype=torch.int64, device=dist.device)
         self.over_time = False
         self.started = time.perf_counter()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+    def seconds(self) -> float:
+        return self.seconds_before + self.elapsed()
 
     def after_step(self, step: int, loss_d: torch.Tensor, loss_g: torch.Tensor) -> bool:
         """Record step ``step``'s losses; True when this (single) process must stop now."""
