@@ -34,7 +34,7 @@ demo: data
 	$(BIN)/python -m gmgan_lib demo --out runs/demo
 
 # The paper's comparison at CPU scale (docs/results.md): 28 runs of 10 CPU minutes, two at a
-# time, resumable (about 3 hours on 2 cores); `scripts/reproduce.py --help` for parts of it.
+# time, resumable (about 2.5 hours on 2 cores, measured); `scripts/reproduce.py --help` for parts of it.
 reproduce: data
 	$(BIN)/python scripts/reproduce.py
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The paper's comparison at CPU scale: every run of the table, resumable, in one command.
 
-    python scripts/reproduce.py                 # the whole table (about 3 hours on 2 cores)
+    python scripts/reproduce.py                 # the whole table (about 2.5 hours on 2 cores, measured)
     python scripts/reproduce.py --list          # the runs, and which are done
     python scripts/reproduce.py --only 'gmgan-mnist-*' --minutes 10
     python scripts/reproduce.py --table         # docs/results.md's table from the results
