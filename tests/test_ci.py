@@ -28,9 +28,12 @@ def test_ci_entry_runs_make_test_and_nothing_else_of_substance():
 
 def _make_would_run(target: str) -> list[str]:
     """The commands ``make TARGET`` would run here, in order (``make -n``: nothing is run)."""
-    done = subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True,
-                          check=True)
-    return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    # Under `make test` this runs inside make: drop what the outer make passes down.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    done = subprocess.run(["make", "--no-print-directory", "-n", target], cwd=REPO, env=env,
+                          capture_output=True, text=True, check=True)
+    return [line.strip() for line in done.stdout.splitlines()
+            if line.strip() and not line.startswith("make")]
 
 
 def test_make_test_runs_lint_then_units_and_notebooks_as_two_pytest_calls():
