@@ -227,6 +227,9 @@ def make_structuring_element_widget(orientations: int = 8, kernel_size=(5, 9, 9)
 # --------------------------------------------------------------------------------------------
 
 KERNEL_KINDS = ("square", "disk", "quadratic", "power")
+# The parameters each structuring element reads (the flat ones read none): the morphology
+# explorer greys out the others.
+KERNEL_PARAMETERS = {"square": (), "disk": (), "quadratic": ("t",), "power": ("alpha", "t")}
 
 
 def _as_single_image(image) -> torch.Tensor:
@@ -278,15 +281,21 @@ def erosion_dilation_panel(image, kernel: str = "quadratic", size: int = 5,
     """``f``, erosion, dilation, opening and closing side by side (see :func:`morphology_arrays`).
 
     With ``op`` (one of ``"erosion"``, ``"dilation"``, ``"opening"``, ``"closing"``) a sixth
-    panel shows what that operation changed, ``op(f) - f``, in a signed colour map.
+    panel shows what that operation changed, ``op(f) - f``, in a signed colour map. The last
+    panel draws the structuring element itself (its values; white where it is +inf, outside a
+    flat element's support).
     """
     names = ("erosion", "dilation", "opening", "closing")
     if op is not None and op not in names:
         raise ValueError(f"op must be None or one of {names}, got {op!r}")
     arr = morphology_arrays(image, kernel, size, alpha, t)
     panels = ["f", *names] + ([op] if op else [])
-    fig = Figure(figsize=(2.1 * len(panels), 2.5))
-    axes = fig.subplots(1, len(panels))
+    fig = Figure(figsize=(2.1 * (len(panels) + 1), 2.5))
+    axes = fig.subplots(1, len(panels) + 1)
+    kernel_ax = axes[-1]
+    kernel_ax.imshow(np.ma.masked_invalid(arr["kernel"]), cmap="viridis", interpolation="nearest")
+    kernel_ax.set_title("structuring element")
+    kernel_ax.set_axis_off()
     for i, (ax, name) in enumerate(zip(axes, panels)):
         if i == 5:
             diff = arr[name] - arr["f"]
@@ -312,13 +321,22 @@ def make_morphology_widget(images):
     def draw(index, kernel, size, alpha, t, op):
         return erosion_dilation_panel(batch[index, 0], kernel, size, alpha, t, op)
 
+    kernel = W.Dropdown(options=list(KERNEL_KINDS), value="disk", description="kernel")
+    alpha = W.FloatSlider(value=0.65, min=0.55, max=1.0, step=0.05, description="alpha")
+    t = W.FloatSlider(value=1.0, min=0.25, max=4.0, step=0.25, description="t")
+
+    def grey_out_unused(change=None):   # alpha and t mean nothing for a flat element
+        alpha.disabled = "alpha" not in KERNEL_PARAMETERS[kernel.value]
+        t.disabled = "t" not in KERNEL_PARAMETERS[kernel.value]
+
+    kernel.observe(grey_out_unused, names="value")
+    grey_out_unused()
     return W.interactive(
         draw, {"auto_display": True},
         index=W.IntSlider(value=0, min=0, max=len(batch) - 1, description="digit"),
-        kernel=W.Dropdown(options=list(KERNEL_KINDS), value="disk", description="kernel"),
+        kernel=kernel,
         size=W.IntSlider(value=3, min=1, max=9, step=2, description="size"),
-        alpha=W.FloatSlider(value=0.65, min=0.55, max=1.0, step=0.05, description="alpha"),
-        t=W.FloatSlider(value=1.0, min=0.25, max=4.0, step=0.25, description="t"),
+        alpha=alpha, t=t,
         op=W.Dropdown(options=["erosion", "dilation", "opening", "closing"], value="opening",
                       description="op"))
 

@@ -244,8 +244,15 @@ def test_erosion_dilation_panel_content_and_bad_input():
     fig = viz.erosion_dilation_panel(f, kernel="disk", size=3, op="closing")
     arr = viz.morphology_arrays(f, kernel="disk", size=3)
     shown = [ax.images[0].get_array() for ax in fig.axes]
-    assert len(shown) == 6
+    assert len(shown) == 7
     np.testing.assert_allclose(shown[1], arr["erosion"])
+    # the last panel is the structuring element: the 3x3 disk is 0 on its cross, +inf (masked)
+    # in the corners
+    element = shown[6]
+    assert element.shape == (3, 3) and element.mask.tolist() == [[True, False, True],
+                                                                 [False, False, False],
+                                                                 [True, False, True]]
+    assert fig.axes[6].get_title() == "structuring element"
     assert np.all(shown[1] <= f.numpy() + 1e-12)  # the erosion image is <= the original
     np.testing.assert_allclose(shown[5], arr["closing"] - arr["f"])
     assert np.all(shown[5] >= 0)
@@ -318,6 +325,22 @@ def test_widgets_construct_and_draw_with_their_defaults():
         # an interact callback is only logged, so this is what proves it worked)
         assert isinstance(widget.result, Figure)
         assert len(widget.children) >= 3
+
+
+def test_morphology_widget_greys_out_what_the_kernel_ignores():
+    widget = viz.make_morphology_widget(_digits(2))
+    controls = {c.description: c for c in widget.children if hasattr(c, "description")}
+    seen = {}
+    for kind in ("quadratic", "power", "square", "disk"):
+        controls["kernel"].value = kind
+        seen[kind] = (controls["alpha"].disabled, controls["t"].disabled)
+    assert seen == {"quadratic": (True, False), "power": (False, False),
+                    "square": (True, True), "disk": (True, True)}
+    # and the picture follows the slider that is live: t changes the quadratic's erosion
+    controls["kernel"].value = "quadratic"
+    before = widget.result.axes[1].images[0].get_array().copy()
+    controls["t"].value = 4.0
+    assert not np.allclose(widget.result.axes[1].images[0].get_array(), before)
 
 
 def test_morphology_widget_redraws_when_a_control_moves():

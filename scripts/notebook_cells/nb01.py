@@ -197,7 +197,9 @@ for name, k in [("disk", disk), ("quadratic", quad)]:
 ### The digit explorer
 
 Pick a digit, a structuring element and an operation; the sixth panel shows what the operation
-changed. (The widget only wires controls to `viz.erosion_dilation_panel`, a plain function that is
+changed and the last one the structuring element itself. `alpha` and `t` are greyed out when the
+element ignores them (a flat square or disk reads neither; the quadratic reads only `t`). (The
+widget only wires controls to `viz.erosion_dilation_panel`, a plain function that is
 unit-tested; on a static page such as GitHub the widget shows nothing, the figures above do.)
 """),
 ("code", r"""
