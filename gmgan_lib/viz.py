@@ -514,6 +514,45 @@ def equivariance_bar_chart(errors: Mapping[str, float], tolerance: float | None 
     return fig
 
 
+def equivariance_charts(errors_90: Mapping[str, float], errors_45: Mapping[str, float],
+                        tolerance_90: float = 1e-5, tolerance_45: float = 0.25) -> Figure:
+    """Quarter turns and 45-degree turns on separate axes, each with its own tolerance.
+
+    ``errors_90``: max abs errors under a quarter turn (exact up to round-off: a log scale,
+    tolerance ``tolerance_90``); ``errors_45``: relative L2 errors under a 45-degree turn (which
+    resampling cannot make exact: a linear scale; ``tolerance_45``, the bound
+    ``tests/nn/test_layers.py`` holds every layer to).
+    """
+    for name, errors in (("errors_90", errors_90), ("errors_45", errors_45)):
+        if not isinstance(errors, Mapping) or not errors:
+            raise ValueError(f"{name} must be a non-empty mapping {{name: error}}")
+        values = np.array([float(v) for v in errors.values()])
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {dict(errors)}")
+    floor = 1e-17
+    fig = Figure(figsize=(max(7.0, 0.9 * (len(errors_90) + len(errors_45)) + 2.5), 3.4))
+    ax90, ax45 = fig.subplots(1, 2)
+    v90 = np.array([float(v) for v in errors_90.values()])
+    ax90.bar(range(len(v90)), np.maximum(v90, floor), color="tab:blue")
+    ax90.set_yscale("log")
+    ax90.set_ylim(floor / 2, max(1.0, v90.max() * 3))
+    ax90.set_xticks(range(len(v90)), list(errors_90), rotation=30, ha="right")
+    ax90.axhline(tolerance_90, ls="--", color="tab:red", label=f"tolerance {tolerance_90:g}")
+    ax90.set_ylabel("max abs error")
+    ax90.set_title("90 degrees (exact up to round-off)")
+    ax90.legend()
+    v45 = np.array([float(v) for v in errors_45.values()])
+    ax45.bar(range(len(v45)), v45, color="tab:orange")
+    ax45.set_ylim(0, max(tolerance_45, v45.max()) * 1.25)
+    ax45.set_xticks(range(len(v45)), list(errors_45), rotation=30, ha="right")
+    ax45.axhline(tolerance_45, ls="--", color="tab:red", label=f"tolerance {tolerance_45:g}")
+    ax45.set_ylabel("relative L2 error")
+    ax45.set_title("45 degrees (resampled)")
+    ax45.legend()
+    fig.tight_layout()
+    return fig
+
+
 _METRIC_COLUMNS = (  # key in evaluate_images' dict -> column title (FID on MNIST features is
     ("fid", "FID_MNIST"),  # named FID_MNIST everywhere so nobody mistakes it for Inception FID)
     ("kl", "class KL"),

@@ -140,6 +140,19 @@ def test_equivariance_bar_chart_heights_and_tolerance():
         viz.equivariance_bar_chart({"x": -1.0})
 
 
+def test_equivariance_charts_put_90_and_45_degrees_on_their_own_axes():
+    fig = viz.equivariance_charts({"erosion": 0.0, "lift": 3e-7}, {"erosion": 0.09, "lift": 0.11},
+                                  tolerance_90=1e-5, tolerance_45=0.25)
+    ax90, ax45 = fig.axes
+    np.testing.assert_allclose([p.get_height() for p in ax90.patches], [1e-17, 3e-7])
+    np.testing.assert_allclose([p.get_height() for p in ax45.patches], [0.09, 0.11])
+    assert (ax90.get_yscale(), ax45.get_yscale()) == ("log", "linear")
+    assert ax90.lines[0].get_ydata()[0] == 1e-5 and ax45.lines[0].get_ydata()[0] == 0.25
+    assert [t.get_text() for t in ax45.get_xticklabels()] == ["erosion", "lift"]
+    with pytest.raises(ValueError, match="errors_45"):
+        viz.equivariance_charts({"x": 0.0}, {"x": float("nan")})
+
+
 def test_metrics_table_names_fid_mnist_and_formats_rows():
     res = {"GM-GAN": {"fid": 1.23456, "kl": 0.05, "mnist_score": 9.1, "n": 1000},
            "GAN": {"fid": (15.5, 0.25), "kl": 0.1, "mnist_score": 8.0, "n": 1000}}

@@ -223,8 +223,14 @@ for name, err in errors_90.items():
 """),
 ("md", r"""
 At $45^\circ$ the grid must be resampled (bilinear), so the error is not zero; it is measured as a
-relative $L^2$ error over a central disk, on smooth input (a blurred digit). It is a measurement,
-not a pass/fail test.
+relative $L^2$ error over a central disk, on smooth input (a blurred digit). The chart keeps the
+two on their own axes: quarter turns on a log scale against $10^{-5}$, 45-degree turns on a linear
+scale against 0.25, the bound the unit tests hold every layer to *with smooth filters and smooth
+inputs* (there resampling alone costs about 0.05, and a 2-pixel shift, which is not equivariant,
+measures 0.42). Here the lifting layer keeps its random, unsmoothed 5x5 initial filters: its
+45-degree error is well above the line, and the CDE layer, fed with its output, inherits part of
+it. Pixel-level detail does not survive a resampled rotation; that is why the 45-degree error is
+a measurement that depends on the input, not a property of the layer alone.
 """),
 ("code", r"""
 # NBVAL_IGNORE_OUTPUT
@@ -234,9 +240,7 @@ errors_45 = {}
 for name, layer in layers.items():
     errors_45[name] = gnn.rotation_error_45(layer, blur if name == "LiftM2" else smooth_m2)
     print(f"{name:13s} 90 deg: {errors_90[name]:.1e}   45 deg (relative): {errors_45[name]:.3f}")
-chart = {f"{n} 90": e for n, e in errors_90.items()} | {f"{n} 45": e for n, e in errors_45.items()}
-viz.equivariance_bar_chart(chart, tolerance=1e-5, title="equivariance error: 90 vs 45 degrees",
-                           ylabel="90: max abs error, 45: relative L2")
+viz.equivariance_charts(errors_90, errors_45, tolerance_90=1e-5, tolerance_45=0.25)
 """),
 ("md", r"""
 ### A whole discriminator
