@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
 from torchvision.transforms.functional import gaussian_blur
 
 import gmgan_lib
@@ -98,7 +99,7 @@ expected to beat it at this $N$.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")            # the small-N warning: we know, this is a smoke test
     floor = evaluate_images(other, real, classifier=classifier)
-print(viz.metrics_table({f"real vs real (N={N})": floor}))
+display(Markdown(viz.metrics_table({f"real vs real (N={N})": floor})))
 """),
 ("code", r"""
 # NBVAL_CHECK_OUTPUT
@@ -156,7 +157,7 @@ ones = test_images[test_labels == 1][:N]
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     only_ones = evaluate_images(ones, real, classifier=classifier)
-print(viz.metrics_table({"real vs real": floor, "only 1s": only_ones}))
+display(Markdown(viz.metrics_table({"real vs real": floor, "only 1s": only_ones})))
 """),
 ("code", r"""
 # NBVAL_CHECK_OUTPUT
@@ -188,7 +189,7 @@ with warnings.catch_warnings():
 ("code", r"""
 # NBVAL_IGNORE_OUTPUT
 print(f"FID_MNIST on LeNet[mnist] features (sha256 {classifier.sha256[:12]}...), N = {N}, one seed: SMOKE TEST")
-print(viz.metrics_table(results))
+display(Markdown(viz.metrics_table(results)))
 viz.metrics_bar_chart(results)
 """),
 ("code", r"""
