@@ -32,11 +32,11 @@ from typing import Any
 
 import torch
 
-from gmgan_lib.files import atomic_write, atomic_write_text  # noqa: F401  (re-exported)
+# MANIFEST: committed checkpoints (data/checkpoints/) have a `sha256sum`-format one beside them.
+from gmgan_lib.files import MANIFEST, atomic_write, atomic_write_text  # noqa: F401  (re-exported)
 
 FORMAT = "gmgan-checkpoint"
 VERSION = 1
-MANIFEST = "SHA256SUMS"   # `sha256sum` format; committed checkpoints (data/checkpoints/) have one
 
 
 class CheckpointError(ValueError):

@@ -14,13 +14,17 @@ and the run directory's ``.lock``.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tempfile
 from pathlib import Path
 from collections.abc import Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder",
+           "MANIFEST", "sha256_bytes", "read_manifest", "record_sha256"]
+
+MANIFEST = "SHA256SUMS"   # `sha256sum` format, beside committed classifiers and checkpoints
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -93,6 +97,36 @@ def ensure_writable_folder(directory: str | os.PathLike, flag: str = "--out") ->
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """:func:`atomic_write` of ``data``."""
     return atomic_write(path, lambda f: f.write(data))
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(directory: str | os.PathLike) -> dict[str, str]:
+    """``{file name: sha256}`` from ``directory/SHA256SUMS`` (the format of ``sha256sum``)."""
+    manifest = Path(directory) / MANIFEST
+    if not manifest.is_file():
+        raise FileNotFoundError(f"manifest {manifest} is missing")
+    entries = {}
+    for n, line in enumerate(manifest.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise ValueError(f"{manifest}:{n}: expected '<sha256>  <file>', got {line!r}")
+        entries[parts[1].lstrip("*")] = parts[0].lower()
+    return entries
+
+
+def record_sha256(directory: str | os.PathLike, name: str, digest: str) -> Path:
+    """Record ``digest`` for the file ``name`` in ``directory/SHA256SUMS`` (created if missing;
+    the other entries kept, sorted by name), atomically."""
+    directory = Path(directory)
+    entries = read_manifest(directory) if (directory / MANIFEST).is_file() else {}
+    entries[name] = digest
+    text = "".join(f"{h}  {file}\n" for file, h in sorted(entries.items()))
+    return atomic_write_bytes(directory / MANIFEST, text.encode())
 
 
 def display_path(path: str | os.PathLike) -> str:

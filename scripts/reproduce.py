@@ -48,8 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gmgan_lib.checkpoint import MANIFEST, CheckpointError, load_checkpoint  # noqa: E402
-from gmgan_lib.files import atomic_write, atomic_write_text  # noqa: E402
+from gmgan_lib.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from gmgan_lib.files import atomic_write, atomic_write_text, record_sha256, sha256_bytes  # noqa: E402
 from gmgan_lib.models import build, count_parameters  # noqa: E402
 
 OPTIMISER = ["--lr", "4e-4", "--beta1", "0.0", "--beta2", "0.9"]   # the demo's, for both models
@@ -258,27 +258,15 @@ def export(runs: list[Run], out: Path, folder: Path) -> int:
     """Write the generator-only files of the finished :data:`EXPORTED` runs into ``folder``
     and list them (sha256) in its ``SHA256SUMS`` (other entries kept); returns how many.
     Every call writes them again from the runs' checkpoints."""
-    import hashlib
-
     from gmgan_lib.sampling import export_generator
 
-    manifest = folder / MANIFEST
-    entries = {}
-    if manifest.exists():
-        for line in manifest.read_text().splitlines():
-            if line.strip():
-                digest, name = line.split()
-                entries[name.lstrip("*")] = digest
     written = 0
     for run in runs:
         if run.name not in EXPORTED or status(run, out, 0.0) != "done":
             continue
-        target = folder / export_name(run)
-        export_generator(out / run.name / "checkpoint.pt", target)
-        entries[target.name] = hashlib.sha256(target.read_bytes()).hexdigest()
+        target = export_generator(out / run.name / "checkpoint.pt", folder / export_name(run))
+        record_sha256(folder, target.name, sha256_bytes(target.read_bytes()))
         written += 1
-    if written:
-        atomic_write_text(manifest, "".join(f"{d}  {n}\n" for n, d in sorted(entries.items())))
     return written
 
 

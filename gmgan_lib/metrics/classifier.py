@@ -23,7 +23,6 @@ Layout: images ``[B, 1, 28, 28]`` in ``[-1, 1]`` -> features ``[B, 128]`` -> log
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import math
 import time
@@ -35,7 +34,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gmgan_lib.data import DATASETS
-from gmgan_lib.files import atomic_write_bytes, ensure_writable_folder
+from gmgan_lib.files import (MANIFEST, atomic_write_bytes, ensure_writable_folder, read_manifest,
+                             record_sha256, sha256_bytes)
 
 # Largest random rotation of the augmentation, in degrees. rotmnist digits already come at
 # every angle, so any rotation keeps an image inside the data distribution.
@@ -44,7 +44,6 @@ AUGMENT_DEGREES = {"mnist": 10.0, "rotmnist": 180.0, "fashion-mnist": 10.0}
 DEFAULT_EPOCHS = {"mnist": 4, "rotmnist": 6, "fashion-mnist": 8}
 FORMAT = "gmgan-classifier"
 FORMAT_VERSION = 1
-MANIFEST = "SHA256SUMS"
 # data/classifiers/ of the repository this package lives in (the package is installed editable).
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "data" / "classifiers"
 
@@ -183,26 +182,6 @@ def train_classifier(images: Tensor, labels: Tensor, *, epochs: int = 4, batch_s
 
 # ----------------------------------------------------------------------------- files
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def read_manifest(directory: Path) -> dict[str, str]:
-    """``{file name: sha256}`` from ``directory/SHA256SUMS`` (the format of ``sha256sum``)."""
-    manifest = Path(directory) / MANIFEST
-    if not manifest.is_file():
-        raise FileNotFoundError(f"classifier manifest {manifest} is missing")
-    entries = {}
-    for n, line in enumerate(manifest.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise ValueError(f"{manifest}:{n}: expected '<sha256>  <file>', got {line!r}")
-        entries[parts[1].lstrip("*")] = parts[0].lower()
-    return entries
-
-
 def save_classifier(model: LeNet, dataset: str, directory: Path | str = DEFAULT_DIR, **meta) -> str:
     """Write ``<directory>/<dataset>.pt`` atomically and record its sha256 in the manifest.
 
@@ -223,10 +202,7 @@ def save_classifier(model: LeNet, dataset: str, directory: Path | str = DEFAULT_
     torch.load(io.BytesIO(data), weights_only=True)  # fail now, not at the first load_classifier
     digest = sha256_bytes(data)
     atomic_write_bytes(directory / f"{dataset}.pt", data)
-    entries = read_manifest(directory) if (directory / MANIFEST).is_file() else {}
-    entries[f"{dataset}.pt"] = digest
-    text = "".join(f"{h}  {name}\n" for name, h in sorted(entries.items()))
-    atomic_write_bytes(directory / MANIFEST, text.encode())
+    record_sha256(directory, f"{dataset}.pt", digest)
     return digest
 
 

@@ -8,15 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gmgan_lib.training.distributed import Distributed
 from gmgan_lib.training.stopping import StopRule, divergence, graceful_stop
-
-
-@pytest.fixture
-def one_process(monkeypatch):
-    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        monkeypatch.delenv(name, raising=False)
-    return Distributed("cpu")
 
 
 def losses(value):
