@@ -3,6 +3,7 @@
 #
 #   scripts/lab.sh fast    # GMGAN_FAST=1: every notebook runs in minutes on a laptop's CPU
 #   scripts/lab.sh full    # GMGAN_FAST=0: the real thing (notebook 04's training takes long)
+#   scripts/lab.sh edit    # FAST, on notebooks/ itself: for changing the course (then make sync)
 #
 # The notebooks are copied once into a git-ignored folder (LAB_DIR, default work/notebooks) and
 # JupyterLab opens that copy: a student's answers never meet the tests or a rebuild of
@@ -15,7 +16,8 @@ mode=${1:-}
 case "$mode" in
   fast) fast=1 ;;
   full) fast=0 ;;
-  *) echo "usage: scripts/lab.sh fast|full" >&2; exit 2 ;;
+  edit) fast=1 ;;
+  *) echo "usage: scripts/lab.sh fast|full|edit" >&2; exit 2 ;;
 esac
 args=()
 if [ "$(id -u)" = 0 ]; then
@@ -26,11 +28,17 @@ if [ "$(id -u)" = 0 ]; then
   fi
   args+=(--allow-root)
 fi
-work=${LAB_DIR:-work/notebooks}
-mkdir -p "$work"
-for nb in notebooks/*.ipynb; do
-  [ -e "$work/$(basename "$nb")" ] || cp "$nb" "$work/"
-done
+if [ "$mode" = edit ]; then
+  # jupytext (jupytext.toml) saves each notebook and its text twin together; `make sync`
+  # afterwards removes what the project does not keep (notebooks/README.md, "Editing").
+  work=notebooks
+else
+  work=${LAB_DIR:-work/notebooks}
+  mkdir -p "$work"
+  for nb in notebooks/*.ipynb; do
+    [ -e "$work/$(basename "$nb")" ] || cp "$nb" "$work/"
+  done
+fi
 label=$([ "$fast" = 1 ] && echo "FAST (GMGAN_FAST=1)" || echo "FULL (GMGAN_FAST=0)")
 echo "JupyterLab on $work, mode $label; the first cell of every notebook prints the mode."
 export GMGAN_FAST=$fast

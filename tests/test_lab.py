@@ -52,3 +52,11 @@ def test_lab_refuses_root_unless_asked(tmp_path, fake_jupyter):
 def test_lab_needs_a_mode(tmp_path, fake_jupyter):
     r = run("everything", tmp_path, fake_jupyter, ALLOW_ROOT="1")
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_lab_edit_opens_the_course_itself(tmp_path, fake_jupyter):
+    """Changing the course happens on notebooks/ (jupytext saves the twin with it), not a copy."""
+    r = run("edit", tmp_path, fake_jupyter, ALLOW_ROOT="1")
+    assert r.returncode == 0, r.stderr
+    assert "GMGAN_FAST=1" in r.stdout and r.stdout.rstrip().endswith(" notebooks")
+    assert not (tmp_path / "work").exists()

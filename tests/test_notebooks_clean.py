@@ -1,38 +1,106 @@
-"""The committed notebooks are clean: outputs from a real run, but normalised execution counts, no
-widget state, a profile() call first, and marked cells for nbval (notebooks/README.md says why).
+"""The committed notebooks: each paired with its text twin, clean, executed, marked for nbval.
 
-The notebooks themselves are executed by the second pytest call of ``make test`` (nbval);
-this file only reads them, so it is fast.
+A notebook is edited in JupyterLab (or through its twin, notebooks/NN_*.py, in an editor) and
+brought together with `make sync` (jupytext, then nbstripout); notebooks/README.md says how.
+The notebooks themselves are executed by the second pytest call of ``make test`` (nbval); this
+file only reads them, except for the last test, which edits a copy as JupyterLab would and runs
+`make sync` on it.
 """
 from __future__ import annotations
 
-import importlib.util
+import copy
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-EXPECTED = ["01_max_plus_algebra.ipynb", "02_pde_semigroups.ipynb",
-            "03_lie_group_equivariance.ipynb", "04_gmgan_training.ipynb",
-            "05_evaluation_fid_kl.ipynb"]
+EXPECTED = ["01_max_plus_algebra", "02_pde_semigroups", "03_lie_group_equivariance",
+            "04_gmgan_training", "05_evaluation_fid_kl"]
+NBSTRIPOUT = Path(sys.executable).with_name("nbstripout")
+FIX = "run `make sync`"
 
 
-def _strip_module():
-    spec = importlib.util.spec_from_file_location("strip_notebooks",
-                                                  ROOT / "scripts" / "strip_notebooks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def twin_of(path: Path) -> Path:
+    return path.with_suffix(".py")
 
 
-def test_the_course_is_complete():
-    assert [p.name for p in NOTEBOOKS] == EXPECTED
+def pairing_problems(folder: Path) -> list[str]:
+    """Every notebook has its twin and every twin its notebook."""
+    notebooks = {p.stem for p in folder.glob("[0-9][0-9]_*.ipynb")}
+    twins = {p.stem for p in folder.glob("[0-9][0-9]_*.py")}
+    return ([f"{folder / n}.ipynb has no text twin {n}.py: {FIX}" for n in sorted(notebooks - twins)]
+            + [f"{folder / n}.py has no notebook {n}.ipynb: `jupytext --to ipynb {n}.py`, then "
+               f"`make notebooks`" for n in sorted(twins - notebooks)])
 
 
-@pytest.fixture(params=NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def sync_problems(path: Path) -> list[str]:
+    """The twin holds exactly the notebook's cells (jupytext reads it back)."""
+    if not twin_of(path).exists():
+        return []   # pairing_problems says so
+    nb, twin = nbformat.read(path, as_version=4), jupytext.read(twin_of(path))
+    ours = [(c.cell_type, c.source) for c in nb.cells]
+    theirs = [(c.cell_type, c.source) for c in twin.cells]
+    if ours == theirs:
+        return []
+    first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b),
+                 min(len(ours), len(theirs)))
+    return [f"{path.name} and its twin {twin_of(path).name} differ (first at cell {first}: "
+            f"{len(ours)} cells against {len(theirs)}): {FIX}"]
+
+
+def strip_problems(paths: list[Path]) -> list[str]:
+    """nbstripout, run as `make sync` runs it, would change nothing (no widget state, timestamps
+    or stray cell ids; outputs and counts are kept)."""
+    r = subprocess.run([str(NBSTRIPOUT), "--verify", "--keep-output", "--keep-count",
+                        *map(str, paths)], capture_output=True, text=True)
+    if r.returncode == 0:
+        return []
+    return [f"{line.split()[-1]} carries widget state or metadata the project does not keep "
+            f"(nbstripout: {line.strip()}): {FIX}"
+            for line in r.stdout.splitlines() if line.strip()] or [r.stdout + r.stderr]
+
+
+def execution_problems(path: Path) -> list[str]:
+    """Outputs from one successful run: a count on every cell with outputs (nbval compares only
+    counted cells), no error output, most cells executed."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    problems = []
+    if sum(bool(c.outputs) for c in code) < len(code) // 3:
+        problems.append(f"{path.name} looks unexecuted: run `make notebooks`")
+    for i, cell in enumerate(code):
+        if cell.outputs and cell.execution_count is None:
+            problems.append(f"{path.name}, code cell {i}: outputs without an execution count "
+                            f"(nbval would not check it): run `make notebooks`")
+        if any(out.output_type == "error" for out in cell.outputs):
+            problems.append(f"{path.name}, code cell {i}: the stored output is an error")
+    return problems
+
+
+def test_the_course_is_complete_and_paired():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+    assert pairing_problems(ROOT / "notebooks") == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_twin_in_sync_and_executed(path):
+    assert sync_problems(path) + execution_problems(path) == []
+
+
+def test_notebooks_carry_no_widget_state_or_metadata_noise():
+    assert strip_problems(NOTEBOOKS) == []
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def notebook(request):
     nb = nbformat.read(request.param, as_version=4)
     nbformat.validate(nb)
@@ -43,39 +111,14 @@ def _code(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_no_execution_counts_and_no_widget_state(notebook):
-    """Committed notebooks keep their outputs but no execution counts and no widget state."""
-    assert "widgets" not in notebook.metadata
-    for cell in _code(notebook):
-        assert cell.execution_count is None
-        assert "execution" not in cell.metadata
-        for out in cell.outputs:
-            assert out.get("execution_count") is None
-            assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {})
-    assert _strip_module().is_clean(notebook)
-
-
-def test_nbval_copies_number_the_cells_with_outputs(notebook):
-    """nbval needs a count on every cell with outputs: the copies made for it have one."""
-    numbered = _strip_module().numbered_for_nbval(notebook)
-    for position, cell in enumerate(_code(numbered), start=1):
-        assert cell.execution_count == (position if cell.outputs else None)
-        assert cell.source == _code(notebook)[position - 1].source
-    assert notebook == _strip_module().strip_notebook(numbered)   # stripping undoes it
-
-
-def test_committed_with_outputs_from_a_successful_run(notebook):
-    code = _code(notebook)
-    with_output = [c for c in code if c.outputs]
-    assert len(with_output) >= len(code) // 3, "notebook looks unexecuted: run it, then strip it"
-    for cell in code:
-        for out in cell.outputs:
-            assert out.output_type != "error", f"committed output holds an error:\n{cell.source}"
-
-
 def test_first_code_cell_reads_the_profile(notebook):
     first = _code(notebook)[0].source
     assert "profile()" in first and "gmgan_lib" in first
+
+
+def test_no_absolute_path_of_the_machine_that_ran_it(notebook):
+    text = json.dumps([c.get("outputs", []) for c in notebook.cells])
+    assert not re.search(r"/(work|root|home|tmp)/[\w.-]+/", text)
 
 
 def test_cells_are_marked_for_nbval(notebook):
@@ -92,71 +135,77 @@ def test_cells_are_marked_for_nbval(notebook):
             assert cell.source.lstrip().startswith("# NBVAL_IGNORE_OUTPUT"), cell.source
 
 
-def test_strip_notebook_drops_counts_and_widget_state_keeps_outputs():
-    strip = _strip_module()
-    nb = nbformat.v4.new_notebook()
+# --- bad input: each check names the file and the command that fixes it ----------------------
+
+def _copy_course(tmp_path: Path) -> Path:
+    """The notebooks, their twins and the jupytext configuration, as a fresh clone has them."""
+    shutil.copy(ROOT / "jupytext.toml", tmp_path / "jupytext.toml")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for path in NOTEBOOKS:
+        shutil.copy(path, folder / path.name)
+        shutil.copy(twin_of(path), folder / twin_of(path).name)
+    return folder
+
+
+def _save_as_jupyterlab_would(path: Path, nb) -> None:
+    """JupyterLab writes the .ipynb only (without jupytext's extension), with its own metadata:
+    a widget state, a scrolled flag, a fresh random cell id; the file is the newest."""
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
-    cell = nbformat.v4.new_code_cell("1 + 1", execution_count=7)
-    cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00"}
-    cell.outputs = [
-        nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=7),
-        nbformat.v4.new_output("display_data", data={
-            "text/plain": "interactive(children=(...))",
-            "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2,
-                                                          "version_minor": 0}}),
-        nbformat.v4.new_output("stream", name="stdout", text="hello\n"),
-    ]
-    silent = nbformat.v4.new_code_cell("x = 1", execution_count=9)
-    nb.cells = [nbformat.v4.new_markdown_cell("# title"), silent, cell]
-    assert not strip.is_clean(nb)
-    out = strip.strip_notebook(nb)
-    assert strip.is_clean(out) and not strip.is_clean(nb)  # a copy; the input is untouched
-    assert "widgets" not in out.metadata
-    assert out.cells[1].execution_count is None          # no outputs: no count
-    c = out.cells[2]
-    assert c.execution_count is None and "execution" not in c.metadata
-    assert [o.output_type for o in c.outputs] == ["execute_result", "display_data", "stream"]
-    assert c.outputs[0].data == {"text/plain": "2"} and c.outputs[0].execution_count is None
-    assert c.outputs[1].data == {"text/plain": "interactive(children=(...))"}
-    assert c.outputs[2].text == "hello\n"
-    nbformat.validate(out)
-
-
-def test_strip_script_check_mode(tmp_path, capsys):
-    strip = _strip_module()
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("x = 1", execution_count=5)
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hi\n")]
-    nb.cells = [cell]
-    path = tmp_path / "a.ipynb"
     nbformat.write(nb, path)
-    assert strip.main(["--check", str(path)]) == 1
-    assert "needs stripping" in capsys.readouterr().out
-    assert nbformat.read(path, as_version=4).cells[0].execution_count == 5  # check changes nothing
-    assert strip.main([str(path)]) == 0
-    assert strip.main(["--check", str(path)]) == 0
-    assert nbformat.read(path, as_version=4).cells[0].execution_count is None
-    assert strip.main(["--for-nbval", str(tmp_path / "nbval"), str(path)]) == 0
-    assert nbformat.read(tmp_path / "nbval" / "a.ipynb", as_version=4).cells[0].execution_count == 1
-    assert nbformat.read(path, as_version=4).cells[0].execution_count is None   # source untouched
-    with pytest.raises(SystemExit):
-        strip.main([str(tmp_path / "missing.ipynb")])
+    later = twin_of(path).stat().st_mtime + 5
+    os.utime(path, (later, later))
 
 
-def test_notebooks_match_their_cell_sources():
-    """scripts/notebook_cells/nbNN.py is the reviewable source of each notebook: the committed
-    notebook must hold exactly those cells (rebuild with scripts/build_notebooks.py)."""
-    spec = importlib.util.spec_from_file_location("build_notebooks",
-                                                  ROOT / "scripts" / "build_notebooks.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    for key, name in build.NAMES.items():
-        path = ROOT / "notebooks" / name
-        if not path.exists():
-            continue  # test_the_course_is_complete reports missing notebooks
-        committed = nbformat.read(path, as_version=4)
-        expected = build.build(key)
-        assert [(c.cell_type, c.source) for c in committed.cells] == \
-               [(c.cell_type, c.source) for c in expected.cells], (
-            f"{name} differs from scripts/notebook_cells/nb{key}.py: "
-            f"run `python scripts/build_notebooks.py {key} --execute`")
+def test_checks_name_the_file_and_the_fix(tmp_path):
+    folder = _copy_course(tmp_path)
+    path = folder / NOTEBOOKS[0].name
+    nb = nbformat.read(path, as_version=4)
+    edited = copy.deepcopy(nb)
+    edited.cells.append(nbformat.v4.new_markdown_cell("A new paragraph."))
+    _save_as_jupyterlab_would(path, edited)
+    (problem,) = sync_problems(path)
+    assert path.name in problem and twin_of(path).name in problem and "make sync" in problem
+    (problem,) = strip_problems([path])
+    assert str(path) in problem and "widget state" in problem and "make sync" in problem
+    twin_of(folder / NOTEBOOKS[1].name).unlink()
+    (problem,) = pairing_problems(folder)
+    assert NOTEBOOKS[1].name in problem and "make sync" in problem
+    code = next(c for c in nb.cells if c.cell_type == "code" and c.outputs)
+    code.execution_count = None
+    nbformat.write(nb, path)
+    assert any("without an execution count" in p and "make notebooks" in p
+               for p in execution_problems(path))
+
+
+def test_an_edit_saved_in_jupyterlab_passes_after_make_sync(tmp_path):
+    """The editing path of notebooks/README.md: change the .ipynb only, run `make sync`, and
+    the twin follows, the checks pass, and the outputs stay."""
+    folder = _copy_course(tmp_path)
+    path = folder / NOTEBOOKS[1].name
+    nb = nbformat.read(path, as_version=4)
+    first_md = next(c for c in nb.cells if c.cell_type == "markdown")
+    first_md.source += "\n\nA sentence a teacher added in JupyterLab."
+    cell = nbformat.v4.new_code_cell("x = 2 + 2\nx", execution_count=99)
+    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "4"},
+                                           execution_count=99)]
+    cell.metadata["scrolled"] = True
+    nb.cells.insert(3, cell)
+    outputs_before = sum(len(c.get("outputs", [])) for c in nb.cells)
+    _save_as_jupyterlab_would(path, nb)
+    assert sync_problems(path) and strip_problems([path])          # the checks see the edit
+
+    r = subprocess.run(["make", "--no-print-directory", "-s", "sync", f"NOTEBOOKS={folder}"],
+                       cwd=ROOT, capture_output=True, text=True,
+                       env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    twin = twin_of(path).read_text()
+    assert "A sentence a teacher added in JupyterLab." in twin and "x = 2 + 2" in twin
+    assert (pairing_problems(folder) + sync_problems(path) + strip_problems([path])
+            + execution_problems(path)) == []
+    synced = nbformat.read(path, as_version=4)
+    assert sum(len(c.get("outputs", [])) for c in synced.cells) == outputs_before
+    assert "widgets" not in synced.metadata and "scrolled" not in synced.cells[3].metadata
+    # the other notebooks were not touched by the sync
+    for other in NOTEBOOKS[2:]:
+        assert (folder / other.name).read_bytes() == other.read_bytes()

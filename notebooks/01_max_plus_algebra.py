@@ -1,0 +1,284 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. Max-plus algebra: dilation and erosion as "linear" operators
+#
+# GM-GAN replaces the convolutions and ReLUs of a GAN by **morphological** operators: dilations and
+# erosions. This first notebook shows that these are not ad-hoc non-linearities: they are the
+# *linear* operators of another algebra, the max-plus (or min-plus) semiring, in the same way that a
+# convolution is a linear operator of ordinary $(+,\times)$ arithmetic.
+#
+# Outline
+# 1. the max-plus and min-plus semirings, and matrix products in them;
+# 2. erosion and dilation on $\mathbb{R}^2$ as min-plus / max-plus convolutions;
+# 3. flat versus quadratic structuring elements;
+# 4. opening and closing, on real MNIST digits;
+# 5. exercises (each with a check cell).
+#
+# Every notebook starts by reading the one switch of the course, `GMGAN_FAST`: with `GMGAN_FAST=1`
+# everything runs on the CPU in minutes (this is how CI runs it).
+
+# %%
+# %matplotlib inline
+import numpy as np
+import torch
+
+import gmgan_lib
+from gmgan_lib import viz
+from gmgan_lib.data import load_tensors
+from gmgan_lib.nn import functional as F
+
+P = gmgan_lib.profile()
+print(P)
+torch.manual_seed(0);
+
+
+# %% [markdown]
+# ## 1. Two semirings
+#
+# A *semiring* has an "addition" $\oplus$ and a "multiplication" $\otimes$ with the usual
+# associativity and distributivity laws, but no subtraction. Two of them matter here:
+#
+# | semiring | $a \oplus b$ | $a \otimes b$ | neutral for $\oplus$ | neutral for $\otimes$ |
+# |---|---|---|---|---|
+# | max-plus $\mathbb{R}\cup\{-\infty\}$ | $\max(a,b)$ | $a+b$ | $-\infty$ | $0$ |
+# | min-plus $\mathbb{R}\cup\{+\infty\}$ | $\min(a,b)$ | $a+b$ | $+\infty$ | $0$ |
+#
+# They are mirror images: $\min(a,b) = -\max(-a,-b)$, so every min-plus statement has a max-plus twin
+# obtained by $f \mapsto -f$.
+#
+# Replacing $(+,\times)$ by $(\min,+)$ in the matrix product gives the **min-plus product**
+# $$(A \otimes B)_{ij} = \min_k \; A_{ik} + B_{kj}.$$
+# It is associative, and it distributes over $\oplus=\min$. A classic use: if $A_{ij}$ is the
+# length of the edge $i \to j$ of a graph ($+\infty$ if there is none, $0$ on the diagonal), then
+# $A^{\otimes n}$ holds the lengths of the shortest paths with at most $n$ edges.
+
+# %%
+def minplus(A, B):
+    # (A (x) B)[i, j] = min_k A[i, k] + B[k, j]: the matrix product of the min-plus semiring
+    return (A[:, :, None] + B[None, :, :]).amin(dim=1)
+
+inf = float("inf")
+A = torch.tensor([[0.0, 4.0, 1.0, inf, inf],
+                  [inf, 0.0, inf, 1.0, inf],
+                  [inf, 2.0, 0.0, 5.0, inf],
+                  [inf, inf, inf, 0.0, 3.0],
+                  [1.0, inf, inf, inf, 0.0]], dtype=torch.float64)
+D = A
+for _ in range(3):          # A^(x)4: paths with at most 4 edges, enough for 5 nodes
+    D = minplus(D, A)
+print(D)
+
+# %% [markdown]
+# The result must agree with a well-kept shortest-path routine (SciPy's), and the semiring laws
+# must hold. Cells that print a *fact* like this are checked by the CI (`# NBVAL_CHECK_OUTPUT`): the
+# printed `True` is compared with the stored output.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from scipy.sparse.csgraph import shortest_path
+
+reference = shortest_path(np.where(np.isinf(A.numpy()), 0, A.numpy()), directed=True)
+B, C = torch.rand(5, 5, dtype=torch.float64), torch.rand(5, 5, dtype=torch.float64)
+print("shortest paths agree with scipy:", np.allclose(D.numpy(), reference))
+print("associative:", torch.allclose(minplus(minplus(A, B), C), minplus(A, minplus(B, C))))
+print("distributes over min:", torch.equal(minplus(A, torch.minimum(B, C)),
+                                           torch.minimum(minplus(A, B), minplus(A, C))))
+
+# %% [markdown]
+# ## 2. Erosion and dilation: min-plus and max-plus convolutions
+#
+# Take a structuring function (kernel) $k:\mathbb{R}^2 \to \mathbb{R}\cup\{+\infty\}$. The
+# **erosion** of an image $f$ is its min-plus convolution with $k$, the **dilation** its max-plus
+# convolution:
+# $$(k \,\square\, f)(x) = \inf_{y}\; f(y) + k(x-y), \qquad
+#   (k \oplus f)(x) = \sup_{y}\; f(y) - k(x-y) = -\big(k \,\square\, (-f)\big)(x).$$
+# Compare with a convolution $\sum_y f(y)\,k(x-y)$: the sum became an infimum, the product a sum.
+# On the pixel grid `gmgan_lib` uses the correlation form
+# `out[b,c,y,x] = min_{i,j} f[b,c,y+i-ph,x+j-pw] + kernel[c,i,j]` (`F.erosion_r2`), with samples
+# outside the image never winning.
+#
+# An erosion is a min-plus *matrix-vector product*: with the Toeplitz matrix
+# $K_{xy} = k(y-x)$ we have $\text{erosion}(f) = K \otimes f$. Let us check that on a 1-D signal
+# (an image of height 1).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+n = 12
+signal = torch.randn(1, 1, 1, n, dtype=torch.float64)        # [B, C, H, W] with H = 1
+kernel = torch.tensor([[[2.0, 0.5, 0.0, 0.5, 2.0]]], dtype=torch.float64)   # [C, kH, kW]
+offsets = torch.arange(n)[None, :] - torch.arange(n)[:, None]   # y - x
+K = torch.full((n, n), inf, dtype=torch.float64)
+inside = offsets.abs() <= 2
+K[inside] = kernel[0, 0][(offsets + 2)[inside]]
+as_matrix = minplus(K, signal[0, 0, 0][:, None])[:, 0]
+print("erosion == min-plus matrix-vector product:",
+      torch.allclose(F.erosion_r2(signal, kernel)[0, 0, 0], as_matrix))
+
+# %% [markdown]
+# Being linear in the min-plus sense means: erosion commutes with $\min$ and with adding constants,
+# $$E\big(\min(f_1 + a,\, f_2 + b)\big) = \min\big(E f_1 + a,\; E f_2 + b\big).$$
+# A ReLU network has nothing like this. Let us check it on real MNIST digits (scaled to $[-1, 1]$).
+
+# %%
+images, labels = load_tensors("mnist", "test")
+digits = images[:16]                        # [16, 1, 28, 28], float32 in [-1, 1]
+print(digits.shape, labels[:16].tolist())
+viz.plot_grid(digits, nrow=8, title="MNIST test digits")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+k = F.quadratic(5)                          # |x|^2 / 2, a [1, 5, 5] kernel
+f1, f2 = digits[:8], digits[8:]
+lhs = F.erosion_r2(torch.minimum(f1 + 0.25, f2 - 0.5), k)
+rhs = torch.minimum(F.erosion_r2(f1, k) + 0.25, F.erosion_r2(f2, k) - 0.5)
+print("min-plus linear:", torch.allclose(lhs, rhs, atol=1e-6))
+print("dilation == -erosion(-f):", torch.equal(F.dilation_r2(digits, k), -F.erosion_r2(-digits, k)))
+
+# %% [markdown]
+# ## 3. Flat and quadratic structuring elements
+#
+# A **flat** kernel is $0$ on a set $B$ and $+\infty$ outside: the erosion is then the minimum of
+# $f$ over the window $B$ (a min filter) and the dilation the maximum (max pooling with stride 1).
+# A **quadratic** kernel $k(x) = |x|^2/(2t)$ is "soft": far neighbours may still win, but they pay
+# a price that grows with their distance. Notebook 2 shows that the quadratic kernel solves a PDE,
+# and that a whole family of power kernels interpolates between the two.
+#
+# Both have $k(0)=0$ and $k\ge 0$, hence **erosion $\le f \le$ dilation**.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+square, disk, quad = F.flat_square(3), F.flat_disk(2), F.quadratic(5)
+print("flat kernels:", square.shape, disk.shape, "disk:\n", disk[0])
+min_filter = -torch.nn.functional.max_pool2d(-digits, 3, stride=1, padding=1)
+print("flat 3x3 erosion == min filter:", torch.equal(F.erosion_r2(digits, square), min_filter))
+for name, k in [("square", square), ("disk", disk), ("quadratic", quad)]:
+    e, d = F.erosion_r2(digits, k), F.dilation_r2(digits, k)
+    print(f"{name:9s} erosion <= f <= dilation:", bool((e <= digits).all() and (digits <= d).all()))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+viz.erosion_dilation_panel(digits[0], kernel="disk", size=3)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+viz.erosion_dilation_panel(digits[0], kernel="quadratic", size=5, t=2.0)
+
+
+# %% [markdown]
+# The flat disk of radius 1 takes the minimum (maximum) over the pixel and its four neighbours:
+# thin strokes vanish under erosion and thicken under dilation. The quadratic kernel with $t = 2$
+# is soft: a neighbour one pixel away costs $1/4$, two pixels away $1$ (half the dynamic range of
+# the image), so strokes shrink and grow gradually, through grey levels.
+#
+# ## 4. Opening and closing
+#
+# An **opening** is an erosion followed by a dilation, $\gamma = \delta \circ \varepsilon$: it
+# removes bright details smaller than the structuring element and keeps the rest. A **closing**
+# $\varphi = \varepsilon \circ \delta$ fills dark gaps. Because erosion and dilation by the same
+# symmetric kernel form an *adjunction*, the opening is anti-extensive and idempotent:
+# $$\gamma f \le f \le \varphi f, \qquad \gamma\gamma f = \gamma f, \qquad \varphi\varphi f = \varphi f.$$
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def opening(f, k):
+    return F.dilation_r2(F.erosion_r2(f, k), k)
+
+def closing(f, k):
+    return F.erosion_r2(F.dilation_r2(f, k), k)
+
+for name, k in [("disk", disk), ("quadratic", quad)]:
+    o, c = opening(digits, k), closing(digits, k)
+    print(f"{name:9s} opening <= f <= closing:", bool((o <= digits).all() and (digits <= c).all()),
+          "| idempotent:", torch.allclose(opening(o, k), o, atol=1e-6),
+          torch.allclose(closing(c, k), c, atol=1e-6))
+
+# %% [markdown]
+# ### The digit explorer
+#
+# Pick a digit, a structuring element and an operation; the sixth panel shows what the operation
+# changed and the last one the structuring element itself. `alpha` and `t` are greyed out when the
+# element ignores them (a flat square or disk reads neither; the quadratic reads only `t`). (The
+# widget only wires controls to `viz.erosion_dilation_panel`, a plain function that is
+# unit-tested; on a static page such as GitHub the widget shows nothing, the figures above do.)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+viz.make_morphology_widget(digits)
+
+# %% [markdown]
+# ## 5. Exercises
+#
+# Each exercise has a code cell with a working solution filled in (hide it and write your own:
+# in JupyterLab, click the blue bar left of the cell to collapse it) and a check cell that asserts
+# the answer.
+#
+# **Exercise 1.** The Minkowski sum of two $3\times3$ squares is a $5\times5$ square, so eroding
+# twice by a flat $3\times3$ square must equal eroding once by a flat $5\times5$ square, *exactly*.
+# Compute `twice` and `once` for `digits`.
+
+# %%
+# Exercise 1: your code here (the lines below are one solution)
+twice = F.erosion_r2(F.erosion_r2(digits, F.flat_square(3)), F.flat_square(3))
+once = F.erosion_r2(digits, F.flat_square(5))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+assert twice.shape == digits.shape, "keep the [B, C, H, W] layout"
+assert torch.equal(twice, once), "not equal: erode twice by flat_square(3), once by flat_square(5)"
+print("Exercise 1: correct")
+
+
+# %% [markdown]
+# **Exercise 2.** Erosion is *monotone* and *translation-equivariant*. Write `shift(f)` that moves
+# an image 3 pixels to the right (filling with the background $-1$), and verify that eroding then
+# shifting equals shifting then eroding away from the borders (compare the columns 5 to 24 only:
+# the shift empties 3 columns on the left and pushes 3 out on the right, and the kernel reaches
+# 2 pixels), for the quadratic kernel `quad` of size 5.
+
+# %%
+# Exercise 2: your code here (the lines below are one solution)
+def shift(f):
+    out = torch.full_like(f, -1.0)
+    out[..., 3:] = f[..., :-3]
+    return out
+
+a = F.erosion_r2(shift(digits), quad)[..., 5:25]
+b = shift(F.erosion_r2(digits, quad))[..., 5:25]
+
+# %%
+# NBVAL_CHECK_OUTPUT
+assert a.shape == (16, 1, 28, 20), f"compare the columns 5..24 only, got {tuple(a.shape)}"
+assert torch.equal(a, b), "erosion should commute with the shift away from the border"
+print("Exercise 2: correct")
+
+# %% [markdown]
+# **Exercise 3.** In the max-plus semiring, what is the "identity matrix" $I$ with $I \otimes x = x$
+# for every vector $x$? Build it for $n = 4$ with `torch` (use `-inf`) and let the check cell verify
+# it with the max-plus product.
+
+# %%
+# Exercise 3: your code here (the lines below are one solution)
+I = torch.full((4, 4), -inf, dtype=torch.float64)
+I[range(4), range(4)] = 0.0
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def maxplus(A, B):
+    return (A[:, :, None] + B[None, :, :]).amax(dim=1)
+
+x = torch.randn(4, 3, dtype=torch.float64)
+assert torch.equal(maxplus(I, x), x) and torch.equal(maxplus(x.T, I), x.T)
+print("Exercise 3: correct (0 on the diagonal, -inf elsewhere)")
+
+# %% [markdown]
+# **Next:** notebook 2 shows where the quadratic kernel comes from: it is the exact (viscosity)
+# solution of a Hamilton-Jacobi PDE, and the time $t$ of that PDE adds up,
+# $E_t E_s = E_{t+s}$.
