@@ -18,7 +18,7 @@ export GOMP_SPINCOUNT ?= 3000
 # The course's notebooks (`make sync NOTEBOOKS=dir` works on a copy).
 NOTEBOOKS ?= notebooks
 
-.PHONY: setup data demo test lint test-unit test-notebooks sync notebooks lab lab-full lab-edit bench \
+.PHONY: setup data demo test lint test-unit test-notebooks test-browser sync notebooks lab lab-full lab-edit explore bench \
   reproduce clean
 
 $(STAMP): pyproject.toml requirements/lock.txt
@@ -41,15 +41,16 @@ demo: data
 reproduce: data
 	$(BIN)/python scripts/reproduce.py
 
-# Unit tests and notebooks are two pytest calls: a notebook that hangs cannot hide unit results.
-test: lint test-unit test-notebooks
+# Unit tests, notebooks and the browser test are separate pytest calls: a notebook or a page
+# that hangs cannot hide the other results.
+test: lint test-unit test-notebooks test-browser
 
 # The rules are in pyproject.toml ([tool.ruff]).
 lint: setup
 	$(BIN)/ruff check .
 
 test-unit: data
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/browser
 
 # Every cell is executed; only cells marked `# NBVAL_CHECK_OUTPUT` have their output compared
 # (notebooks/README.md, "How CI runs them").
@@ -58,13 +59,20 @@ test-notebooks: data
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 	  --nbval-sanitize-with notebooks/sanitize.cfg
 
+# The widgets in a real browser: JupyterLab and `make explore`'s page on 127.0.0.1, driven in
+# Debian's Chromium by Playwright (installed here when run as root); screenshots of a failing
+# page go to build/browser-test/.
+test-browser: data
+	@scripts/chromium.sh
+	$(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
+
 # After editing a notebook (in JupyterLab, or its text twin in an editor): bring the .ipynb and
 # its twin together (inputs from whichever was saved last, outputs from the .ipynb; jupytext),
 # then drop what the project does not keep: widget state, timestamps, cell ids (nbstripout;
 # outputs and execution counts stay, nbval needs both).
 sync: setup
-	$(BIN)/jupytext --quiet --sync $(NOTEBOOKS)/[0-9]*.ipynb
-	$(BIN)/nbstripout --keep-output --keep-count $(NOTEBOOKS)/[0-9]*.ipynb
+	$(BIN)/jupytext --quiet --sync $(NOTEBOOKS)/*.ipynb
+	$(BIN)/nbstripout --keep-output --keep-count $(NOTEBOOKS)/*.ipynb
 
 # Execute every notebook in FAST mode, as CI does, keep the fresh outputs, then sync.
 notebooks: data
@@ -83,6 +91,12 @@ lab-full: setup
 # JupyterLab on notebooks/ itself, to change the course; run `make sync` before committing.
 lab-edit: setup
 	scripts/lab.sh edit
+
+# The explorers (morphology, orientation scores, structuring elements) as one web page with no
+# code, for a projector: Voila on http://127.0.0.1:$(EXPLORE_PORT) (notebooks/explorers.ipynb).
+EXPLORE_PORT ?= 8866
+explore: data
+	GMGAN_FAST=1 $(BIN)/voila notebooks/explorers.ipynb --Voila.ip=127.0.0.1 --port=$(EXPLORE_PORT)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_morph.py

@@ -24,6 +24,8 @@ def test_ci_entry_runs_make_test_and_nothing_else_of_substance():
     for cmd in cmds[:-1]:
         assert re.match(r"^(set |cd |if .*export GMGAN_DATA_MIRROR=.*fi$|export )", cmd), cmd
     assert not any(word in " ".join(cmds) for word in ("pytest", "python", "pip "))
+    # ... and the browser test may not skip there
+    assert "export GMGAN_REQUIRE_BROWSER=1" in cmds
 
 
 def _make_would_run(target: str) -> list[str]:
@@ -36,13 +38,15 @@ def _make_would_run(target: str) -> list[str]:
             if line.strip() and not line.startswith("make")]
 
 
-def test_make_test_runs_lint_then_units_and_notebooks_as_two_pytest_calls():
+def test_make_test_runs_lint_then_units_notebooks_and_browser_as_three_pytest_calls():
     cmds = _make_would_run("test")
     pytest_calls = [i for i, cmd in enumerate(cmds) if "-m pytest" in cmd]
-    assert len(pytest_calls) == 2, cmds
-    units, notebooks = (cmds[i] for i in pytest_calls)
+    assert len(pytest_calls) == 3, cmds
+    units, notebooks, browser = (cmds[i] for i in pytest_calls)
     assert " tests " in units + " " and "--nbval" not in units
-    assert "--nbval-lax" in " ".join(cmds[pytest_calls[1]:])   # the notebook call's options
+    assert "--ignore=tests/browser" in units and " tests/browser " in browser + " "
+    assert "--nbval-lax" in " ".join(cmds[pytest_calls[1]:pytest_calls[2]])
+    assert any("chromium.sh" in cmd for cmd in cmds[pytest_calls[1]:pytest_calls[2]])
     lint = [i for i, cmd in enumerate(cmds) if "ruff check" in cmd]
     data = [i for i, cmd in enumerate(cmds) if "prepare-data" in cmd]
     assert lint and lint[0] < pytest_calls[0], "make test must lint before it tests"

@@ -22,7 +22,8 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))   # the course
+PAGES = [ROOT / "notebooks" / "explorers.ipynb"]    # make explore's page, executed by Voila
 EXPECTED = ["01_max_plus_algebra", "02_pde_semigroups", "03_lie_group_equivariance",
             "04_gmgan_training", "05_evaluation_fid_kl"]
 NBSTRIPOUT = Path(sys.executable).with_name("nbstripout")
@@ -35,8 +36,8 @@ def twin_of(path: Path) -> Path:
 
 def pairing_problems(folder: Path) -> list[str]:
     """Every notebook has its twin and every twin its notebook."""
-    notebooks = {p.stem for p in folder.glob("[0-9][0-9]_*.ipynb")}
-    twins = {p.stem for p in folder.glob("[0-9][0-9]_*.py")}
+    notebooks = {p.stem for p in folder.glob("*.ipynb")}
+    twins = {p.stem for p in folder.glob("*.py")}
     return ([f"{folder / n}.ipynb has no text twin {n}.py: {FIX}" for n in sorted(notebooks - twins)]
             + [f"{folder / n}.py has no notebook {n}.ipynb: `jupytext --to ipynb {n}.py`, then "
                f"`make notebooks`" for n in sorted(twins - notebooks)])
@@ -96,8 +97,12 @@ def test_twin_in_sync_and_executed(path):
     assert sync_problems(path) + execution_problems(path) == []
 
 
+def test_the_explorers_page_is_paired_too():
+    assert [p.exists() for p in PAGES] == [True] and sync_problems(PAGES[0]) == []
+
+
 def test_notebooks_carry_no_widget_state_or_metadata_noise():
-    assert strip_problems(NOTEBOOKS) == []
+    assert strip_problems(NOTEBOOKS + PAGES) == []
 
 
 @pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -142,7 +147,7 @@ def _copy_course(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "jupytext.toml", tmp_path / "jupytext.toml")
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    for path in NOTEBOOKS:
+    for path in NOTEBOOKS + PAGES:
         shutil.copy(path, folder / path.name)
         shutil.copy(twin_of(path), folder / twin_of(path).name)
     return folder
@@ -207,5 +212,5 @@ def test_an_edit_saved_in_jupyterlab_passes_after_make_sync(tmp_path):
     assert sum(len(c.get("outputs", [])) for c in synced.cells) == outputs_before
     assert "widgets" not in synced.metadata and "scrolled" not in synced.cells[3].metadata
     # the other notebooks were not touched by the sync
-    for other in NOTEBOOKS[2:]:
+    for other in NOTEBOOKS[2:] + PAGES:
         assert (folder / other.name).read_bytes() == other.read_bytes()

@@ -1,0 +1,105 @@
+"""The widgets as a student meets them: in JupyterLab and on the `make explore` page, in Chromium.
+
+Each test opens a page, lets the kernel draw every explorer, then moves one slider by keyboard
+and one dropdown, and asserts that the picture of that explorer changed, that it is still a
+picture (a callback that raises leaves a traceback instead), and that neither the page nor the
+kernel reported an error. A failing page is saved as a screenshot (conftest.SCREENSHOTS).
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+# (notebook, how many explorers it shows)
+NOTEBOOKS = [("01_max_plus_algebra.ipynb", 1), ("03_lie_group_equivariance.ipynb", 2)]
+EXPLORER = ".widget-interact"
+PICTURE = ".jp-OutputArea-output img"
+
+
+def pictures(explorer) -> list[str]:
+    return [img.get_attribute("src") for img in explorer.locator(PICTURE).all()]
+
+
+def wait_for_picture(explorer, before: list[str] | None = None, timeout: float = 90) -> list[str]:
+    """The explorer's picture once it is drawn (and differs from ``before``, when given)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if kernel_errors(explorer):
+            raise AssertionError("the explorer's callback raised:\n" + explorer.inner_text())
+        now = pictures(explorer)
+        if now and now != before:
+            return now
+        time.sleep(0.2)
+    raise AssertionError(f"the picture did not {'change' if before else 'appear'} in {timeout} s;"
+                         f" the explorer shows:\n{explorer.inner_text()[-2000:]}")
+
+
+def kernel_errors(where) -> list[str]:
+    """Tracebacks shown in any output of ``where`` (a page or one explorer): a widget callback
+    that raised shows one in its output."""
+    stderr = where.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all()
+    return [t for t in (e.inner_text() for e in stderr) if "Error" in t or "Traceback" in t]
+
+
+def move_a_slider(explorer) -> str:
+    """Press the right arrow on the first enabled slider (the keyboard path of noUiSlider)."""
+    for slider in explorer.locator(".widget-slider").all():
+        if slider.locator(".slider[disabled]").count():
+            continue
+        handle = slider.locator(".noUi-handle")
+        label = slider.locator(".widget-label").inner_text()
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        handle.press("ArrowRight")
+        return label
+    raise AssertionError("the explorer has no enabled slider")
+
+
+def pick_another_option(explorer) -> str:
+    select = explorer.locator(".widget-dropdown select").last
+    options = [o.get_attribute("value") for o in select.locator("option").all()]
+    current = select.input_value()
+    choice = options[-1] if options[-1] != current else options[0]
+    select.scroll_into_view_if_needed()
+    select.select_option(choice)
+    return choice
+
+
+def exercise(page, count: int) -> list[str]:
+    """Move a slider, then a dropdown, of each of the ``count`` explorers on the page."""
+    page.wait_for_function(f"document.querySelectorAll('{EXPLORER}').length >= {count}",
+                           timeout=180_000)
+    explorers = page.locator(EXPLORER).all()
+    assert len(explorers) == count, f"expected {count} explorers, found {len(explorers)}"
+    moved = []
+    for explorer in explorers:
+        first = wait_for_picture(explorer, timeout=180)
+        label = move_a_slider(explorer)
+        after_slider = wait_for_picture(explorer, before=first)
+        choice = pick_another_option(explorer)
+        wait_for_picture(explorer, before=after_slider)
+        moved.append(f"{label} slider, dropdown to {choice}")
+    assert kernel_errors(page) == [] and page.errors == []
+    return moved
+
+
+@pytest.mark.parametrize("name,count", NOTEBOOKS, ids=[n for n, _ in NOTEBOOKS])
+def test_widgets_redraw_in_jupyterlab(page, lab, name, count):
+    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+    app = "window.jupyterapp"
+    page.wait_for_function(f"{app} && {app}.shell.currentWidget"
+                           f" && {app}.shell.currentWidget.sessionContext?.session?.kernel"
+                           f"?.status === 'idle'", timeout=120_000)
+    page.evaluate(f"{app}.commands.execute('notebook:run-all-cells')")
+    exercise(page, count)
+
+
+def test_make_explore_page_redraws(page, voila):
+    """`make explore`'s page (Voila on notebooks/explorers.ipynb): no code shown, and each of
+    its three explorers redraws when a control moves."""
+    # Voila streams the page while the kernel runs it: "load" comes late or not at all.
+    page.goto(voila.url + "/", wait_until="commit")
+    exercise(page, 3)
+    shown = page.inner_text("body")     # rendered text only: hidden elements do not count
+    assert "GM-GAN explorers" in shown and "make_morphology_widget" not in shown
