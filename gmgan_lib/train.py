@@ -40,6 +40,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,21 @@ EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT" (128 + 
 EXIT_TERMINATED = 143   # ... and for SIGTERM (128 + 15)
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What ``train(..., on_log=f)`` hands ``f`` at every logged step (main process only): the
+    losses so far and, to draw samples from, the generator and the run's fixed noise (used
+    read-only: the hook must not train them)."""
+    step: int
+    total: int
+    epoch: int
+    loss_d: float
+    loss_g: float
+    seconds: float
+    generator: nn.Module
+    noise: torch.Tensor
+
+
 @dataclass
 class TrainResult:
     out: Path | None
@@ -85,12 +101,15 @@ class TrainResult:
 
 def train(config: TrainConfig, out: str | os.PathLike | None, *, resume: bool = False,
           images: torch.Tensor | None = None, dry_run: bool = False,
-          progress: bool | None = None, verbose: bool = True) -> TrainResult:
+          progress: bool | None = None, verbose: bool = True,
+          on_log: Callable[[Progress], None] | None = None) -> TrainResult:
     """Train a GAN as described in the module docstring; returns how the run ended.
 
     ``out`` is the run directory (``None`` or ``dry_run=True``: write nothing). ``images``
     replaces the dataset (a ``[N, 1, 28, 28]`` tensor in ``[-1, 1]``, e.g. in a notebook).
     ``progress``: a tqdm bar (default: when stderr is a terminal or in a notebook).
+    ``on_log``: called with a :class:`Progress` at every logged step (``config.log_every``),
+    e.g. :class:`gmgan_lib.live.LiveTraining`, which redraws curves and samples in a notebook.
     Raises ValueError for bad arguments (before any work), CheckpointError for an unreadable
     checkpoint on resume, NonFiniteLossError when a loss becomes NaN or infinite.
     """
@@ -113,7 +132,8 @@ def train(config: TrainConfig, out: str | os.PathLike | None, *, resume: bool = 
         with RunDirectory.claim(out, resume, dist) as run_dir:
             log = print if verbose and dist.main else _quiet
             result = _train(config, run_dir, resume, images, dry_run, log,
-                            _show_bar(progress) and verbose and dist.main and not dry_run, dist)
+                            _show_bar(progress) and verbose and dist.main and not dry_run, dist,
+                            on_log if dist.main else None)
         finished = True
         return result
     finally:
@@ -121,7 +141,8 @@ def train(config: TrainConfig, out: str | os.PathLike | None, *, resume: bool = 
 
 
 def _train(config: TrainConfig, run_dir: RunDirectory, resume: bool, images: torch.Tensor | None,
-           dry_run: bool, log, bar: bool, dist: Distributed) -> TrainResult:
+           dry_run: bool, log, bar: bool, dist: Distributed,
+           on_log: Callable[[Progress], None] | None = None) -> TrainResult:
     """Set a run up (or resume it), run the loop, write the last checkpoint and grid."""
     saved = None
     if resume and run_dir.resumable():
@@ -156,7 +177,7 @@ def _train(config: TrainConfig, run_dir: RunDirectory, resume: bool, images: tor
                    "world_size": dist.world, "total_steps": schedule.total_steps,
                    "parameters": params}, run.step)
 
-    report = _Report(run_dir, schedule.total_steps, run.step, bar, log, dry_run)
+    report = _Report(run_dir, schedule.total_steps, run.step, bar, log, dry_run, on_log, run)
     with graceful_stop() as signals, report:
         stop = StopRule(signals, config.max_seconds, dist, seconds_before=run.seconds)
         stopped_by, last_good = _loop(config, run, schedule, images, stop, run_dir, report, dist)
@@ -266,8 +287,10 @@ class _Report:
     console line at most every 10 seconds (and at epoch ends, the last step, a dry run)."""
 
     def __init__(self, run_dir: RunDirectory, total: int, initial: int, bar: bool, log,
-                 dry_run: bool):
+                 dry_run: bool, on_log: Callable[[Progress], None] | None = None,
+                 run: RunState | None = None):
         self.run_dir, self.total, self.say, self.dry_run = run_dir, total, log, dry_run
+        self.on_log, self.run = on_log, run
         self.bar = None
         if bar:
             from tqdm.auto import tqdm
@@ -289,6 +312,9 @@ class _Report:
             self.last_line = time.perf_counter()
             self.say(f"step {step}/{self.total} epoch {epoch} loss_d {loss_d:.4f} "
                      f"loss_g {loss_g:.4f} {seconds:.1f} s", flush=True)
+        if self.on_log is not None:
+            self.on_log(Progress(step, self.total, epoch, loss_d, loss_g, seconds,
+                                 unwrap(self.run.generator), self.run.noise))
 
     def __enter__(self) -> _Report:
         return self

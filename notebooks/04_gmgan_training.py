@@ -15,8 +15,8 @@
 #
 # Outline
 # 1. the two networks: GM-GAN and the DCGAN baseline, parameter counts side by side;
-# 2. the training procedure, with live progress, loss curves and sample grids, on MNIST and on
-#    rotated MNIST;
+# 2. the training procedure, watched live (loss curves and samples redrawn in place), on MNIST
+#    and on rotated MNIST;
 # 3. the committed CPU runs: their loss curves and samples;
 # 4. exercises.
 #
@@ -139,16 +139,29 @@ for name, pair in [("GM-GAN", gm), ("DCGAN", gan)]:
 # `gmgan_lib.train` writes a run directory with `config.json`, an atomic `checkpoint.pt`,
 # `metrics.csv` and sample grids; the same procedure is the command line
 # `python -m gmgan_lib train ...`.
+#
+# **Watching it train.** `LiveTraining` is a hook of `train` (`on_log=`): one picture, redrawn in
+# place every few seconds, with both losses so far and samples of the generator on the run's
+# fixed noise (the same latent points, improving). **To stop a run**, press the stop button
+# (Kernel → Interrupt): the training catches the interrupt, writes a checkpoint at the current
+# step and returns normally (`stopped_by == "interrupt"`); `train(config, out, resume=True)`
+# continues it later from that checkpoint, bit for bit.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+from gmgan_lib.live import LiveTraining
+
+
 def run(model, dataset, **model_config):
     out = RUNS / f"{model}-{dataset}"
     shutil.rmtree(out, ignore_errors=True)           # a fresh run every time the cell runs
     config = TrainConfig(model=model, dataset=dataset, max_steps=STEPS, batch_size=BATCH,
                          data_fraction=P.data_fraction, device=P.device, log_every=1,
                          model_config=model_config)
-    return train(config, out, progress=True)
+    result = train(config, out, progress=False, on_log=LiveTraining(every_seconds=5))
+    print(f"{model} on {dataset}: {result.stopped_by} at step {result.step} "
+          f"({result.seconds:.0f} s)")
+    return result
 
 gm_run = run("gmgan", "mnist", preset=PRESET)
 
