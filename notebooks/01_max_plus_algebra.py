@@ -215,68 +215,61 @@ viz.make_morphology_widget(digits)
 # %% [markdown]
 # ## 5. Exercises
 #
-# Each exercise has a code cell with a working solution filled in (hide it and write your own:
-# in JupyterLab, click the blue bar left of the cell to collapse it) and a check cell that asserts
-# the answer.
-#
-# **Exercise 1.** The Minkowski sum of two $3\times3$ squares is a $5\times5$ square, so eroding
-# twice by a flat $3\times3$ square must equal eroding once by a flat $5\times5$ square, *exactly*.
-# Compute `twice` and `once` for `digits`.
+# Each exercise asks for a function. Complete the cell under the statement (replace the
+# `raise NotImplementedError`), then run the check cell below it: it calls your function on
+# inputs drawn afresh each time (random sizes and values), so only a general answer passes, and
+# it says `correct` or raises an error with a hint. `exercises.solution("01.1")` prints one
+# solution, if you want to compare (try first).
 
 # %%
-# Exercise 1: your code here (the lines below are one solution)
-twice = F.erosion_r2(F.erosion_r2(digits, F.flat_square(3)), F.flat_square(3))
-once = F.erosion_r2(digits, F.flat_square(5))
-
-# %%
-# NBVAL_CHECK_OUTPUT
-assert twice.shape == digits.shape, "keep the [B, C, H, W] layout"
-assert torch.equal(twice, once), "not equal: erode twice by flat_square(3), once by flat_square(5)"
-print("Exercise 1: correct")
-
+from gmgan_lib import exercises
 
 # %% [markdown]
-# **Exercise 2.** Erosion is *monotone* and *translation-equivariant*. Write `shift(f)` that moves
-# an image 3 pixels to the right (filling with the background $-1$), and verify that eroding then
-# shifting equals shifting then eroding away from the borders (compare the columns 5 to 24 only:
-# the shift empties 3 columns on the left and pushes 3 out on the right, and the kernel reaches
-# 2 pixels), for the quadratic kernel `quad` of size 5.
+# **Exercise 1.** Eroding by a flat $a \times a$ square and then by a flat $b \times b$ square is
+# eroding once by a flat square: which one? Write `equivalent_size(a, b)` (odd $a$, $b$), the side
+# of that square. *Hint:* erosion by $B_1$ then $B_2$ is erosion by their Minkowski sum
+# $B_1 \oplus B_2$.
 
 # %%
-# Exercise 2: your code here (the lines below are one solution)
-def shift(f):
-    out = torch.full_like(f, -1.0)
-    out[..., 3:] = f[..., :-3]
-    return out
+# Exercise 1: your code here
+def equivalent_size(a, b):
+    raise NotImplementedError("your code here")
 
-a = F.erosion_r2(shift(digits), quad)[..., 5:25]
-b = shift(F.erosion_r2(digits, quad))[..., 5:25]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-assert a.shape == (16, 1, 28, 20), f"compare the columns 5..24 only, got {tuple(a.shape)}"
-assert torch.equal(a, b), "erosion should commute with the shift away from the border"
-print("Exercise 2: correct")
+exercises.check("01.1", equivalent_size)
+
+# %% [markdown]
+# **Exercise 2.** Erosion is *translation-equivariant*. Write `shift(f)` that moves an image
+# `[B, 1, H, W]` 3 pixels to the right, filling with the background $-1$. The check verifies your
+# shift and that eroding then shifting equals shifting then eroding away from the borders (the
+# shift empties 3 columns on the left, and the kernel reaches 2 pixels).
+
+# %%
+# Exercise 2: your code here
+def shift(f):
+    raise NotImplementedError("your code here")
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+exercises.check("01.2", shift)
 
 # %% [markdown]
 # **Exercise 3.** In the max-plus semiring, what is the "identity matrix" $I$ with $I \otimes x = x$
-# for every vector $x$? Build it for $n = 4$ with `torch` (use `-inf`) and let the check cell verify
-# it with the max-plus product.
+# for every vector $x$? Write `maxplus_identity(n)`, returning it as an `n x n` float64 tensor
+# (use `-inf`); the check multiplies it, in the max-plus sense, with random vectors.
 
 # %%
-# Exercise 3: your code here (the lines below are one solution)
-I = torch.full((4, 4), -inf, dtype=torch.float64)
-I[range(4), range(4)] = 0.0
+# Exercise 3: your code here
+def maxplus_identity(n):
+    raise NotImplementedError("your code here")
 
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def maxplus(A, B):
-    return (A[:, :, None] + B[None, :, :]).amax(dim=1)
-
-x = torch.randn(4, 3, dtype=torch.float64)
-assert torch.equal(maxplus(I, x), x) and torch.equal(maxplus(x.T, I), x.T)
-print("Exercise 3: correct (0 on the diagonal, -inf elsewhere)")
+exercises.check("01.3", maxplus_identity)
 
 # %% [markdown]
 # **Next:** notebook 2 shows where the quadratic kernel comes from: it is the exact (viscosity)

@@ -1,0 +1,102 @@
+"""The course's exercise checks (gmgan_lib/exercises): a solution passes on fresh inputs, a
+template is "not attempted", wrong answers fail with a hint, and left-over state cannot pass."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gmgan_lib import exercises
+from gmgan_lib.exercises import solutions as S
+from gmgan_lib.nn import functional as F
+
+REFERENCE = {"01.1": (S.equivalent_size,), "01.2": (S.shift,),
+             "01.3": (S.maxplus_identity,), "02.1": (S.beta_of, S.hopf_lax),
+             "02.2": (S.sigma_of,), "02.3": (S.dilation_semigroup_difference,)}
+
+
+def template(*args, **kwargs):
+    raise NotImplementedError("your code here")
+
+
+def test_every_exercise_has_a_reference():
+    assert exercises.keys() == sorted(REFERENCE)
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_solutions_pass(key, seed, capsys):
+    exercises.check(key, *REFERENCE[key], seed=seed)
+    assert capsys.readouterr().out == f"Exercise {key}: correct\n"
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE))
+def test_an_untouched_template_is_not_attempted(key, capsys):
+    exercises.check(key, *[template] * len(REFERENCE[key]))
+    out = capsys.readouterr().out
+    assert "not attempted yet" in out and f'exercises.solution("{key}")' in out
+
+
+WRONG = {
+    "01.1": (lambda a, b: a * b,),                                  # odd, but not the sum
+    "01.2": (lambda f: torch.roll(f, 3, dims=-1),),                  # wraps instead of filling
+    "01.3": (lambda n: torch.zeros(n, n, dtype=torch.float64),),    # zeros off the diagonal
+    "02.1": (lambda a: 2 * a / (2 * a + 1), S.hopf_lax),
+    "02.2": (lambda t, a: t ** (1 / a),),
+    "02.3": (lambda f, a, t, s: torch.zeros_like(f),),              # not the difference
+}
+
+
+@pytest.mark.parametrize("key", sorted(WRONG))
+def test_wrong_answers_fail_with_a_hint(key):
+    with pytest.raises(AssertionError, match=r"\w"):
+        exercises.check(key, *WRONG[key], seed=0)
+
+
+def test_the_mirror_trick_passes_exercise_02_3(capsys):
+    """-semigroup_error(-f): notebook 02's erosion difference applied to -f (background +1)."""
+    def semigroup_error(f, alpha, t, s, size=9):
+        pad = 2 * size
+        g = torch.nn.functional.pad(f, (pad,) * 4, value=-1.0)
+        kt, ks = (F.power(size, alpha, t=v, dtype=torch.float64) for v in (t, s))
+        kts = F.power(2 * size - 1, alpha, t=t + s, dtype=torch.float64)
+        out = F.erosion_r2(F.erosion_r2(g, kt), ks) - F.erosion_r2(g, kts)
+        return out[..., pad:-pad, pad:-pad]
+
+    for seed in range(3):
+        exercises.check("02.3", lambda f, a, t, s: -semigroup_error(-f, a, t, s), seed=seed)
+    assert capsys.readouterr().out == "Exercise 02.3: correct\n" * 3
+
+
+def test_state_left_from_an_earlier_run_cannot_pass():
+    """An answer fixed to the notebook's old size (n = 4) or old images fails on fresh inputs."""
+    fixed = S.maxplus_identity(4)
+    with pytest.raises(AssertionError, match="n x n"):
+        exercises.check("01.3", lambda n: fixed, seed=0)
+    with pytest.raises(AssertionError):
+        exercises.check("01.1", lambda a, b: 5, seed=0)        # the answer for 3 and 3 only
+
+
+def test_fresh_inputs_at_every_call_without_a_seed():
+    seen = []
+
+    def spy(f):
+        seen.append(f.clone())
+        return S.shift(f)
+
+    exercises.check("01.2", spy)
+    exercises.check("01.2", spy)
+    assert len(seen) == 4 and not (seen[0].shape == seen[2].shape and torch.equal(seen[0], seen[2]))
+
+
+def test_solution_prints_the_reference_source(capsys):
+    text = exercises.solution("01.3")
+    assert "def maxplus_identity" in text and text in capsys.readouterr().out
+
+
+def test_bad_keys_and_arities_are_refused():
+    with pytest.raises(ValueError, match="key must name an exercise"):
+        exercises.check("9.9", S.shift)
+    with pytest.raises(ValueError, match="key must name an exercise"):
+        exercises.solution("01")
+    with pytest.raises(TypeError, match="checks 2 function"):
+        exercises.check("02.1", S.beta_of)
