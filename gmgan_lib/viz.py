@@ -383,30 +383,50 @@ def orientation_score(image, orientations: int = 8, size: int = 9, sigma_main: f
     return F.lift_m2(f, psi[None, None], orientations)[0, 0]
 
 
+ORIENTATIONS_PER_ROW = 8
+
+
 def orientation_score_panel(image, orientations: int = 8, size: int = 9,
                             sigma_main: float = 2.0, sigma_lateral: float = 0.8) -> Figure:
-    """The image, every orientation slice of its score, and the winning orientation per pixel
-    (hue = orientation modulo 180 degrees, brightness = the maximal response)."""
-    from matplotlib.colors import hsv_to_rgb
+    """The image, every orientation slice of its score, and the winning orientation per pixel.
+
+    Left column: the image ``f`` and the winning orientation (hue = orientation modulo 180
+    degrees, brightness = the maximal response), with an angle legend. Right: one panel per
+    orientation, at most ``ORIENTATIONS_PER_ROW`` per row (so 16 orientations make two readable
+    rows), on one symmetric colour scale with its colour bar.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize, hsv_to_rgb
 
     f = _as_single_image(image)[0, 0].numpy()
     score = orientation_score(image, orientations, size, sigma_main, sigma_lateral).numpy()
-    fig = Figure(figsize=(1.7 * (orientations + 2), 2.3))
-    axes = fig.subplots(1, orientations + 2)
-    axes[0].imshow(f, cmap="gray", vmin=-1, vmax=1)
-    axes[0].set_title("f")
+    cols = min(orientations, ORIENTATIONS_PER_ROW)
+    rows = -(-orientations // cols)
+    fig = Figure(figsize=(1.5 * cols + 3.4, 1.75 * max(rows, 2) + 0.4), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[2.4, 1.5 * cols + 1.0])
+    ax_f, ax_best = left.subplots(2, 1)
+    ax_f.imshow(f, cmap="gray", vmin=-1, vmax=1)
+    ax_f.set_title("f", fontsize=9)
     vmax = max(float(np.abs(score).max()), 1e-12)
-    for o in range(orientations):
-        axes[o + 1].imshow(score[o], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        axes[o + 1].set_title(f"θ={360 * o / orientations:.0f}°", fontsize=8)
+    axes = right.subplots(rows, cols, squeeze=False)
+    for o, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if o < orientations:
+            shown = ax.imshow(score[o], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+            ax.set_title(f"θ = {360 * o / orientations:.1f}°".replace(".0°", "°"), fontsize=8)
+    right.colorbar(shown, ax=axes, shrink=0.9, label="response U(x, θ)")
     best = score.argmax(axis=0)
     half = max(orientations // 2, 1)
     hsv = np.stack([(best % half) / half, np.ones_like(f),
                     np.clip(score.max(axis=0) / vmax, 0, 1)], axis=-1)
-    axes[-1].imshow(hsv_to_rgb(hsv))
-    axes[-1].set_title("argmax θ", fontsize=8)
-    for ax in axes:
+    ax_best.imshow(hsv_to_rgb(hsv))
+    ax_best.set_title("winning θ", fontsize=9)
+    for ax in (ax_f, ax_best):
         ax.set_axis_off()
+    legend = left.colorbar(ScalarMappable(Normalize(0, 180), cmap="hsv"), ax=ax_best,
+                           orientation="horizontal", shrink=0.9, pad=0.02)
+    legend.set_ticks([0, 45, 90, 135, 180])
+    legend.set_label("θ mod 180° (hue)", fontsize=8)
     return fig
 
 

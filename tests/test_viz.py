@@ -313,13 +313,23 @@ def test_orientation_score_is_equivariant_under_quarter_turns():
     torch.testing.assert_close(turned, expected, atol=1e-12, rtol=0)
 
 
-def test_orientation_score_panel_draws_the_score():
+@pytest.mark.parametrize("orientations,rows", [(4, 1), (8, 1), (12, 2), (16, 2)])
+def test_orientation_score_panel_draws_the_score(orientations, rows):
+    """Every slice on one colour scale (with its bar), at most 8 per row, an angle legend."""
     f = _bar(45)
-    fig = viz.orientation_score_panel(f, orientations=8)
-    score = viz.orientation_score(f, 8).numpy()
-    assert len(fig.axes) == 10
-    for o in range(8):
-        np.testing.assert_allclose(fig.axes[o + 1].images[0].get_array(), score[o])
+    fig = viz.orientation_score_panel(f, orientations=orientations)
+    score = viz.orientation_score(f, orientations).numpy()
+    slices = [ax for ax in fig.axes if ax.get_title().startswith("θ =")]
+    assert len(slices) == orientations
+    for o, ax in enumerate(slices):
+        np.testing.assert_allclose(ax.images[0].get_array(), score[o])
+        assert ax.images[0].get_clim() == slices[0].images[0].get_clim()   # one scale
+    assert slices[1].get_title() == f"θ = {360 / orientations:g}°".replace(".0°", "°")
+    rows_used = {round(ax.get_position().y0, 3) for ax in slices}
+    assert len(rows_used) == rows
+    labels = [ax.get_xlabel() + ax.get_ylabel() for ax in fig.axes]
+    assert "response U(x, θ)" in labels                      # the slices' colour bar
+    assert "θ mod 180° (hue)" in labels                      # the angle legend
     with pytest.raises(ValueError, match="size"):
         viz.line_filter(4)
 
