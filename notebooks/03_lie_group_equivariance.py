@@ -305,55 +305,59 @@ for name, (q, e) in invariance_table.items():
 #
 # ## 6. Exercises
 #
-# **Exercise 1.** Find the roll $s$ of the orientation axis that makes the lift equivariant:
-# `lift(rot90(x)) == roll(rot90(lift(x)), s, dims=2)` for $O_r = 8$. Try every $s$ in
-# `range(8)` and keep the one with the smallest error in `best_s`.
+# As in notebook 1: complete the function under each statement, then run its check, which calls
+# it on fresh random inputs; `exercises.solution("03.1")` prints one solution.
 
 # %%
-# Exercise 1: your code here (the lines below are one solution)
-lift = layers["LiftM2"]
-with torch.no_grad():
-    a = lift(torch.rot90(digits[:2], 1, dims=(-2, -1)))
-    b = torch.rot90(lift(digits[:2]), 1, dims=(-2, -1))
-    errs = [(a - torch.roll(b, s, dims=2)).abs().max().item() for s in range(8)]
-best_s = int(np.argmin(errs))
-
-# %%
-# NBVAL_CHECK_OUTPUT
-assert best_s == 8 // 4, "a quarter turn is a quarter of the orientations, counter-clockwise"
-print("Exercise 1: correct, s =", best_s)
+from gmgan_lib import exercises
 
 # %% [markdown]
-# **Exercise 2.** A half turn is two quarter turns. Measure the equivariance error of the CDE
-# layer `layers["CDELayerM2"]` under a rotation by $180^\circ$ (`k=2` in `check_equivariance`) on
-# `m2_input`, and store it in `err_180`.
+# **Exercise 1.** Rotating the image by $k$ quarter turns rotates its orientation score and moves
+# it along the orientation axis: `lift(rot90(x, k)) == roll(rot90(lift(x), k), s, dims=2)`. Write
+# `orientation_roll(orientations, k)`, the roll $s$ for $O_r$ orientations (try the lift above with
+# a few values of $s$ if you are unsure). The check builds lifting layers with 4 to 16 orientations.
 
 # %%
-# Exercise 2: your code here (the lines below are one solution)
-err_180 = layers["CDELayerM2"].check_equivariance(m2_input, k=2)
+# Exercise 1: your code here
+def orientation_roll(orientations, k):
+    raise NotImplementedError("your code here")
+
 
 # %%
 # NBVAL_CHECK_OUTPUT
-assert isinstance(err_180, float) and err_180 < 1e-5
-print("Exercise 2: correct")
+exercises.check("03.1", orientation_roll)
+
+# %% [markdown]
+# **Exercise 2.** A half turn is two quarter turns. Write `half_turn_error(layer, x)`: the
+# equivariance error (a float) of an M2 layer under a rotation by $180^\circ$ on input `x`. The
+# check runs it on a fresh CDE layer, which must measure below $10^{-5}$, and on a layer that is
+# not equivariant at all, which must not.
+
+# %%
+# Exercise 2: your code here
+def half_turn_error(layer, x):
+    raise NotImplementedError("your code here")
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+exercises.check("03.2", half_turn_error)
 
 # %% [markdown]
 # **Exercise 3.** With $O_r = 6$ orientations, a quarter turn is not a whole number of orientation
-# steps. What does `gnn.rot90_m2` do with a `[1, 1, 6, 5, 5]` tensor? Catch the error and store its
-# type in `err_type`.
+# steps. What does `gnn.rot90_m2` do with a `[1, 1, 6, 5, 5]` tensor? Write
+# `error_type_of(action)`: call `action()` and return the type of the exception it raises, or
+# `None`. The check asks it about `rot90_m2` with several numbers of orientations.
 
 # %%
-# Exercise 3: your code here (the lines below are one solution)
-try:
-    gnn.rot90_m2(torch.zeros(1, 1, 6, 5, 5))
-    err_type = None
-except Exception as e:
-    err_type = type(e)
+# Exercise 3: your code here
+def error_type_of(action):
+    raise NotImplementedError("your code here")
+
 
 # %%
 # NBVAL_CHECK_OUTPUT
-assert err_type is ValueError, "the library refuses (a clear ValueError), it does not guess"
-print("Exercise 3: correct")
+exercises.check("03.3", error_type_of)
 
 # %% [markdown]
 # **Next:** notebook 4 builds GM-GAN from these layers and trains it next to the DCGAN baseline.

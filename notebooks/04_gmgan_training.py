@@ -35,10 +35,10 @@ import torch
 import matplotlib.pyplot as plt
 
 import gmgan_lib
-from gmgan_lib import nn as gnn, viz
+from gmgan_lib import nn as gnn, viz  # noqa: F401 (gnn: for exercise 1)
 from gmgan_lib.checkpoint import load_checkpoint
 from gmgan_lib.models import build, count_parameters
-from gmgan_lib.train import TrainConfig, generate, load_generator, sample, train
+from gmgan_lib.train import TrainConfig, generate, load_generator, sample, train  # noqa: F401
 
 P = gmgan_lib.profile()
 print(P)
@@ -242,43 +242,53 @@ print("every committed generator: 16 images [16, 1, 28, 28] in [-1, 1], the same
 # %% [markdown]
 # ## 4. Exercises
 #
-# **Exercise 1.** Count by hand the parameters of `gnn.GroupConvM2(16, 32, 4)` (a p4 group
-# convolution from 16 to 32 fields with $4\times4$ filters, see the formula above section 2) and
-# store the number in `n_group`. Compare with `Conv2d(64, 128, 4, bias=False)`, the DCGAN layer
-# with the same number of planes (16 and 32 fields of 4 orientations).
+# As in notebook 1: complete the function under each statement, then run its check, which calls
+# it on fresh random inputs; `exercises.solution("04.1")` prints one solution.
 
 # %%
-# Exercise 1: your answer here (the line below is one solution)
-n_group = 32 * 16 * 4 * 4 * 4
-
-# %%
-# NBVAL_CHECK_OUTPUT
-assert n_group == count_parameters(gnn.GroupConvM2(16, 32, 4)), "Cout * Cin * Or * k * k"
-n_plain = count_parameters(torch.nn.Conv2d(64, 128, 4, bias=False))
-print("Exercise 1: correct;", n_group, "weights against", n_plain, "for the plain convolution:",
-      n_plain // n_group, "times fewer, at the same cost per image")
+from gmgan_lib import exercises
 
 # %% [markdown]
-# **Exercise 2 (latent interpolation).** Take the committed GM-GAN's generator `G`
-# (`data/checkpoints/gmgan-mnist-cpu.pt`), two latent vectors `z0`, `z1` and the 8 points
-# $z_w = (1-w)z_0 + w z_1$, $w \in \{0, \frac17, \dots, 1\}$. Generate their images `path_images`
-# (`[8, 1, 28, 28]`) with `generate(G, zs)`.
+# **Exercise 1.** Count by hand the parameters of a p4 group convolution
+# `gnn.GroupConvM2(c_in, c_out, k)` (from `c_in` to `c_out` fields with $k\times k$ filters, see
+# the formula above section 2): write `p4_conv_parameters(c_in, c_out, k)`. Then compare
+# `p4_conv_parameters(16, 32, 4)` with `count_parameters(torch.nn.Conv2d(64, 128, 4, bias=False))`,
+# the DCGAN layer with the same number of planes (16 and 32 fields of 4 orientations).
 
 # %%
-# Exercise 2: your code here (the lines below are one solution)
-G = load_generator(ROOT / "data" / "checkpoints" / "gmgan-mnist-cpu.pt")
-g = torch.Generator().manual_seed(3)
-z0, z1 = torch.randn(2, G.latent_dim, generator=g)
-w = torch.linspace(0, 1, 8)[:, None]
-path_images = generate(G, (1 - w) * z0 + w * z1)
-viz.plot_grid(path_images, nrow=8, title="a straight line in latent space")
+# Exercise 1: your code here
+def p4_conv_parameters(c_in, c_out, k):
+    raise NotImplementedError("your code here")
+
 
 # %%
 # NBVAL_CHECK_OUTPUT
-assert path_images.shape == (8, 1, 28, 28)
-assert torch.allclose(path_images[0], generate(G, z0[None])[0], atol=1e-5)
-assert torch.allclose(path_images[-1], generate(G, z1[None])[0], atol=1e-5)
-print("Exercise 2: correct")
+exercises.check("04.1", p4_conv_parameters)
+
+# %% [markdown]
+# **Exercise 2 (latent interpolation).** Write `interpolate(G, z0, z1, steps)`: the images
+# (`[steps, 1, 28, 28]`, with `generate(G, zs)`) of the `steps` equally spaced points
+# $z_w = (1-w)z_0 + w z_1$, $w \in \{0, \frac{1}{steps-1}, \dots, 1\}$. The check uses fresh
+# generators and noise; the cell after it draws a path of the committed GM-GAN's generator.
+
+# %%
+# Exercise 2: your code here
+def interpolate(G, z0, z1, steps):
+    raise NotImplementedError("your code here")
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+exercises.check("04.2", interpolate)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+try:
+    G = load_generator(ROOT / "data" / "checkpoints" / "gmgan-mnist-cpu.pt")
+    z0, z1 = torch.randn(2, G.latent_dim, generator=torch.Generator().manual_seed(3))
+    viz.plot_grid(interpolate(G, z0, z1, 8), nrow=8, title="a straight line in latent space")
+except NotImplementedError:
+    print("(write interpolate above to see the committed generator's path)")
 
 # %% [markdown]
 # **Next:** notebook 5 measures what the eye judges here: FID on MNIST-classifier features, class

@@ -225,8 +225,17 @@ print("every row: N samples, finite metrics, MNIST score in [1, 10]:",
 #
 # ## 6. Exercises
 #
-# **Exercise 1.** Compute FID_MNIST of `other` against `real` *by hand* from the features, with the
-# formula above, and store it in `fid_by_hand`.
+# As in notebook 1: complete the function under each statement, then run its check, which calls
+# it on fresh random inputs; `exercises.solution("05.1")` prints one solution.
+
+# %%
+from gmgan_lib import exercises
+
+# %% [markdown]
+# **Exercise 1.** Write `fid_from_features(fa, fb)`: the Frechet distance of the Gaussians fitted
+# to two feature arrays `fa [N, D]` and `fb [M, D]` (numpy), *by hand* with the formula above. The
+# check compares it with the library on fresh random features; the cell after it then computes
+# FID_MNIST of `other` against `real` with your function.
 #
 # *Hint:* you need only the trace of $(\Sigma_r\Sigma_g)^{1/2}$. The product of two covariance
 # matrices is similar to a positive semi-definite matrix, so its eigenvalues are real and
@@ -234,37 +243,36 @@ print("every row: N samples, finite metrics, MNIST score in [1, 10]:",
 # than `scipy.linalg.sqrtm` when some features are constant and the covariances singular).
 
 # %%
-# Exercise 1: your code here (the lines below are one solution)
-fa = classifier_outputs(real, classifier).features.numpy()
-fb = classifier_outputs(other, classifier).features.numpy()
-mu_a, mu_b = fa.mean(0), fb.mean(0)
-cov_a, cov_b = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
-eig = np.linalg.eigvals(cov_a @ cov_b).real.clip(min=0)
-fid_by_hand = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.sqrt(eig).sum())
+# Exercise 1: your code here
+def fid_from_features(fa, fb):
+    raise NotImplementedError("your code here")
+
 
 # %%
 # NBVAL_CHECK_OUTPUT
-assert abs(fid_by_hand - floor["fid"]) <= 1e-3 * max(1.0, floor["fid"]), (fid_by_hand, floor["fid"])
-print("Exercise 1: correct")
+exercises.check("05.1", fid_from_features)
 
+# %%
+# NBVAL_IGNORE_OUTPUT
+try:
+    fa = classifier_outputs(real, classifier).features.numpy()
+    fb = classifier_outputs(other, classifier).features.numpy()
+    print(f"FID_MNIST by hand {fid_from_features(fa, fb):.4f}, library {floor['fid']:.4f}")
+except NotImplementedError:
+    print("(write fid_from_features above to compare it with the library on real features)")
 
 # %% [markdown]
-# **Exercise 2.** The class KL of the one-class generator: compute the predicted-class histograms
-# $p_{real}$ (of `real`) and $p_{gen}$ (of `ones`), smooth both with $\epsilon = 10^{-6}$
-# (add $\epsilon$ to every bin, renormalise), and store $\mathrm{KL}(p_{real}\Vert p_{gen})$ in
-# `kl_by_hand`.
+# **Exercise 2.** Write `class_kl(pred_real, pred_gen, eps=1e-6)`: from two tensors of predicted
+# classes (0-9), the histograms $p_{real}$ and $p_{gen}$, smoothed with $\epsilon$ (add it to
+# every bin, renormalise), and $\mathrm{KL}(p_{real}\Vert p_{gen})$. Which generator of this
+# notebook has the largest class KL, and why?
 
 # %%
-# Exercise 2: your code here (the lines below are one solution)
-def histogram(images, eps=1e-6):
-    pred = classifier_outputs(images, classifier).pred
-    h = torch.bincount(pred, minlength=10).double() / len(pred) + eps
-    return h / h.sum()
+# Exercise 2: your code here
+def class_kl(pred_real, pred_gen, eps=1e-6):
+    raise NotImplementedError("your code here")
 
-p_real, p_gen = histogram(real), histogram(ones)
-kl_by_hand = float((p_real * (p_real / p_gen).log()).sum())
 
 # %%
 # NBVAL_CHECK_OUTPUT
-assert abs(kl_by_hand - only_ones["kl"]) < 1e-6 * max(1.0, only_ones["kl"]), (kl_by_hand, only_ones["kl"])
-print("Exercise 2: correct")
+exercises.check("05.2", class_kl)

@@ -7,11 +7,14 @@ import torch
 
 from gmgan_lib import exercises
 from gmgan_lib.exercises import solutions as S
-from gmgan_lib.nn import functional as F
+from gmgan_lib.nn import check_equivariance, functional as F
 
 REFERENCE = {"01.1": (S.equivalent_size,), "01.2": (S.shift,),
              "01.3": (S.maxplus_identity,), "02.1": (S.beta_of, S.hopf_lax),
-             "02.2": (S.sigma_of,), "02.3": (S.dilation_semigroup_difference,)}
+             "02.2": (S.sigma_of,), "02.3": (S.dilation_semigroup_difference,),
+             "03.1": (S.orientation_roll,), "03.2": (S.half_turn_error,),
+             "03.3": (S.error_type_of,), "04.1": (S.p4_conv_parameters,),
+             "04.2": (S.interpolate,), "05.1": (S.fid_from_features,), "05.2": (S.class_kl,)}
 
 
 def template(*args, **kwargs):
@@ -43,6 +46,13 @@ WRONG = {
     "02.1": (lambda a: 2 * a / (2 * a + 1), S.hopf_lax),
     "02.2": (lambda t, a: t ** (1 / a),),
     "02.3": (lambda f, a, t, s: torch.zeros_like(f),),              # not the difference
+    "03.1": (lambda o, k: k,),                                      # steps, not quarter turns
+    "03.2": (lambda layer, x: 0.0,),                                 # measures nothing
+    "03.3": (lambda action: ValueError,),                            # the same answer always
+    "04.1": (lambda c_in, c_out, k: c_out * c_in * k * k,),         # forgot the orientations
+    "04.2": (lambda G, z0, z1, n: S.interpolate(G, z0, z1, n + 1)[:n],),  # stops short of z1
+    "05.1": (lambda fa, fb: float(((fa.mean(0) - fb.mean(0)) ** 2).sum()),),  # means only
+    "05.2": (lambda r, f, eps=1e-6: S.class_kl(f, r, eps),),        # KL the wrong way round
 }
 
 
@@ -65,6 +75,15 @@ def test_the_mirror_trick_passes_exercise_02_3(capsys):
     for seed in range(3):
         exercises.check("02.3", lambda f, a, t, s: -semigroup_error(-f, a, t, s), seed=seed)
     assert capsys.readouterr().out == "Exercise 02.3: correct\n" * 3
+
+
+@pytest.mark.parametrize("measure", [
+    lambda layer, x: layer.check_equivariance(x, k=2),                # the method
+    lambda layer, x: check_equivariance(layer, x, k=2),               # the function
+])
+def test_every_way_of_measuring_passes_exercise_03_2(measure, capsys):
+    exercises.check("03.2", measure, seed=0)
+    assert capsys.readouterr().out == "Exercise 03.2: correct\n"
 
 
 def test_state_left_from_an_earlier_run_cannot_pass():
@@ -100,3 +119,28 @@ def test_bad_keys_and_arities_are_refused():
         exercises.solution("01")
     with pytest.raises(TypeError, match="checks 2 function"):
         exercises.check("02.1", S.beta_of)
+
+
+def test_the_notebooks_templates_are_the_checked_functions():
+    """Every check cell of the course names the function its template defines, with the
+    solution's parameters: a student's completed template is what the check calls."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    seen = set()
+    for twin in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.py")):
+        text = twin.read_text()
+        for key, names in re.findall(r'exercises\.check\("([\d.]+)", ([\w, ]+)\)', text):
+            seen.add(key)
+            for name, reference in zip(names.split(", "), REFERENCE[key]):
+                assert name == reference.__name__, (twin.name, key, name)
+                params = list(inspect.signature(reference).parameters)
+                required = [p for p in params if inspect.signature(reference).parameters[p].default
+                            is inspect.Parameter.empty]
+                template = re.search(rf"def {name}\(([^)]*)\):\n    raise NotImplementedError",
+                                     text)
+                assert template, f"{twin.name}: no template for {name}"
+                assert [p.split("=")[0].strip() for p in template.group(1).split(",")][
+                    :len(required)] == required, (twin.name, name)
+    assert seen == set(REFERENCE)

@@ -24,6 +24,7 @@ import torch
 
 from gmgan_lib.exercises import solutions as S
 from gmgan_lib.nn import functional as F
+from gmgan_lib.nn.equivariance import EquivariantModule
 
 _CHECKS: dict[str, tuple[Callable, tuple[Callable, ...]]] = {}
 
@@ -112,6 +113,114 @@ def _check_02_3(rng, dilation_semigroup_difference):
                                                                    background=b), atol=1e-12)
                for b in (-1.0, 1.0)), \
         f"not D_s D_t f - D_(t+s) f for alpha={alpha}, t={t:.3f}, s={s:.3f} (D f = -E(-f))"
+
+
+@_exercise("03.1", S.orientation_roll)
+def _check_03_1(rng, orientation_roll):
+    from gmgan_lib import nn as gnn
+
+    x = _images(rng, 9, 15).float()
+    for orientations in rng.sample([4, 8, 12, 16], 2):
+        lift = gnn.LiftM2(1, 2, orientations=orientations, kernel_size=5)
+        for k in (1, 2, 3):
+            s = orientation_roll(orientations, k)
+            with torch.no_grad():
+                a = lift(torch.rot90(x, k, dims=(-2, -1)))
+                b = torch.roll(torch.rot90(lift(x), k, dims=(-2, -1)), s, dims=2)
+            assert isinstance(s, int), f"a roll is a whole number of steps: got {s!r}"
+            assert torch.allclose(a, b, atol=1e-5), \
+                f"Or={orientations}, k={k}: a roll of {s} does not make the lift equivariant"
+
+
+@_exercise("03.2", S.half_turn_error)
+def _check_03_2(rng, half_turn_error):
+    from gmgan_lib import nn as gnn
+
+    torch.manual_seed(rng.getrandbits(31))
+    x = torch.randn(rng.randint(1, 3), 2, 8, 12, 12)
+    exact = half_turn_error(gnn.CDELayerM2(2, 2), x)
+    assert isinstance(exact, float), f"return the error as a float: got {type(exact).__name__}"
+    assert exact < 1e-5, f"the CDE layer is equivariant to half turns, yet you measured {exact:.3g}"
+    # a layer that is not equivariant (it adds a fixed random map) must measure large
+    broken = half_turn_error(_AddsAFixedMap(torch.randn(1, 1, 8, 12, 12)), x)
+    assert broken > 1e-2, "measure layer(Rot x) - Rot layer(x): a non-equivariant map gave ~0"
+
+
+class _AddsAFixedMap(EquivariantModule):
+    """Not equivariant at all (``check_equivariance`` is there only so that every way of
+    measuring works on it): y + a fixed random map."""
+
+    def __init__(self, bias: torch.Tensor):
+        super().__init__()
+        self.register_buffer("bias", bias)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y + self.bias
+
+
+@_exercise("03.3", S.error_type_of)
+def _check_03_3(rng, error_type_of):
+    from gmgan_lib import nn as gnn
+
+    for orientations in rng.sample([3, 5, 6, 10], 2):
+        got = error_type_of(lambda o=orientations: gnn.rot90_m2(torch.zeros(1, 1, o, 5, 5)))
+        assert got is ValueError, f"Or={orientations}: rot90_m2 refuses with a ValueError, got {got}"
+    got = error_type_of(lambda: gnn.rot90_m2(torch.zeros(1, 1, 4 * rng.randint(1, 4), 5, 5)))
+    assert got is None, f"a whole number of orientation steps raises nothing, got {got}"
+
+
+@_exercise("04.1", S.p4_conv_parameters)
+def _check_04_1(rng, p4_conv_parameters):
+    from gmgan_lib import nn as gnn
+    from gmgan_lib.models import count_parameters
+
+    for _ in range(3):
+        c_in, c_out, k = rng.randint(1, 40), rng.randint(1, 40), rng.choice([1, 3, 4, 5])
+        n = count_parameters(gnn.GroupConvM2(c_in, c_out, k))
+        got = p4_conv_parameters(c_in, c_out, k)
+        assert got == n, f"GroupConvM2({c_in}, {c_out}, {k}) has {n} weights, not {got}"
+
+
+@_exercise("04.2", S.interpolate)
+def _check_04_2(rng, interpolate):
+    from gmgan_lib.models import build
+    from gmgan_lib.sampling import generate
+
+    torch.manual_seed(rng.getrandbits(31))
+    G = build("gan", latent_dim=rng.randint(8, 32)).generator        # a fresh, untrained G
+    z0, z1 = torch.randn(2, G.latent_dim)
+    steps = rng.randint(4, 9)
+    images = interpolate(G, z0, z1, steps)
+    assert tuple(images.shape) == (steps, 1, 28, 28), \
+        f"{steps} images [steps, 1, 28, 28], got {tuple(images.shape)}"
+    assert torch.allclose(images[0], generate(G, z0[None])[0], atol=1e-5), "start at z0"
+    assert torch.allclose(images[-1], generate(G, z1[None])[0], atol=1e-5), "end at z1"
+    assert torch.allclose(images, S.interpolate(G, z0, z1, steps), atol=1e-5), \
+        "equally spaced points (1 - w) z0 + w z1, w = 0, 1/(steps-1), ..., 1"
+
+
+@_exercise("05.1", S.fid_from_features)
+def _check_05_1(rng, fid_from_features):
+    from gmgan_lib.metrics import frechet_distance
+
+    g = torch.Generator().manual_seed(rng.getrandbits(62))
+    d = rng.randint(4, 16)
+    fa = torch.randn(rng.randint(100, 300), d, generator=g, dtype=torch.float64)
+    fb = torch.randn(rng.randint(100, 300), d, generator=g, dtype=torch.float64) * 1.5 + 0.3
+    got, want = fid_from_features(fa.numpy(), fb.numpy()), frechet_distance(fa, fb)
+    assert abs(got - want) <= 1e-6 * max(1.0, want), f"FID {got:.6g}, expected {want:.6g}"
+    assert abs(fid_from_features(fa.numpy(), fa.numpy())) < 1e-6, "the FID of a set to itself is 0"
+
+
+@_exercise("05.2", S.class_kl)
+def _check_05_2(rng, class_kl):
+    from gmgan_lib.metrics.scores import class_kl as library_kl
+
+    g = torch.Generator().manual_seed(rng.getrandbits(62))
+    real = torch.randint(0, 10, (rng.randint(50, 500),), generator=g)
+    fake = torch.randint(0, rng.randint(1, 10), (rng.randint(50, 500),), generator=g)
+    got, want = class_kl(real, fake), library_kl(real, fake, eps=1e-6)
+    assert abs(got - want) < 1e-9 * max(1.0, want), f"KL {got:.6g}, expected {want:.6g}"
 
 
 def check(key: str, *answers: Callable, seed: int | None = None) -> None:

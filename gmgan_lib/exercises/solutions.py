@@ -55,3 +55,65 @@ def dilation_semigroup_difference(f, alpha, t, s, size=9, background=-1.0):
     kts = F.power(2 * size - 1, alpha, t=t + s, dtype=f.dtype)
     two_steps = F.dilation_r2(F.dilation_r2(g, kt), ks)
     return (two_steps - F.dilation_r2(g, kts))[..., pad:-pad, pad:-pad]
+
+
+# --- notebook 03: Lie-group equivariance --------------------------------------------------
+def orientation_roll(orientations, k):
+    """03.1: k quarter turns of the plane move an orientation score by k * Or / 4 orientation
+    steps (counter-clockwise) along its orientation axis."""
+    return k * orientations // 4
+
+
+def half_turn_error(layer, x):
+    """03.2: the max error of layer(Rot x) - Rot layer(x) for a half turn on M2 maps."""
+    from gmgan_lib.nn import rot90_m2
+
+    with torch.no_grad():
+        return (layer(rot90_m2(x, 2)) - rot90_m2(layer(x), 2)).abs().max().item()
+
+
+def error_type_of(action):
+    """03.3: the type of the exception that ``action()`` raises, or None if it raises none."""
+    try:
+        action()
+    except Exception as error:
+        return type(error)
+    return None
+
+
+# --- notebook 04: GM-GAN training ---------------------------------------------------------
+def p4_conv_parameters(c_in, c_out, k):
+    """04.1: a p4 group convolution has one k x k filter per (output field, input field, input
+    orientation): C_out * C_in * 4 * k * k weights (the 4 output orientations are rotations)."""
+    return c_out * c_in * 4 * k * k
+
+
+def interpolate(G, z0, z1, steps):
+    """04.2: images of ``steps`` points on the straight line from z0 to z1, ends included."""
+    from gmgan_lib.sampling import generate
+
+    w = torch.linspace(0, 1, steps)[:, None]
+    return generate(G, (1 - w) * z0 + w * z1)
+
+
+# --- notebook 05: evaluation --------------------------------------------------------------
+def fid_from_features(fa, fb):
+    """05.1: the Frechet distance of Gaussians fitted to features fa [N, D] and fb [M, D]."""
+    import numpy as np
+
+    mu_a, mu_b = fa.mean(0), fb.mean(0)
+    cov_a, cov_b = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
+    eig = np.linalg.eigvals(cov_a @ cov_b).real.clip(min=0)
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b)
+                 - 2 * np.sqrt(eig).sum())
+
+
+def class_kl(pred_real, pred_gen, eps=1e-6):
+    """05.2: KL(p_real || p_gen) of the predicted-class histograms (10 classes), each smoothed
+    by adding eps to every bin and renormalising."""
+    def histogram(pred):
+        h = torch.bincount(pred, minlength=10).double() / len(pred) + eps
+        return h / h.sum()
+
+    p, q = histogram(pred_real), histogram(pred_gen)
+    return float((p * (p / q).log()).sum())
