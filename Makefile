@@ -53,9 +53,12 @@ test-unit: data
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/browser
 
 # Every cell is executed; only cells marked `# NBVAL_CHECK_OUTPUT` have their output compared
-# (notebooks/README.md, "How CI runs them").
+# (notebooks/README.md, "How CI runs them"). nbval needs a count on every cell with outputs and
+# the committed notebooks keep none: it runs on numbered copies in build/nbval.
 test-notebooks: data
-	GMGAN_FAST=1 $(BIN)/python -m pytest $(NOTEBOOKS)/[0-9]*.ipynb -q -p no:cacheprovider \
+	rm -rf build/nbval
+	$(BIN)/python scripts/notebook_outputs.py number build/nbval $(NOTEBOOKS)/[0-9]*.ipynb
+	GMGAN_FAST=1 $(BIN)/python -m pytest build/nbval -q -p no:cacheprovider \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 	  --nbval-sanitize-with notebooks/sanitize.cfg
 
@@ -68,11 +71,12 @@ test-browser: data
 
 # After editing a notebook (in JupyterLab, or its text twin in an editor): bring the .ipynb and
 # its twin together (inputs from whichever was saved last, outputs from the .ipynb; jupytext),
-# then drop what the project does not keep: widget state, timestamps, cell ids (nbstripout;
-# outputs and execution counts stay, nbval needs both).
+# then drop what the project does not keep: execution counts, widget state, timestamps, cell ids
+# (nbstripout, keeping the outputs) and widget views whose state is gone (notebook_outputs.py).
 sync: setup
 	$(BIN)/jupytext --quiet --sync $(NOTEBOOKS)/*.ipynb
-	$(BIN)/nbstripout --keep-output --keep-count $(NOTEBOOKS)/*.ipynb
+	$(BIN)/nbstripout --keep-output $(NOTEBOOKS)/*.ipynb
+	$(BIN)/python scripts/notebook_outputs.py drop-widget-views $(NOTEBOOKS)/*.ipynb
 
 # Execute every notebook in FAST mode, as CI does, keep the fresh outputs, then sync.
 notebooks: data

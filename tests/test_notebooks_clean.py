@@ -9,6 +9,7 @@ file only reads them, except for the last test, which edits a copy as JupyterLab
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import re
@@ -58,30 +59,37 @@ def sync_problems(path: Path) -> list[str]:
             f"{len(ours)} cells against {len(theirs)}): {FIX}"]
 
 
+def _outputs_module():
+    spec = importlib.util.spec_from_file_location("notebook_outputs",
+                                                  ROOT / "scripts" / "notebook_outputs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def strip_problems(paths: list[Path]) -> list[str]:
-    """nbstripout, run as `make sync` runs it, would change nothing (no widget state, timestamps
-    or stray cell ids; outputs and counts are kept)."""
-    r = subprocess.run([str(NBSTRIPOUT), "--verify", "--keep-output", "--keep-count",
-                        *map(str, paths)], capture_output=True, text=True)
-    if r.returncode == 0:
-        return []
-    return [f"{line.split()[-1]} carries widget state or metadata the project does not keep "
-            f"(nbstripout: {line.strip()}): {FIX}"
-            for line in r.stdout.splitlines() if line.strip()] or [r.stdout + r.stderr]
+    """`make sync` would change nothing: nbstripout (outputs kept) finds no execution count,
+    widget state, timestamp or stray cell id, and no widget view is left."""
+    r = subprocess.run([str(NBSTRIPOUT), "--verify", "--keep-output", *map(str, paths)],
+                       capture_output=True, text=True)
+    problems = [] if r.returncode == 0 else [
+        f"{line.split()[-1]} carries execution counts, widget state or metadata the project "
+        f"does not keep (nbstripout: {line.strip()}): {FIX}"
+        for line in r.stdout.splitlines() if line.strip()] or [r.stdout + r.stderr]
+    views = _outputs_module().without_widget_views
+    problems += [f"{path} carries widget views whose state is not kept: {FIX}"
+                 for path in paths if views(nbformat.read(path, as_version=4))]
+    return problems
 
 
 def execution_problems(path: Path) -> list[str]:
-    """Outputs from one successful run: a count on every cell with outputs (nbval compares only
-    counted cells), no error output, most cells executed."""
+    """Outputs from one successful run: no error output, most cells executed."""
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     problems = []
     if sum(bool(c.outputs) for c in code) < len(code) // 3:
         problems.append(f"{path.name} looks unexecuted: run `make notebooks`")
     for i, cell in enumerate(code):
-        if cell.outputs and cell.execution_count is None:
-            problems.append(f"{path.name}, code cell {i}: outputs without an execution count "
-                            f"(nbval would not check it): run `make notebooks`")
         if any(out.output_type == "error" for out in cell.outputs):
             problems.append(f"{path.name}, code cell {i}: the stored output is an error")
     return problems
@@ -101,8 +109,24 @@ def test_the_explorers_page_is_paired_too():
     assert [p.exists() for p in PAGES] == [True] and sync_problems(PAGES[0]) == []
 
 
-def test_notebooks_carry_no_widget_state_or_metadata_noise():
+def test_notebooks_carry_no_counts_widget_state_or_metadata_noise():
     assert strip_problems(NOTEBOOKS + PAGES) == []
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            assert cell.get("execution_count") is None, path.name
+            assert all(out.get("execution_count") is None for out in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_nbval_copies_number_the_cells_with_outputs(path):
+    """nbval needs a count on every cell with outputs: the copies made for it have one, and
+    nothing else changes."""
+    nb = nbformat.read(path, as_version=4)
+    numbered = _outputs_module().numbered(copy.deepcopy(nb))
+    code, original = ([c for c in n.cells if c.cell_type == "code"] for n in (numbered, nb))
+    for position, (cell, source) in enumerate(zip(code, original), start=1):
+        assert cell.execution_count == (position if cell.outputs else None)
+        assert cell.source == source.source and len(cell.outputs) == len(source.outputs)
 
 
 @pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -177,10 +201,16 @@ def test_checks_name_the_file_and_the_fix(tmp_path):
     (problem,) = pairing_problems(folder)
     assert NOTEBOOKS[1].name in problem and "make sync" in problem
     code = next(c for c in nb.cells if c.cell_type == "code" and c.outputs)
-    code.execution_count = None
+    code.execution_count = 7
     nbformat.write(nb, path)
-    assert any("without an execution count" in p and "make notebooks" in p
-               for p in execution_problems(path))
+    (problem,) = strip_problems([path])
+    assert "execution counts" in problem and "make sync" in problem
+    code.execution_count = None
+    code.outputs.append(nbformat.v4.new_output("display_data", data={
+        "text/plain": "interactive(...)", _outputs_module().WIDGET_VIEW: {"model_id": "abc"}}))
+    nbformat.write(nb, path)
+    (problem,) = strip_problems([path])
+    assert str(path) in problem and "widget views" in problem and "make sync" in problem
 
 
 def test_an_edit_saved_in_jupyterlab_passes_after_make_sync(tmp_path):
@@ -191,7 +221,7 @@ def test_an_edit_saved_in_jupyterlab_passes_after_make_sync(tmp_path):
     nb = nbformat.read(path, as_version=4)
     first_md = next(c for c in nb.cells if c.cell_type == "markdown")
     first_md.source += "\n\nA sentence a teacher added in JupyterLab."
-    cell = nbformat.v4.new_code_cell("x = 2 + 2\nx", execution_count=99)
+    cell = nbformat.v4.new_code_cell("x = 2 + 2\nx", execution_count=99)   # JupyterLab counts
     cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "4"},
                                            execution_count=99)]
     cell.metadata["scrolled"] = True

@@ -108,10 +108,10 @@ def lab_settings(folder: Path) -> Path:
 
 @pytest.fixture
 def workdir(tmp_path):
-    """A copy of the notebooks and the jupytext configuration: nothing the test does (saving,
-    checkpoints) reaches notebooks/."""
+    """A copy of the notebooks, their text twins and the jupytext configuration, as a clone has
+    them: nothing the test does (saving, checkpoints) reaches notebooks/."""
     shutil.copy(ROOT / "jupytext.toml", tmp_path / "jupytext.toml")
-    for path in (ROOT / "notebooks").glob("*.ipynb"):
+    for path in [*(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "notebooks").glob("*.py")]:
         shutil.copy(path, tmp_path / path.name)
     return tmp_path
 

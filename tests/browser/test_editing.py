@@ -19,7 +19,6 @@ SENTENCE = "A sentence typed in JupyterLab by a teacher."
 
 def test_a_change_saved_in_jupyterlab_reaches_the_twin_and_passes_the_checks(page, lab, workdir):
     twin = workdir / f"{NAME}.py"
-    twin.write_text((ROOT / "notebooks" / twin.name).read_text())   # the pair, as in a clone
     before = twin.stat().st_mtime
     page.goto(f"{lab.url}/lab/tree/{NAME}.ipynb?token={lab.token}")
     app = "window.jupyterapp"
