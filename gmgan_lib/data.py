@@ -313,7 +313,7 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor | np.ndarray, background:
     """
     if images.ndim != 4:
         raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
-    theta = torch.as_tensor(np.asarray(degrees), dtype=images.dtype, device=images.device)
+    theta = torch.as_tensor(degrees, dtype=images.dtype, device=images.device)
     if theta.shape != images.shape[:1]:
         raise ValueError(f"degrees must have shape [{images.shape[0]}], got {tuple(theta.shape)}")
     theta = torch.deg2rad(theta)
@@ -389,6 +389,12 @@ def subset_indices(labels: torch.Tensor, fraction: float, seed: int = 0) -> torc
         members = np.flatnonzero(lab == c)
         key[members] = (np.arange(len(members)) + 0.5) / len(members)
     chosen = perm[np.argsort(key, kind="stable")[:take]]
+    empty = sorted(set(np.unique(lab).tolist()) - set(labels.cpu().numpy()[chosen].tolist()))
+    if empty:
+        smallest = max(np.bincount(lab)[np.unique(lab)].min(), 1)
+        raise ValueError(f"data fraction {fraction} keeps {take:,} of {n:,} images and leaves "
+                         f"class(es) {', '.join(map(str, empty))} without an image; use at "
+                         f"least {1 / smallest:.6f} (one image of the smallest class)")
     return torch.from_numpy(np.sort(chosen))
 
 

@@ -54,6 +54,7 @@ from gmgan_lib.files import display_path
 from gmgan_lib.nn._checks import NonFiniteInputError
 from gmgan_lib.sampling import (export_generator, generate, generator_from_state,  # noqa: F401
                                 generator_only, load_generator, sample, save_samples)
+from gmgan_lib.training.augment import augmentation
 from gmgan_lib.training.config import TrainConfig
 from gmgan_lib.training.distributed import Distributed, unwrap
 from gmgan_lib.training.rundir import RunDirectory
@@ -217,7 +218,7 @@ def _loop(config: TrainConfig, run: RunState, schedule: Schedule, images: torch.
         try:
             loss_d, loss_g = gan_losses_step(run.generator, run.discriminator, run.opt_g,
                                              run.opt_d, reals, config.latent_dim, config.loss,
-                                             config.r1)
+                                             config.r1, augmentation(config.augment))
         except ValueError as error:
             # A PDE layer refuses NaN input or a NaN metric: that is the training diverging
             # (the data and the configuration were checked before the loop), not a bad argument.

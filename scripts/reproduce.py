@@ -9,6 +9,8 @@
     python scripts/reproduce.py --export        # the seed-0 generators -> data/checkpoints/cpu-table
     python scripts/reproduce.py --grids docs/img/cpu_table_samples.png
     make reproduce                              # the first line
+    python scripts/reproduce.py --part data-efficiency [--list | --table | ...]
+                                                # "Where geometry pays" (scripts/data_efficiency.py)
 
 The table (docs/results.md): GM-GAN (the default ``gmgan``) and the DCGAN (``gan``), three training
 seeds each, on MNIST, 10 % of MNIST (the fixed class-stratified subset of ``--data-fraction
@@ -306,6 +308,14 @@ def sample_grids(folder: Path, image: Path, n: int = 64) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--part" in argv:   # a named part of the experiments with its own runner
+        i = argv.index("--part")
+        part = argv[i + 1] if i + 1 < len(argv) else ""
+        if part not in PARTS:
+            print(f"error: --part must be one of {', '.join(PARTS)}; got {part!r}", file=sys.stderr)
+            return 2
+        return PARTS[part](argv[:i] + argv[i + 2:])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "table",
                    help="folder of the run directories (default runs/table)")
@@ -391,6 +401,16 @@ def main(argv: list[str] | None = None) -> int:
     n = collect(table(), args.out, args.results)
     print(f"{n} finished runs collected in {args.results}")
     return 1 if failed or damaged else 0
+
+
+def _data_efficiency(argv: list[str]) -> int:
+    import data_efficiency   # scripts/data_efficiency.py, beside this file
+
+    return data_efficiency.main(argv)
+
+
+# The parts with a runner of their own (this file's own table is the part "cpu-table", the default).
+PARTS = {"cpu-table": lambda argv: main(argv), "data-efficiency": _data_efficiency}
 
 
 if __name__ == "__main__":

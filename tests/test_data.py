@@ -197,7 +197,15 @@ def test_fraction_subsets_are_fixed_stratified_and_exact():
     assert (torch.bincount(y, minlength=10) - expected).abs().max() <= 1
     other = data.subset_indices(full_y, 0.05, seed=4)
     assert not torch.equal(idx, other)  # another seed, another subset
-    assert len(data.subset_indices(full_y, 1e-9)) == 1
+    # The smallest subset that keeps every class: one image each.
+    assert torch.bincount(full_y[data.subset_indices(full_y, 10 / 60000)]).tolist() == [1] * 10
+
+
+@pytest.mark.parametrize("fraction, kept", [(1e-9, "1 of 60,000"), (6 / 60000, "6 of 60,000")])
+def test_a_fraction_that_leaves_a_class_empty_is_refused_with_the_numbers(fraction, kept):
+    with pytest.raises(ValueError, match=rf"data fraction .* keeps {kept} images and leaves "
+                                         rf"class\(es\) .* without an image; use at least 0.000184"):
+        data.load_tensors("mnist", "train", fraction=fraction)
 
 
 @pytest.mark.parametrize("fraction", [0.0, -0.1, 1.5, "half", float("nan")])

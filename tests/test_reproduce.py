@@ -126,3 +126,58 @@ def test_a_committed_generator_reevaluates_as_recorded(run, dataset):
     assert measured["mnist_score"] == pytest.approx(recorded["mnist_score"], rel=1e-3)
     assert abs(measured["precision"] - recorded["precision"]) <= 0.002
     assert abs(measured["recall"] - recorded["recall"]) <= 0.002
+
+
+# ------------------------------------------------------------------ the part "data-efficiency"
+
+
+def efficiency(*args, check=True):
+    return reproduce("--part", "data-efficiency", *args, check=check)
+
+
+def test_the_data_efficiency_part_lists_its_runs_most_telling_first(tmp_path):
+    names = [line.split()[-1] for line in efficiency("--list", "--out", tmp_path).stdout.splitlines()]
+    assert len(names) == 4 * 5 * 3 + 4        # settings (and 100 %) x models x seeds + ablations
+    assert names[:5] == [f"rotmnist-1pc-{m}-seed0" for m in
+                         ("gm", "gm-diffaug", "gan", "gan-diffaug", "gan-rotate")]
+    assert {"mnist-1pc-gan-rotate-seed2", "rotmnist-10pc-gm-seed1", "rotmnist-all-gan-seed0",
+            "rotmnist-1pc-gm-invariant-max-noturn-seed0"} <= set(names)
+    picked = efficiency("--list", "--out", tmp_path, "--only",
+                        "rotmnist-1pc-gm-seed0,mnist-1pc-gan-seed1").stdout.split()
+    assert picked == ["new", "rotmnist-1pc-gm-seed0", "new", "mnist-1pc-gan-seed1"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--steps", "0"), "--steps must be a positive integer"),
+    (("--steps", "10", "--horizon", "5"), "--horizon must be at least --steps"),
+    (("--only", "nothing-*"), "matches no run"),
+])
+def test_the_data_efficiency_part_refuses_bad_arguments(tmp_path, args, message):
+    result = efficiency("--out", tmp_path, *args, check=False)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_an_unknown_part_is_refused_naming_the_parts():
+    result = reproduce("--part", "everything", check=False)
+    assert result.returncode == 2
+    assert "--part must be one of cpu-table, data-efficiency; got 'everything'" in result.stderr
+
+
+def test_a_data_efficiency_run_is_evaluated_along_collected_and_never_trained_again(tmp_path):
+    results, out = tmp_path / "r.json", tmp_path / "runs"
+    args = ("--out", out, "--results", results, "--only", "mnist-1pc-gan-diffaug-seed0",
+            "--steps", "4", "--segment", "2", "--n", "200")
+    efficiency(*args)
+    row = json.loads(results.read_text())["mnist-1pc-gan-diffaug-seed0"]
+    assert (row["model"], row["augment"], row["images"], row["steps"]) == ("gan", "diffaugment", 600, 4)
+    assert [p["steps"] for p in row["curve"]] == [2, 4]            # a snapshot per segment
+    assert all({"fid", "gap", "r_t", "d_train", "d_held_out"} <= set(p) for p in row["curve"])
+    assert row["metrics"]["fid"] == row["curve"][-1]["fid"]
+    table = efficiency("--table", "--results", results).stdout
+    assert "| 600 digits | DCGAN + DiffAugment | 1 |" in table
+    # An earlier session's runs are gone but collected: they count as done.
+    import shutil
+
+    shutil.rmtree(out)
+    assert efficiency("--list", *args).stdout.split() == ["done", "mnist-1pc-gan-diffaug-seed0"]
+    assert "0 finished runs" not in efficiency(*args).stdout and not (out / "mnist-1pc-gan-diffaug-seed0").exists()

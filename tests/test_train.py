@@ -75,7 +75,9 @@ def test_n_steps_straight_equal_half_then_resume(tmp_path, model, model_config):
 
 @pytest.mark.parametrize("options", [
     dict(loss="hinge", spectral_norm=True, beta1=0.0, beta2=0.9, lr_d=4e-4),
-    dict(loss="relativistic", d_steps=2), dict(r1=1.0)], ids=["hinge-sn", "relativistic-2d", "r1"])
+    dict(loss="relativistic", d_steps=2), dict(r1=1.0), dict(augment="diffaugment", r1=1.0),
+    dict(augment="rotate", loss="relativistic")],
+    ids=["hinge-sn", "relativistic-2d", "r1", "diffaugment-r1", "rotate-relativistic"])
 def test_stabilisers_train_and_resume_bit_for_bit(tmp_path, options):
     n = 6
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -176,7 +178,8 @@ def test_resume_of_a_different_run_is_refused(tmp_path):
     for change, shown in [({"loss": "hinge"}, "loss='bce' (now 'hinge')"),
                           ({"r1": 0.1}, "r1=0.0 (now 0.1)"), ({"d_steps": 2}, "d_steps=1 (now 2)"),
                           ({"lr_d": 4e-4}, "lr_d=None (now 0.0004)"),
-                          ({"spectral_norm": True}, "spectral_norm=False (now True)")]:
+                          ({"spectral_norm": True}, "spectral_norm=False (now True)"),
+                          ({"augment": "diffaugment"}, "augment='none' (now 'diffaugment')")]:
         with pytest.raises(ValueError, match=re.escape(shown)):
             train(cfg(max_steps=4, **change), out, resume=True)
     with pytest.raises(ValueError, match="already holds a run.*pass --resume"):

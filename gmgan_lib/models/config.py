@@ -37,10 +37,13 @@ PROJECTIONS = ("max", "mean")   # M2 -> R2 at the end of G: over the orientation
 # right for rotation-invariant data such as rotated MNIST, a handicap on upright MNIST, where
 # it cannot tell a digit from its turned copy; docs/experiments.md, section 3).
 D_HEADS = ("linear", "invariant")
+# How the invariant head pools its four orientation logits into one: the largest, their mean,
+# or a soft maximum (log-mean-exp: between the two, smooth). Each is exactly invariant.
+D_POOLS = ("max", "mean", "logsumexp")
 #: Fields added after runs were saved with a resolved config lacking them, with the value that
 #: reproduces those runs' networks (``resolve_config`` output of older checkpoints is completed
 #: with these before it is compared or built).
-PREDATED_VALUES = {"d_head": "invariant"}
+PREDATED_VALUES = {"d_head": "invariant", "d_pool": "max", "g_random_turn": False}
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class GMGANConfig:
     metric_init_scale: float = 2.0     # initial metrics x this (larger: a milder nonlinearity)
     d_minibatch_std: bool = False      # hybrid: D's last layer also sees the batch's spread
     d_head: str = "linear"             # D's decision: "linear" (sees orientation) or "invariant"
+    d_pool: str = "max"                # invariant head: pooling over orientations (D_POOLS)
+    g_random_turn: bool = False        # hybrid: G turns each sample by a random quarter turn
 
     def __post_init__(self) -> None:
         # Tuples survive a JSON round trip as lists: normalise, then validate every field.
@@ -140,6 +145,15 @@ class GMGANConfig:
             raise ValueError(f"g_projection must be one of {PROJECTIONS}, got {self.g_projection!r}")
         if self.d_head not in D_HEADS:
             raise ValueError(f"d_head must be one of {D_HEADS}, got {self.d_head!r}")
+        if self.d_pool not in D_POOLS:
+            raise ValueError(f"d_pool must be one of {D_POOLS}, got {self.d_pool!r}")
+        if self.d_pool != "max" and self.d_head != "invariant":
+            raise ValueError(f"d_pool={self.d_pool!r} applies to d_head 'invariant' only (the "
+                             f"linear head does not pool over orientations)")
+        if not isinstance(self.g_random_turn, bool):
+            raise ValueError(f"g_random_turn must be True or False, got {self.g_random_turn!r}")
+        if not hybrid and (self.g_random_turn or self.d_pool != "max"):
+            raise ValueError("g_random_turn and d_pool apply to architecture 'hybrid' only")
         if not isinstance(self.d_minibatch_std, bool):
             raise ValueError(f"d_minibatch_std must be True or False, got {self.d_minibatch_std!r}")
         if not hybrid and self.d_minibatch_std:
@@ -180,7 +194,11 @@ _PDE = dict(architecture="pde", d_activation="pde", orientations=8, g_seed_chann
 #: Named configurations (docs/experiments.md measures them). "hybrid" is the default ``gmgan``
 #: (dilation and erosion in G, a p4 group-convolution D with LeakyReLU; metrics initialised at
 #: 2x lietorch's range: with lietorch's own range training collapsed in 7 runs out of 9);
-#: "hybrid-gd" puts the PDE layers in D as well (as good per step, costlier: docs/experiments.md,
+#: "hybrid-invariant" is GM-GAN's geometric prior used on both sides, for rotation-invariant
+#: data: G's samples turned by a uniformly random quarter turn (its distribution invariant by
+#: construction) and D exactly invariant (the mean over orientations; docs/architecture.md,
+#: "An invariant discriminator needs an invariant generator"; docs/results.md measures the
+#: other poolings); "hybrid-gd" puts the PDE layers in D as well (as good per step, costlier: docs/experiments.md,
 #: section 6, says why the default changed); "hybrid-cde" is "hybrid-gd" with convection
 #: (costlier, not better in the runs measured); "hybrid-tiny" exists for fast unit tests (PDE layers in both networks,
 #: with convection and lietorch's range, so that the tests exercise every layer with active
@@ -190,6 +208,7 @@ _PDE = dict(architecture="pde", d_activation="pde", orientations=8, g_seed_chann
 PRESETS: dict[str, GMGANConfig] = {
     "hybrid": GMGANConfig(),
     "hybrid-gd": GMGANConfig(d_activation="pde"),
+    "hybrid-invariant": GMGANConfig(d_head="invariant", d_pool="mean", g_random_turn=True),
     "hybrid-cde": GMGANConfig(convection=True, d_activation="pde"),
     "hybrid-tiny": GMGANConfig(g_channels=(4, 4), d_channels=(2, 4), convection=True,
                                metric_init_scale=1.0, d_activation="pde"),

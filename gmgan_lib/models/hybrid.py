@@ -28,8 +28,16 @@ batch norms in front of the PDE layers matter (see D's first block below). D dec
 last map with one Linear layer (``d_head="linear"``, the DCGAN's flatten + Linear, which sees
 orientation); with ``d_head="invariant"`` the last layer is a group convolution whose 7x7 kernel
 covers the whole map, followed by the max over orientations, which makes D *exactly* invariant to
-quarter turns of its input (for rotation-invariant data). G is exactly equivariant from its first feature map on:
-turning that map (``rot90_m2``) turns the image (tests/models/test_hybrid.py).
+quarter turns of its input (for rotation-invariant data); ``d_pool`` chooses how the four
+orientation logits become one (``max``, ``mean`` or the soft maximum ``logsumexp``). G is exactly
+equivariant from its first feature map on: turning that map (``rot90_m2``) turns the image
+(tests/models/test_hybrid.py).
+
+An invariant D cannot see in which of the four orientations G draws a digit, so nothing in
+training would make G cover all four: with ``g_random_turn`` G turns each sample by a uniformly
+random quarter turn, which makes its distribution exactly invariant *by construction*
+(:func:`random_quarter_turns`; the preset ``hybrid-invariant`` uses both: docs/architecture.md,
+"An invariant discriminator needs an invariant generator").
 
 Options (fields of :class:`~gmgan_lib.models.config.GMGANConfig`): ``g_activation`` and
 ``d_activation`` say per network whether it uses the PDE layers (``"pde"``) or the pointwise
@@ -49,6 +57,32 @@ from gmgan_lib.models.dcgan import check_images, check_noise
 from gmgan_lib.nn import (ConvectionM2, ConvectionR2, DilationM2, DilationR2, ErosionM2, ErosionR2,
                           GroupConvM2, PDESequence)
 from gmgan_lib.nn.group_conv import P4
+
+# The soft maximum of the invariant head: log-mean-exp of the four orientation logits.
+LOG_P4 = float(torch.log(torch.tensor(float(P4))))
+
+
+def quarter_turns_of(z: torch.Tensor) -> torch.Tensor:
+    """A uniformly random number of quarter turns ``[B]`` in {0, 1, 2, 3} for each noise vector
+    of ``z [B, latent_dim]``, read off the noise itself: the sum of the last two bits of every
+    float32 component, modulo 4.
+
+    Why from the noise, and why those bits: a sample must stay a function of its noise alone
+    (``sample(seed=...)`` draws the same images every time, a resumed run continues bit for bit,
+    and no extra random stream is needed), and the turn must be independent of the image it
+    turns. The lowest mantissa bits of Gaussian noise are uniform and are what a smooth network
+    cannot see: changing them moves G's output by about 1e-7, so the turn is, for G, an
+    independent uniform draw (tests/models/test_hybrid.py measures both)."""
+    bits = z.detach().to(torch.float32).contiguous().view(torch.int32)
+    return (bits & 3).sum(dim=1).remainder(P4)
+
+
+def random_quarter_turns(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Turn each image of ``[B, C, H, W]`` by ``turns[b]`` quarter turns counter-clockwise on
+    screen (exact: a permutation of the pixels, differentiable)."""
+    rotations = torch.stack([torch.rot90(images, k, dims=(-2, -1)) for k in range(P4)])
+    index = turns.to(images.device).view(1, -1, *([1] * (images.dim() - 1)))
+    return rotations.gather(0, index.expand(1, *images.shape)).squeeze(0)
 
 
 def pde_activation(cfg: GMGANConfig, channels: int, pointwise: str, size: int) -> nn.Module:
@@ -122,7 +156,10 @@ class HybridGenerator(nn.Module):
         check_noise(z, self.latent_dim)
         g0 = self.cfg.g_channels[0]
         shape = (g0, P4, 7, 7) if self.cfg.group == "m2" else (g0 * P4, 7, 7)
-        return self.synthesis(self.project(z).view(z.shape[0], *shape))
+        images = self.synthesis(self.project(z).view(z.shape[0], *shape))
+        if self.cfg.g_random_turn:   # a random element of the group per sample: see the docstring
+            images = random_quarter_turns(images, quarter_turns_of(z))
+        return images
 
 
 class HybridDiscriminator(nn.Module):
@@ -164,6 +201,11 @@ class HybridDiscriminator(nn.Module):
         if self.cfg.d_head == "linear":
             return self.head(f.flatten(1)).squeeze(1) + self.bias
         h = self.head(f)                                     # [B, 1, 4, 1, 1] or [B, 1, 1, 1]
-        if self.cfg.group == "m2":
-            h = h.amax(dim=2)                               # invariant: max over orientations
+        if self.cfg.group == "m2":                           # invariant: pool over orientations
+            if self.cfg.d_pool == "max":
+                h = h.amax(dim=2)
+            elif self.cfg.d_pool == "mean":
+                h = h.mean(dim=2)
+            else:                                            # soft maximum, mean <= it <= max
+                h = torch.logsumexp(h, dim=2) - LOG_P4
         return h.flatten(1).squeeze(1) + self.bias

@@ -17,6 +17,7 @@ import torch
 
 from gmgan_lib.data import DATASETS
 from gmgan_lib.models import MODEL_NAMES, build, check_double_backward, resolve_config
+from gmgan_lib.training.augment import AUGMENTATIONS
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -24,7 +25,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # (epochs, max_steps, device, checkpoint/log cadence, time budget) may change between sessions.
 IDENTITY_FIELDS = ("model", "dataset", "batch_size", "latent_dim", "data_fraction", "seed",
                    "lr", "lr_d", "beta1", "beta2", "loss", "r1", "d_steps", "spectral_norm",
-                   "model_config")
+                   "model_config", "augment")
 LOSSES = ("bce", "hinge", "relativistic")
 # Upper bounds that keep a bad value from overflowing or exhausting memory (one-line errors
 # instead of tracebacks): counts of steps, epochs, batch elements; the latent size (a Linear
@@ -71,6 +72,9 @@ class TrainConfig:
                              "images (0: off)")
     d_steps: int = _option(1, "D updates per G update, each on its own real batch")
     spectral_norm: bool = _option(False, "spectral norm on every weight of D")
+    augment: str = _option("none", "augment every image D sees, real and fake, in both updates: "
+                                   "DiffAugment's translation and cutout, or a random rotation",
+                           choices=AUGMENTATIONS)
     max_seconds: float | None = _option(None, "wall-clock budget of this session", cli=False)
     model_config: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
 
@@ -129,6 +133,9 @@ class TrainConfig:
                 or not (0.0 <= self.r1 < math.inf)):
             raise ValueError(f"r1 must be a finite number >= 0 (0: no penalty), got {self.r1!r}")
         positive_int("d_steps", self.d_steps)
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}; "
+                             f"got {self.augment!r}")
         if not isinstance(self.spectral_norm, bool):
             raise ValueError(f"spectral_norm must be True or False, got {self.spectral_norm!r}")
         if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float))

@@ -4,9 +4,13 @@ The step is the textbook one (Goodfellow et al. 2014, with the non-saturating ge
 **(1)** update D on real and fake batches (one update per real batch: ``d_steps`` of them),
 **(2)** update G so that D calls its fakes real. The losses are binary cross-entropy on logits
 (``bce``), the hinge loss (``hinge``) or the relativistic average loss (``relativistic``), with an
-optional R1 penalty on real images: the stabilisers of the equivariant-GAN papers.
+optional R1 penalty on real images: the stabilisers of the equivariant-GAN papers. With an
+``augment`` (:mod:`gmgan_lib.training.augment`) every image D sees, real or fake, in both
+updates, is augmented first; G's samples themselves never are.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,13 +46,17 @@ def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> tuple[torch.Tens
 def gan_losses_step(generator: nn.Module, discriminator: nn.Module,
                     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     reals: torch.Tensor | tuple[torch.Tensor, ...], latent_dim: int,
-                    loss: str = "bce", r1: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                    loss: str = "bce", r1: float = 0.0,
+                    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """One GAN step: a D update per real batch of ``reals``, then one G update.
 
     Returns D's last loss and G's loss as device tensors. Real and fake batches go through D
     separately, so batch-norm statistics never mix them. The fakes of the last D update are the
-    ones G is updated with (one G forward saved).
+    ones G is updated with (one G forward saved). ``augment`` is applied to every batch on its
+    way into D (a fresh draw each time), never to what G returns.
     """
+    aug = augment if augment is not None else (lambda x: x)
     reals = (reals,) if isinstance(reals, torch.Tensor) else tuple(reals)
     batch = reals[0].shape[0]
     for j, real in enumerate(reals):
@@ -61,10 +69,10 @@ def gan_losses_step(generator: nn.Module, discriminator: nn.Module,
             fake = generator(z)
         opt_d.zero_grad(set_to_none=True)
         if r1 > 0:
-            logits_real, penalty = r1_penalty(discriminator, real)
+            logits_real, penalty = r1_penalty(discriminator, aug(real))
         else:
-            logits_real, penalty = discriminator(real), None
-        loss_d = discriminator_loss(loss, logits_real, discriminator(fake.detach()))
+            logits_real, penalty = discriminator(aug(real)), None
+        loss_d = discriminator_loss(loss, logits_real, discriminator(aug(fake.detach())))
         if penalty is not None:
             loss_d = loss_d + 0.5 * r1 * penalty
         loss_d.backward()
@@ -82,8 +90,8 @@ def gan_losses_step(generator: nn.Module, discriminator: nn.Module,
         logits_real = None
         if loss == "relativistic":
             with torch.no_grad():
-                logits_real = discriminator(reals[-1])
-        loss_g = generator_loss(loss, discriminator(fake), logits_real)
+                logits_real = discriminator(aug(reals[-1]))
+        loss_g = generator_loss(loss, discriminator(aug(fake)), logits_real)
         loss_g.backward()
     finally:
         for p in frozen:

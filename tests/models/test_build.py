@@ -47,7 +47,7 @@ def test_every_preset_builds_and_draws_images(preset):
 @pytest.mark.parametrize("name, config, match", [
     ("vae", {}, r"model must be one of \('gmgan', 'gan', 'gmgan-de', 'pdecnn-r2'\)"),
     ("gmgan", {"widht": 3}, r"unknown GM-GAN config field\(s\) \['widht'\]"),
-    ("gmgan", {"preset": "huge"}, r"preset must be one of \('hybrid', 'hybrid-gd', 'hybrid-cde', 'hybrid-tiny', 'pde'"),
+    ("gmgan", {"preset": "huge"}, r"preset must be one of \('hybrid', 'hybrid-gd', 'hybrid-invariant', 'hybrid-cde', 'hybrid-tiny', 'pde'"),
     ("gmgan", {"orientations": 6}, r"orientations must be a positive multiple of 4"),
     ("gmgan", {"orientations": 8}, r"orientations must be 4 for architecture 'hybrid'"),
     ("gmgan", {"kernel_size": (4, 5, 5)}, r"kernel_size must be 3 positive odd ints"),
