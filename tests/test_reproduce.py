@@ -181,3 +181,16 @@ def test_a_data_efficiency_run_is_evaluated_along_collected_and_never_trained_ag
     shutil.rmtree(out)
     assert efficiency("--list", *args).stdout.split() == ["done", "mnist-1pc-gan-diffaug-seed0"]
     assert "0 finished runs" not in efficiency(*args).stdout and not (out / "mnist-1pc-gan-diffaug-seed0").exists()
+
+
+def test_a_damaged_data_efficiency_run_is_named_and_the_others_go_on(tmp_path):
+    run = tmp_path / "rotmnist-1pc-gm-seed0"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    result = efficiency("--out", tmp_path, "--results", tmp_path / "r.json",
+                        "--only", "rotmnist-1pc-gm-seed0", check=False)
+    assert result.returncode == 1
+    assert f"{run / 'checkpoint.pt'} fails its integrity check" in result.stderr
+    assert (run / "checkpoint.pt").read_bytes() == b"not a checkpoint"
+    assert efficiency("--list", "--out", tmp_path, "--only", "rotmnist-1pc-gm-seed0").stdout.split() \
+        == ["damaged", "rotmnist-1pc-gm-seed0"]
