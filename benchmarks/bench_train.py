@@ -5,6 +5,7 @@
     python benchmarks/bench_train.py --preset pde-small --batch-size 32 --steps 5
     python benchmarks/bench_train.py --models gmgan gmgan-de gan --steps 20
     python benchmarks/bench_train.py --models gan gmgan 'gmgan={"g_activation": "pde-7x7"}'
+    python benchmarks/bench_train.py --models gan gan@diffaugment 'gmgan@rotate={"preset": "hybrid-invariant"}'
 
 One *step* is what ``gmgan_lib.train`` does per batch: a discriminator update on a real and a
 fake batch, then a generator update (three D forwards, two backwards, two Adam steps). The real
@@ -31,6 +32,7 @@ import torch
 
 from gmgan_lib.models import build, count_parameters
 from gmgan_lib.train import gan_losses_step
+from gmgan_lib.training.augment import augmentation
 
 
 def prepare(model: str, model_config: dict, device: torch.device, compile_mode: str | None):
@@ -52,10 +54,10 @@ def time_steps(models: dict, batch_size: int, steps: int, warmup: int, device: t
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times = {name: [] for name in models}
     for i in range(warmup + steps):
-        for name, nets in models.items():
+        for name, (nets, augment) in models.items():
             sync()
             t = time.perf_counter()
-            gan_losses_step(*nets, real, 100)
+            gan_losses_step(*nets, real, 100, augment=augment)
             sync()
             if i >= warmup:
                 times[name].append(1000 * (time.perf_counter() - t))
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-config", default="{}",
                    help="GM-GAN architecture overrides as JSON, for every GM-GAN model")
     p.add_argument("--models", nargs="+", default=["gmgan", "gan"],
-                   help="models to time; NAME or NAME=JSON with architecture overrides")
+                   help="models to time; NAME or NAME=JSON with architecture overrides, "
+                        "NAME@AUGMENT for a training augmentation (diffaugment, rotate)")
     p.add_argument("--compile", action="store_true", help="torch.compile both networks")
     p.add_argument("--compile-mode", default="default",
                    choices=("default", "reduce-overhead", "max-autotune"),
@@ -104,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     models, results = {}, []
     for label in args.models:
         model, _, extra = label.partition("=")
+        model, _, augment = model.partition("@")
         config = {} if model == "gan" else {**overrides, **(json.loads(extra) if extra else {})}
-        models[label], params = prepare(model, config, device,
-                                        args.compile_mode if args.compile else None)
+        nets, params = prepare(model, config, device, args.compile_mode if args.compile else None)
+        models[label] = (nets, augmentation(augment or "none"))
         results.append({"model": label, "config": config, "parameters": params})
     times = time_steps(models, args.batch_size, args.steps, args.warmup, device)
     for r in results:
