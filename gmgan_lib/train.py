@@ -15,8 +15,8 @@ and a fake batch, then one generator update; binary cross-entropy on logits; Ada
    :class:`~gmgan_lib.training.state.RunState`; the data order is a function of (seed, step)
    (:mod:`~gmgan_lib.training.schedule`). N steps in one go equal N/2 steps + resume, bit for
    bit on the CPU.
-2. **Atomic checkpoints** every ``checkpoint_every`` steps, at the end of every epoch, at the
-   end of the run and on SIGINT / SIGTERM; the run then stops cleanly and the CLI exits with
+2. **Atomic checkpoints** every ``checkpoint_every`` steps, at the end of every epoch (unless
+   ``no_epoch_files``), at the end of the run and on SIGINT / SIGTERM; the run then stops cleanly and the CLI exits with
    code 130 (SIGINT) or 143 (SIGTERM) (:mod:`~gmgan_lib.training.stopping`).
 3. **One run per directory**, whose files (config.json, metrics.csv without duplicate or missing
    steps across resumes, sample grids) are described in :mod:`~gmgan_lib.training.rundir`.
@@ -233,7 +233,9 @@ def _loop(config: TrainConfig, run: RunState, schedule: Schedule, images: torch.
 
         # (3) Only at logging and checkpoint steps: agree, log, draw, checkpoint.
         step, last = run.step, run.step == schedule.total_steps
-        epoch_end = schedule.ends_epoch(step)
+        # (A dataset of a few hundred images has epochs of a few steps: there, epoch-end files
+        # are skipped on request; they change nothing in the run.)
+        epoch_end = schedule.ends_epoch(step) and not config.no_epoch_files
         logged = step % config.log_every == 0 or last or stop_now
         checkpoint_due = epoch_end or step % config.checkpoint_every == 0 or last
         if not (logged or checkpoint_due):

@@ -182,6 +182,7 @@ def execute(run: Run, out: Path, steps: int, horizon: int, segment: int, n_eval:
     log = out / f"{run.name}.log"
     common = ["-m", "gmgan_lib", "train", *run.train_args(), "--device", "cpu",
               "--epochs", str(10**6), "--checkpoint-every", "500", "--log-every", "50",
+              "--no-epoch-files",   # an epoch of 600 images is 9 steps
               "--out", str(folder), "--resume"]
     for target in snapshot_steps(steps, horizon, segment):
         snap = folder / "snapshots" / f"{snapshot_name(target)}.pt"

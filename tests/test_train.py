@@ -89,6 +89,17 @@ def test_stabilisers_train_and_resume_bit_for_bit(tmp_path, options):
     assert all(math.isfinite(float(r["loss_d"])) for r in rows(straight))
 
 
+def test_no_epoch_files_writes_fewer_files_and_trains_the_same_run(tmp_path):
+    train(cfg(max_steps=10), tmp_path / "every", verbose=False)
+    train(cfg(max_steps=10, no_epoch_files=True), tmp_path / "few", verbose=False)
+    assert len(list((tmp_path / "every").glob("samples_epoch_*.png"))) == 2
+    assert not list((tmp_path / "few").glob("samples_epoch_*.png"))
+    assert_same_state(load_checkpoint(tmp_path / "every" / "checkpoint.pt"),
+                      load_checkpoint(tmp_path / "few" / "checkpoint.pt"))
+    # Not an identity field: a run may be resumed with or without it.
+    train(cfg(max_steps=12), tmp_path / "few", resume=True, verbose=False)
+
+
 def test_two_d_steps_take_two_real_batches_per_step(tmp_path, monkeypatch):
     seen = []
     original = tr.gan_losses_step

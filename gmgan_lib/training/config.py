@@ -62,6 +62,9 @@ class TrainConfig:
     checkpoint_every: int = _option(1000, "steps between checkpoints; one is also written at "
                                           "every epoch end, at the end and on Ctrl-C")
     log_every: int = _option(10, "steps between metrics.csv rows")
+    no_epoch_files: bool = _option(False, "no checkpoint and no sample grid at the end of every "
+                                          "epoch (for a few hundred images, whose epochs are a "
+                                          "few steps); checkpoints still every checkpoint_every")
     lr: float = _option(2e-4, "Adam learning rate of G, and of D unless --lr-d")
     lr_d: float | None = _option(None, "Adam learning rate of D (default: --lr)", type=float)
     beta1: float = _option(0.5, "Adam beta1 of both networks")
@@ -136,6 +139,8 @@ class TrainConfig:
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}; "
                              f"got {self.augment!r}")
+        if not isinstance(self.no_epoch_files, bool):
+            raise ValueError(f"no_epoch_files must be True or False, got {self.no_epoch_files!r}")
         if not isinstance(self.spectral_norm, bool):
             raise ValueError(f"spectral_norm must be True or False, got {self.spectral_norm!r}")
         if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float))

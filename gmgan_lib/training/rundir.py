@@ -4,7 +4,8 @@
     OUT/config.json            the configuration, steps per epoch, total steps, parameter counts
     OUT/checkpoint.pt          the RunState (atomic; every checkpoint_every steps, epoch ends, stop)
     OUT/metrics.csv            step,epoch,loss_d,loss_g,seconds: one row per logged step
-    OUT/samples_epoch_XXX.png  the fixed noise's samples at the end of each epoch
+    OUT/samples_epoch_XXX.png  the fixed noise's samples at the end of each epoch (unless
+                               no_epoch_files)
     OUT/samples.png            ... and at the end of the run
 
 ``step`` counts optimizer steps done, ``epoch`` is 1-based, ``seconds`` is training wall-clock
