@@ -6,6 +6,8 @@
     python scripts/reproduce.py --part data-efficiency --only 'rotmnist-1pc-*-seed0'
     python scripts/reproduce.py --part data-efficiency --table    # docs/results.md's table
     python scripts/reproduce.py --part data-efficiency --plot docs/img/data_efficiency.png
+    python scripts/reproduce.py --part data-efficiency --export   # the 1 % seed-0 generators
+    python scripts/reproduce.py --part data-efficiency --grids docs/img/data_efficiency_samples.png
 
 The table (docs/results.md, "Where geometry pays"): five models on three data-limited settings
 (600 class-stratified rotated MNIST digits, 6,000 of them, and 600 MNIST digits), three
@@ -51,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from gmgan_lib.files import atomic_write, atomic_write_text  # noqa: E402
+from gmgan_lib.files import atomic_write, atomic_write_text, record_sha256, sha256_bytes  # noqa: E402
 
 # Chosen before the runs, the same for every model: the project's optimiser (Adam 4e-4, betas
 # (0, 0.9)), the non-saturating BCE loss, no penalty. In the first look at 600 rotated digits it
@@ -342,6 +344,61 @@ def plot(results: Path, image: Path) -> int:
 
 
 # ------------------------------------------------------------------------------------------
+# Committed generators
+
+EXPORT = ROOT / "data" / "checkpoints" / "data-efficiency"
+
+
+def exported_runs() -> list[Run]:
+    """The runs whose generators are committed: every model on the 600 rotated digits, seed 0."""
+    return [model_run(row, "rotmnist", 0.01, 0) for row in MODELS]
+
+
+def export(out: Path, folder: Path, steps: int) -> int:
+    """Write the generator of each :func:`exported_runs` run at ``steps`` (generator-only,
+    named like the run) into ``folder`` and list it in its ``SHA256SUMS``; how many."""
+    from gmgan_lib.sampling import export_generator
+
+    written = 0
+    for run in exported_runs():
+        snap = out / run.name / "snapshots" / f"{snapshot_name(steps)}.pt"
+        if not snap.exists():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        target = export_generator(snap, folder / f"{run.name}.pt")
+        record_sha256(folder, target.name, sha256_bytes(target.read_bytes()))
+        written += 1
+    return written
+
+
+def sample_grids(folder: Path, image: Path, n: int = 64) -> int:
+    """64 samples (noise seed 0) of each committed generator, side by side."""
+    from matplotlib.figure import Figure
+
+    from gmgan_lib.sampling import sample
+    from gmgan_lib.viz import image_grid
+
+    found = [(run, folder / f"{run.name}.pt") for run in exported_runs()
+             if (folder / f"{run.name}.pt").exists()]
+    if not found:
+        print(f"error: {folder} holds no exported generator (run with --export first)",
+              file=sys.stderr)
+        return 1
+    fig = Figure(figsize=(2.9 * len(found), 3.3))
+    axes = fig.subplots(1, len(found), squeeze=False)[0]
+    for ax, (run, path) in zip(axes, found):
+        ax.imshow(image_grid(sample(path, n=n, seed=0)), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(LABELS[run.row], fontsize=10)
+        ax.axis("off")
+    fig.suptitle("600 rotated training digits, seed 0: 64 samples of each model", fontsize=11)
+    fig.tight_layout()
+    image.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(image, lambda fh: fig.savefig(fh, format="png", dpi=110))
+    print(f"wrote {image}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -366,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="print the runs and their status, then stop")
     p.add_argument("--table", action="store_true", help="print the collected results as a table")
     p.add_argument("--plot", type=Path, default=None, help="draw the figures into this image")
+    p.add_argument("--export", type=Path, nargs="?", const=EXPORT, default=None,
+                   help="write the generators of the 600-rotated-digit seed-0 runs at --steps "
+                        "(generator-only, in SHA256SUMS) to this folder "
+                        "(default data/checkpoints/data-efficiency), then stop")
+    p.add_argument("--grids", type=Path, default=None,
+                   help="draw 64 samples of each exported generator into this image, then stop")
     args = p.parse_args(argv)
     horizon = args.horizon if args.horizon is not None else args.steps
     for name, value in (("steps", args.steps), ("segment", args.segment), ("jobs", args.jobs),
@@ -379,6 +442,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.plot is not None:
         return plot(args.results, args.plot)
+    if args.grids is not None:
+        return sample_grids(args.export or EXPORT, args.grids)
+    if args.export is not None:
+        print(f"{export(args.out, args.export, args.steps)} generators exported to {args.export}")
+        return 0
     todo = [r for r in runs() if any(fnmatch.fnmatch(r.name, pattern)
                                      for pattern in args.only.split(","))]
     if not todo:

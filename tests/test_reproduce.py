@@ -194,3 +194,23 @@ def test_a_damaged_data_efficiency_run_is_named_and_the_others_go_on(tmp_path):
     assert (run / "checkpoint.pt").read_bytes() == b"not a checkpoint"
     assert efficiency("--list", "--out", tmp_path, "--only", "rotmnist-1pc-gm-seed0").stdout.split() \
         == ["damaged", "rotmnist-1pc-gm-seed0"]
+
+
+def test_the_data_efficiency_generators_are_exported_with_their_sha256_and_drawn(tmp_path):
+    from gmgan_lib.sampling import load_generator
+    from gmgan_lib.train import TrainConfig, train
+
+    snapshots = tmp_path / "runs" / "rotmnist-1pc-gan-seed0" / "snapshots"
+    snapshots.mkdir(parents=True)
+    train(TrainConfig(model="gan", dataset="rotmnist", data_fraction=0.01, max_steps=2,
+                      model_config={"g_width": 8, "d_width": 8}), tmp_path / "run", verbose=False)
+    (snapshots / "0000002.pt").write_bytes((tmp_path / "run" / "checkpoint.pt").read_bytes())
+    exported = tmp_path / "exported"
+    assert "1 generators exported" in efficiency("--out", tmp_path / "runs", "--steps", "2",
+                                                 "--export", exported).stdout
+    digest = hashlib.sha256((exported / "rotmnist-1pc-gan-seed0.pt").read_bytes()).hexdigest()
+    assert f"{digest}  rotmnist-1pc-gan-seed0.pt" in (exported / "SHA256SUMS").read_text()
+    assert "discriminator" not in load_checkpoint(exported / "rotmnist-1pc-gan-seed0.pt")
+    assert load_generator(exported / "rotmnist-1pc-gan-seed0.pt").latent_dim == 100
+    efficiency("--export", exported, "--grids", tmp_path / "grids.png")
+    assert (tmp_path / "grids.png").stat().st_size > 1000
