@@ -64,3 +64,14 @@ def cli_error(err: BaseException, code: int = 2) -> int:
         raise err
     print(f"error: {err}", file=sys.stderr)
     return code
+
+
+def check_threads(value: int, flag: str = "--threads") -> int:
+    """``value`` if it is a thread count this machine can run: 1 to ``os.cpu_count()``, else a
+    ValueError naming ``flag`` and the bound. More threads than cores only slow a run down, and
+    a huge count (``--threads 100000``) crashed torch's thread pool with a segmentation fault."""
+    bound = os.cpu_count() or 1
+    if not 1 <= value <= bound:
+        raise ValueError(f"{flag} must be a positive integer at most {bound} (this machine's "
+                         f"CPU count), got {value}")
+    return value

@@ -33,7 +33,8 @@ from typing import Any
 import torch
 
 # MANIFEST: committed checkpoints (data/checkpoints/) have a `sha256sum`-format one beside them.
-from gmgan_lib.files import MANIFEST, atomic_write, atomic_write_text  # noqa: F401  (re-exported)
+from gmgan_lib.files import (MANIFEST, atomic_write, atomic_write_text,  # noqa: F401  (re-exported)
+                             read_manifest)
 
 FORMAT = "gmgan-checkpoint"
 VERSION = 1
@@ -61,21 +62,27 @@ def check_manifest(path: str | os.PathLike, data: bytes) -> None:
     Committed checkpoints come with such a manifest: a file replaced or damaged after the
     commit is caught before unpickling. Files not listed (every training run) are not checked
     here; their archive checksums are (:func:`load_checkpoint`). ``data``: the file's bytes,
-    read once, so that what is checked is exactly what is then loaded.
+    read once, so that what is checked is exactly what is then loaded. The manifest is read by
+    the library's one reader (:func:`gmgan_lib.files.read_manifest`, the exact ``sha256sum``
+    format: names with spaces, ``*``, escaped names); a manifest it cannot read refuses the
+    file, since skipping an unreadable line could skip the line that lists it.
     """
     path = Path(path)
     manifest = path.parent / MANIFEST
-    if not manifest.is_file():
+    if not os.path.lexists(manifest):
         return
-    for line in manifest.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
-            expected = parts[0].lower()
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != expected:
-                raise CheckpointError(f"{path}: sha256 {actual} does not match {expected} in "
-                                      f"{manifest}; the file is damaged or was replaced")
-            return
+    try:
+        expected = read_manifest(path.parent).get(path.name)
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise CheckpointError(f"{path}: cannot be checked against {manifest} ({reason}); "
+                              f"restore the manifest (sha256sum's format)") from None
+    if expected is None:
+        return
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise CheckpointError(f"{path}: sha256 {actual} does not match {expected} in "
+                              f"{manifest}; the file is damaged or was replaced")
 
 
 def read_checkpoint_bytes(path: str | os.PathLike) -> bytes:

@@ -15,6 +15,12 @@ What it does, in about six minutes on two CPU cores:
 3. writes ``samples.png`` (64 samples from the fixed noise batch) and ``metrics.json``
    (configuration, steps, seconds, parameter counts, metrics, floor).
 
+The run directory is locked (``OUT/.lock``, as ``train`` locks it) for the whole demo, training,
+evaluation and report, and every decision about it is taken with the lock held, before anything
+is written: a demo starts over in a folder of an earlier demo (marked by ``OUT/.gmgan-demo``,
+whose files it replaces), and refuses, changing nothing, a folder that holds another run (a
+``train`` directory) or that a running demo or training holds.
+
 A few CPU minutes are far from the paper's 200 epochs: these are the figures of a short run,
 measured with the protocol of docs/evaluation.md, comparable with other runs of the same budget
 (docs/experiments.md), never with the paper's.
@@ -24,16 +30,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
 import torch
 
-from gmgan_lib import cli_error
+from gmgan_lib import check_threads, cli_error
 from gmgan_lib.checkpoint import CheckpointError
 from gmgan_lib.files import atomic_write_text
 from gmgan_lib.models import build, count_parameters
-from gmgan_lib.train import NonFiniteLossError, TrainConfig, train
+from gmgan_lib.train import (EXIT_INTERRUPTED, EXIT_TERMINATED, NonFiniteLossError, TrainConfig,
+                             train)
+from gmgan_lib.training.rundir import run_lock
 
 # The demo's optimiser, for GM-GAN and for its baseline (scripts/demo_baseline.sh) alike: in 4
 # one-thread minutes Adam 4e-4 beat the textbook 2e-4 for both models, and betas (0, 0.9), the
@@ -44,6 +53,9 @@ NOTE = ("a short CPU run evaluated with the project's protocol (docs/evaluation.
         "with runs of the same budget (docs/experiments.md), not with the paper's 200 epochs")
 # Files of a previous demo run (a new demo starts over instead of resuming).
 _RUN_FILES = ("checkpoint.pt", "config.json", "metrics.csv", "metrics.json", "samples.png")
+# Marks a folder a demo wrote: only there may a later demo remove those files. Any other folder
+# holding them belongs to another run (a `train` directory, a copy), which a demo never touches.
+DEMO_MARK = ".gmgan-demo"
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,7 +78,8 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta2", type=float, default=DEMO_BETAS[1],
                    help="Adam beta2 of both networks (default %(default)g)")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
-                   help="CPU threads for torch and the Numba kernels (default: 2, or fewer cores)")
+                   help="CPU threads for torch and the Numba kernels (default: 2, or fewer "
+                        "cores; at most the CPU count)")
     p.add_argument("--model-config", default="{}",
                    help="GM-GAN architecture overrides as JSON (default: the default gmgan)")
 
@@ -101,7 +114,8 @@ def _evaluate(generator: torch.nn.Module, n: int) -> tuple[dict | None, dict | N
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """CLI entry: 0 on success, 2 for bad arguments, 1 for a NaN/inf loss, 130 after SIGINT."""
+    """CLI entry: 0 on success, 2 for bad arguments (or a folder it refuses), 1 for a NaN/inf
+    loss, 130 after SIGINT and 143 after SIGTERM (checkpoint written, evaluation skipped)."""
     before = torch.get_num_threads()
     try:
         import numba
@@ -114,6 +128,36 @@ def run_demo(args: argparse.Namespace) -> int:
         torch.set_num_threads(before)
         if numba is not None:
             numba.set_num_threads(numba_before)
+
+
+def _finished_demo(out: Path) -> bool:
+    """Whether ``out`` holds the report of a demo that finished before demos marked their
+    folders (its metrics.json counts the DCGAN baseline's parameters, which no other run does)."""
+    try:
+        report = json.loads((out / "metrics.json").read_text())
+        return isinstance(report, dict) and "gan_baseline" in report.get("parameters", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _start_over(out: Path) -> None:
+    """Called with ``out`` locked, before anything in it is written: remove an earlier demo's
+    files (a folder marked with :data:`DEMO_MARK`), or refuse a folder that holds another run's
+    files, changing nothing."""
+    found = [path for path in (out / name for name in _RUN_FILES) if os.path.lexists(path)]
+    found += sorted(out.glob("samples_epoch_*.png"))
+    if found and not ((out / DEMO_MARK).is_file() or _finished_demo(out)):
+        names = ", ".join(path.name for path in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise ValueError(f"out: {out} holds another run ({names}), which a demo never removes; "
+                         f"choose another --out (or delete that folder yourself)")
+    try:
+        for path in found:
+            path.unlink()
+        atomic_write_text(out / DEMO_MARK, "A `python -m gmgan_lib demo` run: the next demo "
+                                           "into this folder replaces its files.\n")
+    except OSError as err:
+        raise ValueError(f"out: cannot start over in {out} ({err.strerror}: "
+                         f"{err.filename})") from None
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -132,8 +176,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             raise ValueError(f"--minutes must be a positive number, got {args.minutes!r}")
         if not (args.eval_n == 0 or 10 <= args.eval_n <= 60000):
             raise ValueError(f"--eval-n must be 0 (skip) or in [10, 60000], got {args.eval_n!r}")
-        if args.threads < 1:
-            raise ValueError(f"--threads must be a positive integer, got {args.threads!r}")
+        check_threads(args.threads)      # at most the CPU count: 100000 crashed torch's pool
         config = TrainConfig(model="gmgan", dataset="mnist", epochs=100,   # the time budget stops it first
                              batch_size=args.batch_size, max_steps=args.max_steps, lr=args.lr,
                              beta1=args.beta1, beta2=args.beta2,
@@ -142,21 +185,34 @@ def _run_demo(args: argparse.Namespace) -> int:
                              max_seconds=60.0 * args.minutes).resolved()
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out must be a directory, but {out} is a file")
-        if out.is_dir():   # start over: remove the previous demo's files (only those)
-            for path in [*(out / name for name in _RUN_FILES), *out.glob("samples_epoch_*.png")]:
-                path.unlink(missing_ok=True)
-        _set_threads(args.threads)
-        print(f"demo: training GM-GAN on MNIST on the CPU for at most {args.minutes:g} min, "
-              f"{args.threads} thread(s) (architecture {config.model_config})", flush=True)
-        result = train(config, out)
+        # The lock first, for the whole demo (train() nests in it), then the decision about the
+        # folder (_start_over): a running demo's or training's folder is refused by the lock, a
+        # finished training's by _start_over, and in both cases nothing was removed.
+        with run_lock(out, _start_over):
+            _set_threads(args.threads)
+            print(f"demo: training GM-GAN on MNIST on the CPU for at most {args.minutes:g} min, "
+                  f"{args.threads} thread(s) (architecture {config.model_config})", flush=True)
+            result = train(config, out)
+            return _evaluate_and_report(args, config, result, out, t_start)
     except (ValueError, CheckpointError, FileNotFoundError) as err:
         return cli_error(err, 2)
     except NonFiniteLossError as err:
         return cli_error(err, 1)
 
-    print(f"demo: evaluating {args.eval_n} samples against the MNIST test digits ...", flush=True)
+
+def _evaluate_and_report(args: argparse.Namespace, config: TrainConfig, result, out: Path,
+                         t_start: float) -> int:
+    """Evaluate the trained generator (unless the run was interrupted), write metrics.json and
+    print the figures; the exit code: 0, or 130 / 143 after SIGINT / SIGTERM."""
+    if result.interrupted:
+        # Stop quickly, as asked: the checkpoint is written, the evaluation would take minutes.
+        name = signal.Signals(result.signal).name if result.signal is not None else "a signal"
+        metrics, floor, note = None, None, f"skipped (interrupted by {name})"
     t_eval = time.perf_counter()
-    metrics, floor, note = _evaluate(result.generator, args.eval_n)
+    if not result.interrupted:
+        print(f"demo: evaluating {args.eval_n} samples against the MNIST test digits ...",
+              flush=True)
+        metrics, floor, note = _evaluate(result.generator, args.eval_n)
     with torch.device("meta"):   # the baseline's parameter count, without allocating it
         baseline = build("gan", config.latent_dim)
     report = {
@@ -187,4 +243,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(f"demo: evaluation {note}")
     print(f"demo: wrote {out / 'samples.png'} and {out / 'metrics.json'} "
           f"({report['seconds_total']:.0f} s in total)")
-    return 130 if result.interrupted else 0
+    if not result.interrupted:
+        return 0
+    # The shell's convention, as `train` answers: 143 for SIGTERM (what schedulers send before
+    # a kill), 130 for SIGINT (Ctrl-C).
+    return EXIT_TERMINATED if result.signal == signal.SIGTERM else EXIT_INTERRUPTED

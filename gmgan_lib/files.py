@@ -22,7 +22,8 @@ from pathlib import Path
 from collections.abc import Callable
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder",
-           "MANIFEST", "sha256_bytes", "read_manifest", "record_sha256"]
+           "MANIFEST", "sha256_bytes", "read_manifest", "parse_manifest_line", "manifest_line",
+           "record_sha256"]
 
 MANIFEST = "SHA256SUMS"   # `sha256sum` format, beside committed classifiers and checkpoints
 
@@ -56,9 +57,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
+    # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: the temporary is always a new file of
+    # ours, never something planted under its name (a link to another file is not followed).
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
+        # mkstemp makes 0600; give the file ordinary permissions. Through the descriptor, not the
+        # name: a name can be swapped for a link between two calls, the open file cannot.
+        mode = 0o666 & ~_umask()
+        os.fchmod(fd, mode) if hasattr(os, "fchmod") else os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -103,30 +109,89 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# sha256sum's escapes of a name (after a backslash) and the digits of a digest.
+_UNESCAPE = {"\\": "\\", "n": "\n", "r": "\r"}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _unescape_name(name: str, where: str) -> str:
+    """A file name as GNU ``sha256sum`` escapes it on a line that starts with a backslash:
+    ``\\\\`` for a backslash, ``\\n`` for a newline, ``\\r`` for a carriage return."""
+    out, i = [], 0
+    while i < len(name):
+        if name[i] != "\\":
+            out.append(name[i])
+            i += 1
+            continue
+        code = name[i + 1:i + 2]
+        if code not in _UNESCAPE:
+            raise ValueError(f"{where}: unknown escape '\\{code}' in the file name "
+                             f"(sha256sum writes only \\\\, \\n and \\r)")
+        out.append(_UNESCAPE[code])
+        i += 2
+    return "".join(out)
+
+
+def parse_manifest_line(line: str, where: str) -> tuple[str, str] | None:
+    """``(file name, sha256)`` of one line of ``sha256sum`` output, ``None`` for a blank line.
+
+    The exact format GNU ``sha256sum`` writes and ``sha256sum --check`` reads: 64 hex digits,
+    then two spaces (text mode) or a space and ``*`` (binary mode), then the name *as is*
+    (spaces included, never split); a name holding a backslash, newline or carriage return is
+    escaped and its line starts with a backslash. Anything else is a ValueError naming
+    ``where`` (``file:line``): a line that cannot be read must never be skipped, or a listed
+    file would go unchecked."""
+    if not line.strip() or line.startswith("#"):   # sha256sum --check skips comments too
+        return None
+    escaped = line.startswith("\\")
+    body = line[1:] if escaped else line
+    digest, sep, name = body[:64], body[64:66], body[66:]
+    if len(digest) != 64 or not _HEX.issuperset(digest) or sep not in ("  ", " *") or not name:
+        raise ValueError(f"{where}: expected '<sha256>  <file>' or '<sha256> *<file>' (the "
+                         f"format of sha256sum), got {line[:120]!r}")
+    return (_unescape_name(name, where) if escaped else name), digest.lower()
+
+
+def manifest_line(name: str, digest: str) -> str:
+    """The line ``sha256sum`` writes for ``name`` (escaped as it escapes it), with newline."""
+    if any(c in name for c in "\\\n\r"):
+        name = name.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+        return f"\\{digest}  {name}\n"
+    return f"{digest}  {name}\n"
+
+
 def read_manifest(directory: str | os.PathLike) -> dict[str, str]:
-    """``{file name: sha256}`` from ``directory/SHA256SUMS`` (the format of ``sha256sum``)."""
+    """``{file name: sha256}`` from ``directory/SHA256SUMS``, in the format of ``sha256sum``
+    (:func:`parse_manifest_line`): the one reader of manifests in this library. A line it
+    cannot read, or a file listed twice with two different sums, is a ValueError naming the
+    line; a missing manifest is a FileNotFoundError."""
     manifest = Path(directory) / MANIFEST
     if not manifest.is_file():
         raise FileNotFoundError(f"manifest {manifest} is missing")
-    entries = {}
-    for n, line in enumerate(manifest.read_text().splitlines(), 1):
-        if not line.strip():
+    # Bytes split on "\n" only (str.splitlines would also split on the form feeds and other
+    # separators a name may hold); names decoded as the file system does (os.fsdecode), so
+    # they compare equal to Path names. A "\r" before the newline is dropped, as
+    # sha256sum --check does (a manifest saved on Windows).
+    entries: dict[str, str] = {}
+    for n, raw in enumerate(manifest.read_bytes().split(b"\n"), 1):
+        parsed = parse_manifest_line(os.fsdecode(raw.removesuffix(b"\r")), f"{manifest}:{n}")
+        if parsed is None:
             continue
-        parts = line.split()
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise ValueError(f"{manifest}:{n}: expected '<sha256>  <file>', got {line!r}")
-        entries[parts[1].lstrip("*")] = parts[0].lower()
+        name, digest = parsed
+        if entries.get(name, digest) != digest:
+            raise ValueError(f"{manifest}:{n}: {name!r} is listed twice with different sha256")
+        entries[name] = digest
     return entries
 
 
 def record_sha256(directory: str | os.PathLike, name: str, digest: str) -> Path:
     """Record ``digest`` for the file ``name`` in ``directory/SHA256SUMS`` (created if missing;
-    the other entries kept, sorted by name), atomically."""
+    the other entries kept, sorted by name), atomically, in ``sha256sum``'s format."""
     directory = Path(directory)
     entries = read_manifest(directory) if (directory / MANIFEST).is_file() else {}
     entries[name] = digest
-    text = "".join(f"{h}  {file}\n" for file, h in sorted(entries.items()))
-    return atomic_write_bytes(directory / MANIFEST, text.encode())
+    text = "".join(manifest_line(file, h) for file, h in sorted(entries.items()))
+    return atomic_write_bytes(directory / MANIFEST, os.fsencode(text))
 
 
 def display_path(path: str | os.PathLike) -> str:

@@ -164,6 +164,36 @@ def test_a_sha256_manifest_beside_the_file_is_enforced(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("name, line", [
+    ("my ckpt.pt", "{digest}  my ckpt.pt"),          # a space in the name (sha256sum's output)
+    ("my ckpt.pt", "{digest} *my ckpt.pt"),          # ... in binary mode
+    ("g.pt", "{digest} *g.pt"),
+    ("back\\slash.pt", "\\{digest}  back\\\\slash.pt"),   # an escaped name
+])
+def test_the_manifest_is_enforced_in_sha256sums_exact_format(tmp_path, name, line):
+    # Issue 28, item 3: the line of "my ckpt.pt" was split on its space and skipped, so
+    # tampered weights loaded with exit 0.
+    import hashlib
+
+    path = tmp_path / name
+    save_checkpoint(state(1), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "SHA256SUMS").write_text(line.format(digest=digest) + "\n")
+    assert load_checkpoint(path)["step"] == 1
+    save_checkpoint(state(3), path)                      # a valid checkpoint, but not the listed one
+    with pytest.raises(CheckpointError, match=r"sha256 [0-9a-f]{64} does not match " + digest):
+        load_checkpoint(path)
+
+
+def test_a_manifest_that_cannot_be_read_refuses_the_file(tmp_path):
+    # A line the reader cannot parse might be the one that lists the file: never skipped.
+    path = tmp_path / "g.pt"
+    save_checkpoint(state(1), path)
+    (tmp_path / "SHA256SUMS").write_text("not a manifest line\n")
+    with pytest.raises(CheckpointError, match=r"g.pt: cannot be checked against .*SHA256SUMS:1"):
+        load_checkpoint(path)
+
+
 def test_files_get_ordinary_permissions(tmp_path):
     # mkstemp creates 0600 files; a checkpoint or a run's metrics should be readable as usual.
     path = tmp_path / "c.pt"

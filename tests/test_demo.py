@@ -1,16 +1,31 @@
 """The `make demo` job, shrunk to two training steps: it writes what it promises."""
+import fcntl
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from gmgan_lib.__main__ import main
 from gmgan_lib.checkpoint import load_checkpoint
+from gmgan_lib.demo import DEMO_MARK
+from gmgan_lib.train import TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
+# Two training steps of the smallest GM-GAN on a few digits, no evaluation.
+QUICK = ["--max-steps", "2", "--batch-size", "8", "--data-fraction", "0.002", "--eval-n", "0"]
 
 
 def test_demo_writes_samples_and_metrics(tmp_path, capsys):
     out = tmp_path / "demo"
     out.mkdir()
-    (out / "samples_epoch_007.png").write_bytes(b"stale")        # from an older demo run
+    (out / DEMO_MARK).write_text("")                              # a folder of an older demo ...
+    (out / "samples_epoch_007.png").write_bytes(b"stale")        # ... with one of its files
     (out / "notes.txt").write_text("mine")                        # not the demo's: kept
     rc = main(["demo", "--out", str(out), "--max-steps", "2", "--batch-size", "8",
                "--data-fraction", "0.002", "--eval-n", "0"])
@@ -28,6 +43,16 @@ def test_demo_writes_samples_and_metrics(tmp_path, capsys):
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
     assert not (out / "samples_epoch_007.png").exists() and (out / "notes.txt").exists()
     assert "demo: wrote" in capsys.readouterr().out
+
+
+def test_a_demo_folder_from_before_the_mark_is_still_started_over(tmp_path):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "metrics.json").write_text(json.dumps({"parameters": {"gan_baseline": {"total": 1}}}))
+    (out / "samples.png").write_bytes(b"old")
+    rc = main(["demo", "--out", str(out), "--max-steps", "1", "--batch-size", "8",
+               "--data-fraction", "0.002", "--eval-n", "0"])
+    assert rc == 0 and (out / DEMO_MARK).is_file() and (out / "samples.png").read_bytes() != b"old"
 
 
 def test_demo_rejects_bad_arguments(tmp_path, capsys):
@@ -59,3 +84,72 @@ def test_demo_restores_the_thread_count(tmp_path):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder``, byte for byte (the lock file included)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_refused_demo_leaves_another_runs_folder_byte_for_byte(tmp_path, capsys):
+    # Issue 28, item 1: demo removed checkpoint.pt, config.json and metrics.csv of the folder
+    # it was pointed at before it took the lock (then refused, or trained over them).
+    out = tmp_path / "run"
+    train(TrainConfig(model="gan", batch_size=8, data_fraction=0.0006, max_steps=2, log_every=1,
+                      checkpoint_every=3), out, verbose=False)           # a finished `train` run
+    before = _snapshot(out)
+    assert {"checkpoint.pt", "config.json", "metrics.csv", ".lock"} <= set(before)
+    assert main(["demo", "--out", str(out), *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(out) in err and "choose another --out" in err
+    assert _snapshot(out) == before
+
+    # A running demo's folder (marked as a demo's, its lock held as that process holds it):
+    # refused by the lock, before anything is removed.
+    (out / DEMO_MARK).write_text("")
+    before = _snapshot(out)
+    with open(out / ".lock", "r+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["demo", "--out", str(out), *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is in use by a running training" in err
+    assert _snapshot(out) == before
+
+
+def test_demo_refuses_more_threads_than_the_machine_has(tmp_path, capsys):
+    # Issue 28, item 7: --threads 100000 ended in a segmentation fault (exit 139).
+    out = tmp_path / "d"
+    assert main(["demo", "--out", str(out), "--threads", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--threads" in err and f"at most {os.cpu_count()}" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_demo_answers_sigint_and_sigterm_like_train(tmp_path, sig, code):
+    # Issue 28, item 6: demo answered SIGTERM with 130 (train: 143), after evaluating all its
+    # samples first. Now: the checkpoint, no evaluation, the shell's code for the signal.
+    out = tmp_path / "demo"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gmgan_lib", "demo", "--out", str(out),
+                             "--max-steps", "100000", "--batch-size", "8", "--data-fraction",
+                             "0.0006", "--eval-n", "10", "--threads", "1", "--model-config",
+                             '{"preset": "hybrid-tiny"}'],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.time() + 90
+        while not ((out / "metrics.csv").exists()   # a logged row: the training loop is running
+                   and len((out / "metrics.csv").read_text().splitlines()) >= 2):
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        stdout, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and f"interrupted by {signal.Signals(sig).name}" in stdout
+    assert "evaluating" not in stdout                                     # stopped quickly
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["what"] == f"skipped (interrupted by {signal.Signals(sig).name})"
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == report["train"]["steps"]

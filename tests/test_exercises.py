@@ -62,6 +62,41 @@ def test_wrong_answers_fail_with_a_hint(key):
         exercises.check(key, *WRONG[key], seed=0)
 
 
+def _centring_fid(fa, fb):
+    fa -= fa.mean(0)                         # centres the caller's arrays in place ...
+    fb -= fb.mean(0)
+    return S.fid_from_features(fa, fb)       # ... so the mean term it forgot is 0 here
+
+
+def _zeroing_kl(real, fake, eps=1e-6):
+    real.zero_()                             # the caller's labels, all class 0 ...
+    fake.zero_()
+    return S.class_kl(real, fake, eps)       # ... and their KL 0
+
+
+def _zeroing_interpolate(G, z0, z1, steps):
+    z0.zero_()
+    z1.zero_()
+    return S.interpolate(G, z0, z1, steps)   # G(0) everywhere
+
+
+def _filling_shift(f):
+    return f.fill_(-1.0)                     # the caller's image, all background
+
+
+# Wrong answers that change their inputs in place: the check once compared them with references
+# computed afterwards, on the same (changed) objects, and said "correct" (issue 28, item 5).
+MUTATING = {"05.1": (_centring_fid,), "05.2": (_zeroing_kl,), "04.2": (_zeroing_interpolate,),
+            "01.2": (_filling_shift,)}
+
+
+@pytest.mark.parametrize("key", sorted(MUTATING))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_wrong_answers_that_change_their_inputs_fail(key, seed):
+    with pytest.raises(AssertionError, match=r"\w"):
+        exercises.check(key, *MUTATING[key], seed=seed)
+
+
 def test_the_mirror_trick_passes_exercise_02_3(capsys):
     """-semigroup_error(-f): notebook 02's erosion difference applied to -f (background +1)."""
     def semigroup_error(f, alpha, t, s, size=9):

@@ -7,7 +7,10 @@ function whose body is ``raise NotImplementedError``); and a check cell::
 
 The check calls the student's function on inputs drawn afresh at every call (random sizes and
 values), so nothing left over from an earlier "Run All" can pass it, and compares the result with
-the mathematics (an identity, a bound) and with the reference solution. It prints one line:
+the mathematics (an identity, a bound) and with the reference solution. The reference figures
+are computed before the student's function runs, and that function only ever sees copies of the
+inputs (:func:`_on_copies`): an answer that changes its inputs in place (centres an array,
+zeroes a vector) cannot change what it is compared with. It prints one line:
 "correct", or "not attempted yet" while the template is untouched (so the committed notebook
 runs top to bottom), and raises ``AssertionError`` with a hint for a wrong answer. The solutions
 live in :mod:`gmgan_lib.exercises.solutions`, never executed by a notebook before the student
@@ -15,6 +18,8 @@ asks: ``exercises.solution("01.3")`` prints one.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
 import math
 import random
@@ -59,9 +64,10 @@ def _check_01_1(rng, equivalent_size):
 @_exercise("01.2", S.shift)
 def _check_01_2(rng, shift):
     f = _images(rng)
+    want = S.shift(f)
     moved = shift(f)
     assert moved.shape == f.shape, f"shift keeps the shape: got {tuple(moved.shape)}"
-    assert torch.equal(moved, S.shift(f)), "shift by 3 pixels to the right, filling with -1"
+    assert torch.equal(moved, want), "shift by 3 pixels to the right, filling with -1"
     quad = F.quadratic(5, dtype=f.dtype)
     a = F.erosion_r2(moved, quad)[..., 5:-3]
     b = shift(F.erosion_r2(f, quad))[..., 5:-3]
@@ -104,14 +110,13 @@ def _check_02_2(rng, sigma_of):
 def _check_02_3(rng, dilation_semigroup_difference):
     f = _images(rng)
     alpha, t, s = rng.choice([1.0, 0.75, 0.65]), rng.uniform(0.5, 2.0), rng.uniform(0.5, 2.0)
+    wants = [S.dilation_semigroup_difference(f, alpha, t, s, background=b) for b in (-1.0, 1.0)]
     diff = dilation_semigroup_difference(f, alpha, t, s)
     assert diff.shape == f.shape, f"the difference has the image's shape: got {tuple(diff.shape)}"
     assert diff.max() <= 1e-12, "D_s D_t f <= D_{t+s} f: a grid supremum never exceeds the plane's"
     # The canvas outside the image may be the background -1 or, for the mirror trick
     # -semigroup_error(-f, ...), +1: both are the difference, with two border conventions.
-    assert any(torch.allclose(diff, S.dilation_semigroup_difference(f, alpha, t, s,
-                                                                   background=b), atol=1e-12)
-               for b in (-1.0, 1.0)), \
+    assert any(torch.allclose(diff, want, atol=1e-12) for want in wants), \
         f"not D_s D_t f - D_(t+s) f for alpha={alpha}, t={t:.3f}, s={s:.3f} (D f = -E(-f))"
 
 
@@ -190,12 +195,14 @@ def _check_04_2(rng, interpolate):
     G = build("gan", latent_dim=rng.randint(8, 32)).generator        # a fresh, untrained G
     z0, z1 = torch.randn(2, G.latent_dim)
     steps = rng.randint(4, 9)
+    start, end = generate(G, z0[None])[0], generate(G, z1[None])[0]
+    want = S.interpolate(G, z0, z1, steps)
     images = interpolate(G, z0, z1, steps)
     assert tuple(images.shape) == (steps, 1, 28, 28), \
         f"{steps} images [steps, 1, 28, 28], got {tuple(images.shape)}"
-    assert torch.allclose(images[0], generate(G, z0[None])[0], atol=1e-5), "start at z0"
-    assert torch.allclose(images[-1], generate(G, z1[None])[0], atol=1e-5), "end at z1"
-    assert torch.allclose(images, S.interpolate(G, z0, z1, steps), atol=1e-5), \
+    assert torch.allclose(images[0], start, atol=1e-5), "start at z0"
+    assert torch.allclose(images[-1], end, atol=1e-5), "end at z1"
+    assert torch.allclose(images, want, atol=1e-5), \
         "equally spaced points (1 - w) z0 + w z1, w = 0, 1/(steps-1), ..., 1"
 
 
@@ -207,7 +214,8 @@ def _check_05_1(rng, fid_from_features):
     d = rng.randint(4, 16)
     fa = torch.randn(rng.randint(100, 300), d, generator=g, dtype=torch.float64)
     fb = torch.randn(rng.randint(100, 300), d, generator=g, dtype=torch.float64) * 1.5 + 0.3
-    got, want = fid_from_features(fa.numpy(), fb.numpy()), frechet_distance(fa, fb)
+    want = frechet_distance(fa, fb)
+    got = fid_from_features(fa.numpy(), fb.numpy())
     assert abs(got - want) <= 1e-6 * max(1.0, want), f"FID {got:.6g}, expected {want:.6g}"
     assert abs(fid_from_features(fa.numpy(), fa.numpy())) < 1e-6, "the FID of a set to itself is 0"
 
@@ -219,8 +227,19 @@ def _check_05_2(rng, class_kl):
     g = torch.Generator().manual_seed(rng.getrandbits(62))
     real = torch.randint(0, 10, (rng.randint(50, 500),), generator=g)
     fake = torch.randint(0, rng.randint(1, 10), (rng.randint(50, 500),), generator=g)
-    got, want = class_kl(real, fake), library_kl(real, fake, eps=1e-6)
+    want = library_kl(real, fake, eps=1e-6)
+    got = class_kl(real, fake)
     assert abs(got - want) < 1e-9 * max(1.0, want), f"KL {got:.6g}, expected {want:.6g}"
+
+
+def _on_copies(answer: Callable) -> Callable:
+    """``answer`` called on deep copies of its arguments (tensors, arrays, modules): whatever it
+    does to them in place, the check's own inputs, and the reference figures computed from them,
+    stay as they were drawn."""
+    @functools.wraps(answer)
+    def on_copies(*args, **kwargs):
+        return answer(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+    return on_copies
 
 
 def check(key: str, *answers: Callable, seed: int | None = None) -> None:
@@ -237,7 +256,7 @@ def check(key: str, *answers: Callable, seed: int | None = None) -> None:
                         f"got {len(answers)}")
     rng = random.Random(seed)     # None: fresh inputs at every call
     try:
-        run(rng, *answers)
+        run(rng, *(_on_copies(answer) for answer in answers))
     except NotImplementedError:
         print(f"Exercise {key}: not attempted yet (complete the cell above, then run this one; "
               f'exercises.solution("{key}") shows one solution)')

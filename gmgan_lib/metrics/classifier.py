@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gmgan_lib import check_threads
 from gmgan_lib.data import DATASETS
 from gmgan_lib.files import (MANIFEST, atomic_write_bytes, ensure_writable_folder, read_manifest,
                              record_sha256, sha256_bytes)
@@ -261,7 +262,8 @@ def add_train_classifier_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads; part of what makes training bit-reproducible")
+                   help="CPU threads (at most the CPU count); part of what makes training "
+                        "bit-reproducible")
     p.add_argument("--no-augment", action="store_true", help="no random shifts/rotations")
     p.add_argument("--max-degrees", type=float, default=None,
                    help="largest random rotation (default: 180 for rotmnist, 10 otherwise)")
@@ -283,10 +285,10 @@ def run_train_classifier(args: argparse.Namespace) -> int:
 
 def _check_train_classifier_arguments(args: argparse.Namespace) -> None:
     """Every flag of ``train-classifier``, before any data is loaded (one-line errors)."""
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                        ("--threads", args.threads)):
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
         if value is not None and not 1 <= value <= 10**6:
             raise ValueError(f"{flag} must be a positive integer (at most 1,000,000), got {value}")
+    check_threads(args.threads)     # at most the CPU count (100000 crashed torch's thread pool)
     if not (0 < args.lr < math.inf):
         raise ValueError(f"--lr must be a positive finite number, got {args.lr}")
     if not 0 <= args.seed <= 2**62:

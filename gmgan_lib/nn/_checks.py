@@ -39,6 +39,35 @@ def check_no_nan(name: str, t: torch.Tensor) -> None:
                                   f"input")
 
 
+def check_kernel_values(name: str, k: torch.Tensor) -> None:
+    """A kernel (structuring function) takes finite values or ``+inf``: ``+inf`` marks an
+    offset outside the structuring element (``flat_disk``, ``delta``), which never wins. NaN
+    and ``-inf`` have no meaning there, and the fast backends would hide them (a NaN candidate
+    never wins their strict ``<``; the reference lets it through): NonFiniteInputError naming
+    the parameter. Only on the CPU, like :func:`check_no_nan`.
+
+    One reduction is the cheap pre-test: a sum above ``-inf`` has no NaN (it would make the sum
+    NaN) and no ``-inf`` (``-inf``, or NaN beside a ``+inf``); a kernel has far fewer values
+    than the map it is applied to, so the check costs little next to the operator."""
+    k = k.detach()
+    if k.device.type != "cpu" or bool(k.sum() > float("-inf")):
+        return
+    if torch.isnan(k).any():
+        raise NonFiniteInputError(f"{name} contains NaN; kernel values must be finite or +inf "
+                                  f"(+inf: outside the structuring element)")
+    if torch.isneginf(k).any():
+        raise NonFiniteInputError(f"{name} contains -inf; kernel values must be finite or +inf "
+                                  f"(+inf: outside the structuring element)")
+
+
+def check_finite(name: str, t: torch.Tensor, what: str) -> None:
+    """NaN and infinities refused in a small parameter tensor (a convection's shifts), on the
+    CPU like :func:`check_no_nan`: NonFiniteInputError naming the parameter."""
+    t = t.detach()
+    if t.device.type == "cpu" and not bool(torch.isfinite(t).all()):
+        raise NonFiniteInputError(f"{name} contains NaN or an infinity; {what} must be finite")
+
+
 def check_same(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
     if a.dtype != b.dtype:
         raise ValueError(f"{name_b} must have the dtype of {name_a} ({a.dtype}), got {b.dtype}")

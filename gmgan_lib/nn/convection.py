@@ -39,7 +39,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from gmgan_lib import kernels
-from gmgan_lib.nn._checks import check_no_nan, check_rank, check_same
+from gmgan_lib.nn._checks import check_finite, check_no_nan, check_rank, check_same
 from gmgan_lib.nn.metric import orientation_cos_sin
 
 __all__ = ["convection_m2", "convection_r2"]
@@ -207,6 +207,7 @@ def convection_m2(f: torch.Tensor, g0: torch.Tensor) -> torch.Tensor:
     if g0.shape != (C, 3):
         raise ValueError(f"g0 must have shape [C, 3] = [{C}, 3] (x0, y0, theta0 per channel), got {tuple(g0.shape)}")
     check_no_nan("f", f)
+    check_finite("g0", g0, "the group elements (x0, y0, theta0)")
     x0, y0, th0 = g0[:, 0].view(C, 1), g0[:, 1].view(C, 1), g0[:, 2].view(C, 1)
     cos_o, sin_o = (t.to(f.dtype).to(f.device).view(1, Or) for t in orientation_cos_sin(Or))
     # cos/sin of (theta_o - theta0) by the subtraction formula: exact quarter turns carry over.
@@ -231,5 +232,6 @@ def convection_r2(f: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     if shift.shape != (C, 2):
         raise ValueError(f"shift must have shape [C, 2] = [{C}, 2], got {tuple(shift.shape)}")
     check_no_nan("f", f)
+    check_finite("shift", shift, "the shifts (x0, y0)")
     zero = torch.zeros(C, dtype=f.dtype, device=f.device)
     return _trilinear_shift(f.unsqueeze(2), -shift[:, :1], shift[:, 1:], zero).squeeze(2)

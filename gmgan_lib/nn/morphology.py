@@ -29,7 +29,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from gmgan_lib import kernels
-from gmgan_lib.nn._checks import check_no_nan, check_rank, check_same, odd_sizes
+from gmgan_lib.nn._checks import check_kernel_values, check_no_nan, check_rank, check_same, odd_sizes
 
 __all__ = ["erosion_m2", "dilation_m2", "dilation_erosion_m2", "erosion_r2", "dilation_r2"]
 
@@ -102,6 +102,7 @@ def _check_m2(f: torch.Tensor, kernel_stack: torch.Tensor, values: bool = True,
                          f"[C, Or, kOr, kH, kW]), got {kernel_stack.shape[1]}")
     if values:
         check_no_nan("f", f)
+        check_kernel_values(name, kernel_stack)
 
 
 def erosion_m2(f: torch.Tensor, kernel_stack: torch.Tensor) -> torch.Tensor:
@@ -156,9 +157,12 @@ def dilation_erosion_m2(f: torch.Tensor, k_dil: torch.Tensor, k_ero: torch.Tenso
     [C, Or, kOr, kH, kW] (the two may differ in size). One fused backend call where the backend
     has one (module docstring), else the two operators; the same values either way."""
     # The NaN test of f is the finiteness test below: a NaN sends f to the composition, whose
-    # checks name it.
+    # checks name it. The kernels are checked here, under their own names (a kernel is small:
+    # that the composition looks at them again costs next to nothing).
     _check_m2(f, k_dil, values=False, name="k_dil")
     _check_m2(f, k_ero, values=False, name="k_ero")
+    check_kernel_values("k_dil", k_dil)
+    check_kernel_values("k_ero", k_ero)
     backend = kernels.select_backend(f)
     if (backend.dilation_erosion_forward is None or not backend.dilation_erosion_supports(f)
             or not _all_finite(f) or not _all_finite(k_dil)
@@ -183,6 +187,7 @@ def _check_r2(f: torch.Tensor, kernel: torch.Tensor) -> None:
         raise ValueError(f"kernel must have C={f.shape[1]} channels like f (layout [C, kH, kW]), "
                          f"got {kernel.shape[0]}")
     check_no_nan("f", f)
+    check_kernel_values("kernel", kernel)
 
 
 def erosion_r2(f: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """The files of a training run, in its directory ``OUT``, and the lock that keeps it to one run.
 
-    OUT/.lock                  flock-ed for the life of the run (a second training is refused)
+    OUT/.lock                  flock-ed for the life of the run (a second training is refused);
+                               opened without following a link planted at its name
     OUT/config.json            the configuration, steps per epoch, total steps, parameter counts
     OUT/checkpoint.pt          the RunState (atomic; every checkpoint_every steps, epoch ends, stop)
     OUT/metrics.csv            step,epoch,loss_d,loss_g,seconds: one row per logged step
@@ -18,12 +19,15 @@ run) writes nothing; under ``torchrun`` only rank 0 writes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import stat
+import threading
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gmgan_lib.files import atomic_write_text
@@ -36,11 +40,70 @@ from gmgan_lib.training.state import REQUIRED
 CSV_HEADER = "step,epoch,loss_d,loss_g,seconds"
 
 
+# The run directories whose lock this thread holds, by the (device, inode) of their lock file:
+# a command that holds a directory for longer than its training (``demo``: the training, then
+# the evaluation and the report) calls train() inside its own run_lock, which then nests.
+_held = threading.local()
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _open_lock(out: Path, lock: Path) -> int:
+    """Open (or create) ``lock`` for reading and writing, refusing anything but a regular
+    file of its own: a symbolic link (even one planted between the two checks: O_NOFOLLOW),
+    a FIFO, a device, a directory, or a hard link to another file. Written through, any of
+    them would truncate a file that belongs to someone else."""
+    def refuse(what: str) -> ValueError:
+        return ValueError(f"out: {lock} is {what}, not the lock file of a run; it is never "
+                          f"written through: remove it, or choose another --out")
+
+    try:   # look before opening: opening a FIFO or a device can itself have effects
+        st = os.lstat(lock)
+    except FileNotFoundError:
+        st = None
+    except OSError as err:
+        raise ValueError(f"out: cannot use the lock file {lock} ({err.strerror})") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise refuse(_kind(st.st_mode))
+    flags = (os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(lock, flags, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:      # a link swapped in after the lstat above
+            raise refuse("a symbolic link") from None
+        if err.errno == errno.EISDIR:
+            raise refuse("a directory") from None
+        raise ValueError(f"out: cannot open the lock file {lock} ({err.strerror}); remove it "
+                         f"if no run holds {out}, or choose another --out") from None
+    st = os.fstat(fd)   # what was opened, whatever the name points to now
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        raise refuse(_kind(st.st_mode) if not stat.S_ISREG(st.st_mode)
+                     else f"a hard link shared with {st.st_nlink - 1} other name(s)")
+    return fd
+
+
 @contextlib.contextmanager
-def run_lock(out: Path | None) -> Iterator[None]:
+def run_lock(out: Path | None,
+             refuse: Callable[[Path], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on ``out/.lock`` for the life of the run, so that a second
     training process cannot write into the same directory. ``flock`` locks die with their
-    process, so the file a killed run leaves behind never blocks a resume."""
+    process, so the file a killed run leaves behind never blocks a resume.
+
+    ``refuse(out)`` is called once the lock is held and before anything in ``out`` is written
+    (the lock's process id, the removal of stale temporaries): a command that refuses a
+    directory (it holds another run) raises there and leaves every byte as it was. The lock
+    file is opened so that nothing planted at its name is ever written through
+    (:func:`_open_lock`). Inside a run_lock of the same thread on the same directory, a
+    run_lock nests: it calls ``refuse`` and holds nothing more."""
     if out is None:
         yield
         return
@@ -51,9 +114,18 @@ def run_lock(out: Path | None) -> Iterator[None]:
     lock = out / ".lock"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
         raise ValueError(f"out: cannot create the run directory {out} ({err.strerror})") from None
+    fd = _open_lock(out, lock)
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino)
+    held = _held.__dict__.setdefault("locks", set())
+    if key in held:                      # this thread holds it already (demo -> train)
+        os.close(fd)
+        if refuse is not None:
+            refuse(out)
+        yield
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -62,6 +134,9 @@ def run_lock(out: Path | None) -> Iterator[None]:
             raise ValueError(f"out: {out} is in use by a running training (process {other}); "
                              f"wait for it to end, or choose another --out") from None
         acquired = True
+        held.add(key)
+        if refuse is not None:
+            refuse(out)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         # Temporary files of atomic writes that a killed run left behind (.NAME.XXXX.tmp):
@@ -80,6 +155,7 @@ def run_lock(out: Path | None) -> Iterator[None]:
             shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
+        held.discard(key)
         os.close(fd)   # releases the lock
 
 
@@ -131,13 +207,16 @@ class RunDirectory:
         """Lock ``out`` for this run (rank 0 locks, every rank learns whether it was refused,
         so that no rank goes on into DDP's first broadcast alone). A new run (no ``resume``)
         never writes over another run's checkpoint."""
+        def holds_another_run(path: Path) -> None:
+            # Decided with the lock held and before anything is written (run_lock's refuse).
+            if not resume and (path / "checkpoint.pt").exists():
+                raise ValueError(f"out: {path} already holds a run (checkpoint.pt); pass "
+                                 f"--resume to continue it, or choose another --out")
+
         with contextlib.ExitStack() as stack:
             refused = None
             try:
-                stack.enter_context(run_lock(out if dist.main else None))
-                if out is not None and not resume and (out / "checkpoint.pt").exists():
-                    raise ValueError(f"out: {out} already holds a run (checkpoint.pt); pass "
-                                     f"--resume to continue it, or choose another --out")
+                stack.enter_context(run_lock(out if dist.main else None, holds_another_run))
             except ValueError as err:
                 refused = err
             if dist.max([int(refused is not None)])[0]:

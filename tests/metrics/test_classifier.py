@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import subprocess
 
@@ -160,6 +161,8 @@ def test_committed_file_is_what_the_plain_command_trains(dataset):
     (["--epochs", "0"], "--epochs must be a positive integer"),
     (["--batch-size", "0"], "--batch-size must be a positive integer"),
     (["--threads", "0"], "--threads must be a positive integer"),
+    # Issue 28, item 7: 100000 threads ended in a segmentation fault; the bound is the CPU count.
+    (["--threads", "100000"], f"--threads must be a positive integer at most {os.cpu_count()} "),
     (["--lr", "-1"], "--lr must be a positive finite number"),
     (["--seed", "99999999999999999999"], "--seed must be an integer in"),
     ([], "pass --overwrite to replace it"),         # the committed data/classifiers/mnist.pt

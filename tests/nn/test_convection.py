@@ -206,3 +206,18 @@ def test_shift_far_beyond_the_image_gives_zeros_and_zero_gradient():
     out = gf.convection_m2(g, torch.tensor([[4.5, 0.0, 0.0]], dtype=f64))
     torch.testing.assert_close(out[..., 4], 0.5 * g[..., 0], rtol=0, atol=1e-12)
     assert torch.equal(out[..., :4], torch.zeros_like(out[..., :4]))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_convection_shift_is_refused_naming_it(bad):
+    # Issue 28, item 4: every tensor a caller passes is checked, the shifts too (each backend:
+    # the autouse fixture above).
+    from gmgan_lib.nn._checks import NonFiniteInputError
+
+    f = torch.randn(2, 3, 4, 6, 6)
+    g0, shift = torch.zeros(3, 3), torch.zeros(3, 2)
+    g0[1, 2], shift[2, 0] = bad, bad
+    with pytest.raises(NonFiniteInputError, match=r"^g0 contains NaN or an infinity"):
+        gf.convection_m2(f, g0)
+    with pytest.raises(NonFiniteInputError, match=r"^shift contains NaN or an infinity"):
+        gf.convection_r2(f[:, :, 0], shift)

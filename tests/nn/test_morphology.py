@@ -367,3 +367,39 @@ def test_bad_input_raises_value_error():
     for fn, word in cases:
         with pytest.raises(ValueError, match=word):
             fn()
+
+
+# Issue 28, item 4: a NaN inside a kernel was a silent wrong answer on the CPU backend (a NaN
+# candidate never wins its strict "<"; the reference lets it through). Every kernel a caller
+# passes is checked, under its own name, whatever the backend; +inf stays allowed (outside the
+# structuring element: flat_disk, delta).
+KERNEL_OPERATORS = {   # name -> (operator of one kernel, the parameter's name, the kernel's shape)
+    "erosion_r2": (lambda f, k: gf.erosion_r2(f[:, :, 0], k), "kernel", (2, 3, 3)),
+    "dilation_r2": (lambda f, k: gf.dilation_r2(f[:, :, 0], k), "kernel", (2, 3, 3)),
+    "erosion_m2": (gf.erosion_m2, "kernel_stack", (2, 4, 3, 3, 3)),
+    "dilation_m2": (gf.dilation_m2, "kernel_stack", (2, 4, 3, 3, 3)),
+    "dilation_erosion_m2 (k_dil)": (
+        lambda f, k: gf.dilation_erosion_m2(f, k, torch.rand(2, 4, 3, 3, 3)), "k_dil", (2, 4, 3, 3, 3)),
+    "dilation_erosion_m2 (k_ero)": (
+        lambda f, k: gf.dilation_erosion_m2(f, torch.rand(2, 4, 3, 3, 3), k), "k_ero", (2, 4, 3, 3, 3)),
+}
+CPU_BACKENDS = [name for name in ("reference", "cpu") if kernels.available(name)]
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("bad, word", [(float("nan"), "NaN"), (-float("inf"), "-inf")])
+@pytest.mark.parametrize("operator", sorted(KERNEL_OPERATORS))
+def test_a_nan_or_minus_inf_in_a_kernel_is_refused_naming_it(operator, bad, word, backend):
+    from gmgan_lib.nn._checks import NonFiniteInputError
+
+    fn, name, shape = KERNEL_OPERATORS[operator]
+    torch.manual_seed(0)
+    f = torch.randn(16, 2, 4, 6, 6)          # a batch of 16: the fused CPU kernel's case too
+    k = torch.rand(shape)
+    k.view(-1)[5] = bad
+    with kernels.use_backend(backend):
+        with pytest.raises(NonFiniteInputError, match=rf"^{name} contains {word}; "):
+            fn(f, k)
+        k.view(-1)[5] = float("inf")          # +inf: an offset outside the structuring element
+        assert torch.isfinite(fn(f, k)).all()
+

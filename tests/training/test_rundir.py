@@ -1,4 +1,7 @@
-"""The run directory: one run per folder, metrics.csv truncated on resume, nothing for None."""
+"""The run directory: one run per folder, metrics.csv truncated on resume, nothing for None;
+nothing planted at the lock's name is written through."""
+import os
+
 import pytest
 import torch
 
@@ -66,3 +69,83 @@ def test_resuming_another_run_names_every_field_that_differs(tmp_path):
     check_same_run(saved, TrainConfig(model="gan", seed=1, lr=1e-3, epochs=7), tmp_path)  # same run
     with pytest.raises(ValueError, match=r"seed=1 \(now 2\); lr=0.001 \(now 0.0002\)"):
         check_same_run(saved, TrainConfig(model="gan", seed=2), tmp_path)
+
+
+# ------------------------------------------------------ issue 28: what is at the lock's name
+
+
+TRAIN = ["train", "--model", "gan", "--batch-size", "8", "--data-fraction", "0.0006",
+         "--max-steps", "2"]
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Fail if anything loads data: these refusals come before any work."""
+    import gmgan_lib.data
+
+    def forbidden(*a, **k):
+        raise AssertionError("data were loaded before the lock was checked")
+
+    monkeypatch.setattr(gmgan_lib.data, "load_tensors", forbidden)
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_planted_lock_symlink_is_refused_and_never_written_through(tmp_path, capsys, no_data,
+                                                                     dangling):
+    # Issue 28, item 2: `ln -s victim R/.lock` made any run, even a refused one, truncate and
+    # overwrite the victim (O_CREAT through a dangling link would even create it).
+    from gmgan_lib.__main__ import main
+
+    victim, out = tmp_path / "victim", tmp_path / "run"
+    if not dangling:
+        victim.write_text("someone else's file\n")
+    out.mkdir()
+    (out / ".lock").symlink_to(victim)
+    for resume in ([], ["--resume"]):
+        assert main([*TRAIN, "--out", str(out), *resume]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{out / '.lock'} is a symbolic link" in err
+    assert victim.read_text() == "someone else's file\n" if not dangling else not victim.exists()
+    assert (out / ".lock").is_symlink() and sorted(os.listdir(out)) == [".lock"]
+
+
+@pytest.mark.parametrize("kind, said", [("directory", "a directory"), ("fifo", "a FIFO"),
+                                        ("hard link", "a hard link")])
+def test_a_directory_fifo_or_hard_link_at_the_lock_is_refused_with_one_line(
+        tmp_path, capsys, no_data, kind, said):
+    from gmgan_lib.__main__ import main
+
+    out, victim = tmp_path / "run", tmp_path / "victim"
+    out.mkdir()
+    victim.write_text("someone else's file\n")
+    {"directory": lambda p: p.mkdir(), "fifo": lambda p: os.mkfifo(p),
+     "hard link": lambda p: os.link(victim, p)}[kind](out / ".lock")
+    assert main([*TRAIN, "--out", str(out)]) == 2      # (a FIFO must not block the open either)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{out / '.lock'} is {said}" in err and "remove it, or choose another --out" in err
+    assert victim.read_text() == "someone else's file\n"
+
+
+def test_a_refused_claim_changes_no_byte_of_the_folder(tmp_path, one_process):
+    # Issue 28, item 1: the refusal is decided with the lock held but before the lock's process
+    # id is written or a stale temporary removed.
+    files = {"checkpoint.pt": b"theirs", ".lock": b"4242\n", ".checkpoint.pt.x1.tmp": b"half"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(ValueError, match="already holds a run"):
+        with RunDirectory.claim(tmp_path, resume=False, dist=one_process):
+            pass
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+
+
+def test_a_run_lock_nests_in_one_held_by_the_same_thread(tmp_path, one_process):
+    # demo holds its folder for training, evaluation and report; train() locks it again inside.
+    from gmgan_lib.training.rundir import run_lock
+
+    seen = []
+    with run_lock(tmp_path / "run", lambda out: seen.append("outer")):
+        with RunDirectory.claim(tmp_path / "run", resume=False, dist=one_process) as run_dir:
+            run_dir.start({"model": "gan"}, 0)
+        assert (tmp_path / "run" / ".lock").read_text() == f"{os.getpid()}\n"
+    assert seen == ["outer"]
