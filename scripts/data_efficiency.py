@@ -43,7 +43,6 @@ import concurrent.futures
 import fnmatch
 import json
 import os
-import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from gmgan_lib.data_efficiency import ABLATIONS, LABELS, MODELS, figure, markdown_table  # noqa: E402
 from gmgan_lib.files import atomic_write, atomic_write_text, record_sha256, sha256_bytes  # noqa: E402
 
 # Chosen before the runs, the same for every model: the project's optimiser (Adam 4e-4, betas
@@ -62,9 +62,6 @@ OPTIMISER = ["--lr", "4e-4", "--beta1", "0.0", "--beta2", "0.9", "--loss", "bce"
 STEPS = 10_000       # the budget, from the measured curves (docs/results.md, "The budget")
 SEGMENT = 2_000      # steps between snapshots
 SETTINGS = (("rotmnist", 0.01), ("rotmnist", 0.1), ("mnist", 0.01))
-MODELS = ("gm", "gm-diffaug", "gan", "gan-diffaug", "gan-rotate")
-LABELS = {"gm": "GM-GAN", "gm-diffaug": "GM-GAN + DiffAugment", "gan": "DCGAN",
-          "gan-diffaug": "DCGAN + DiffAugment", "gan-rotate": "DCGAN + random rotations"}
 
 
 @dataclass(frozen=True)
@@ -104,15 +101,6 @@ def model_run(row: str, dataset: str, fraction: float, seed: int) -> Run:
         config = {"preset": "hybrid-invariant"} if dataset == "rotmnist" else {}
         return Run(name, row, dataset, fraction, seed, "gmgan", augment, config)
     return Run(name, row, dataset, fraction, seed, "gan", augment)
-
-
-# The discriminator head on 600 rotated digits (seed 0), beside the preset's (random turn, mean).
-ABLATIONS = {
-    "gm-linear-head": {},                                          # the default gmgan
-    "gm-invariant-max-noturn": {"d_head": "invariant"},            # the invariant head as it was
-    "gm-invariant-max": {"d_head": "invariant", "g_random_turn": True},
-    "gm-invariant-logsumexp": {"d_head": "invariant", "d_pool": "logsumexp", "g_random_turn": True},
-}
 
 
 def runs() -> list[Run]:
@@ -261,89 +249,6 @@ def _images(state: dict) -> int:
 
 
 # ------------------------------------------------------------------------------------------
-# Reading the results
-
-def _spread(values: list[float], digits: int) -> str:
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
-def markdown_table(results: Path) -> str:
-    """One line per setting and row: mean ± std over the seeds that finished."""
-    rows = json.loads(results.read_text()) if results.exists() else {}
-    groups: dict[tuple, list[dict]] = {}
-    order = {r: i for i, r in enumerate([*MODELS, *ABLATIONS])}
-    for row in rows.values():
-        key = (row["dataset"], -row["fraction"], order.get(row["row"], 99), row["row"])
-        groups.setdefault(key, []).append(row)
-    lines = ["| data | model | seeds | FID_MNIST | class KL | MNIST score | precision | recall "
-             "| D gap (train - held out) | r_t |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for key in sorted(groups):
-        runs_ = groups[key]
-        m = [r["metrics"] for r in runs_]
-        at = [next((c for c in r["curve"] if c["steps"] == r["steps"]), {}) for r in runs_]
-        lines.append(
-            f"| {runs_[0]['images']:,} {'rotated ' if key[0] == 'rotmnist' else ''}digits "
-            f"| {LABELS.get(key[3], '`' + key[3] + '`')} | {len(runs_)} "
-            f"| {_spread([x['fid'] for x in m], 1)} | {_spread([x['kl'] for x in m], 3)} "
-            f"| {_spread([x['mnist_score'] for x in m], 2)} "
-            f"| {_spread([x['precision'] for x in m], 2)} | {_spread([x['recall'] for x in m], 2)} "
-            f"| {_spread([a.get('gap', float('nan')) for a in at], 2)} "
-            f"| {_spread([a.get('r_t', float('nan')) for a in at], 2)} |")
-    return "\n".join(lines)
-
-
-def plot(results: Path, image: Path) -> int:
-    """FID_MNIST against the data fraction (one line per model, error bars over seeds), and
-    the overfitting gap along the seed-0 runs of the 600 rotated digits."""
-    from matplotlib.figure import Figure
-
-    rows = json.loads(results.read_text()) if results.exists() else {}
-    if not rows:
-        print(f"error: {results} holds no finished run yet", file=sys.stderr)
-        return 1
-    fig = Figure(figsize=(13, 4.2))
-    axes = fig.subplots(1, 3)
-    for ax, dataset in zip(axes[:2], ("rotmnist", "mnist")):
-        for row in MODELS:
-            points = {}
-            for r in rows.values():
-                if r["row"] == row and r["dataset"] == dataset:
-                    points.setdefault(r["images"], []).append(r["metrics"]["fid"])
-            if not points:
-                continue
-            xs = sorted(points)
-            means = [statistics.fmean(points[x]) for x in xs]
-            errs = [statistics.stdev(points[x]) if len(points[x]) > 1 else 0 for x in xs]
-            ax.errorbar(xs, means, yerr=errs, marker="o", capsize=3, label=LABELS[row])
-        ax.set_xscale("log")
-        ax.set_xlabel("training images")
-        ax.set_ylabel("FID_MNIST (lower is better)")
-        ax.set_title("rotated MNIST" if dataset == "rotmnist" else "MNIST")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    ax = axes[2]
-    for row in MODELS:
-        r = rows.get(f"rotmnist-1pc-{row}-seed0")
-        if r:
-            ax.plot([c["steps"] for c in r["curve"]], [c["gap"] for c in r["curve"]],
-                    marker="o", label=LABELS[row])
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("training steps")
-    ax.set_ylabel("mean D(train) - mean D(held out)")
-    ax.set_title("D's overfitting, 600 rotated digits, seed 0")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    image.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(image, lambda fh: fig.savefig(fh, format="png", dpi=110))
-    print(f"wrote {image}")
-    return 0
-
-
-# ------------------------------------------------------------------------------------------
 # Committed generators
 
 EXPORT = ROOT / "data" / "checkpoints" / "data-efficiency"
@@ -437,11 +342,19 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--{name} must be a positive integer, got {value}")
     if horizon < args.steps:
         p.error(f"--horizon must be at least --steps ({args.steps}), got {horizon}")
+    rows = json.loads(args.results.read_text()) if args.results.exists() else {}
     if args.table:
-        print(markdown_table(args.results))
+        print(markdown_table(rows))
         return 0
     if args.plot is not None:
-        return plot(args.results, args.plot)
+        if not rows:
+            print(f"error: {args.results} holds no finished run yet", file=sys.stderr)
+            return 1
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        fig = figure(rows)
+        atomic_write(args.plot, lambda fh: fig.savefig(fh, format="png", dpi=110))
+        print(f"wrote {args.plot}")
+        return 0
     if args.grids is not None:
         return sample_grids(args.export or EXPORT, args.grids)
     if args.export is not None:

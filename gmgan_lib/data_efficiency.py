@@ -1,0 +1,125 @@
+"""Where geometry pays: the rows of the data-efficiency table, and how to read its results.
+
+The experiment (docs/results.md, "Where geometry pays"; run by ``scripts/reproduce.py --part
+data-efficiency``) trains five models on little data and records, along each run, FID_MNIST and
+the discriminator's overfitting signal (:mod:`gmgan_lib.metrics.overfitting`). Its results are
+one JSON file, ``docs/results/data_efficiency.json``: a dict of runs by name, each with its
+``row`` (a model of :data:`MODELS` or an ablation of :data:`ABLATIONS`), ``dataset``,
+``images``, ``seed``, final ``metrics`` and its ``curve`` (one point per evaluated snapshot:
+``steps``, ``fid``, ``gap``, ``r_t``, ...). This module turns that dict into the table and the
+figures that docs/results.md and notebook 06 show.
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+#: The table's models: GM-GAN with its geometric prior (on rotated data the preset
+#: ``hybrid-invariant``), alone and with DiffAugment; the DCGAN alone, with DiffAugment, and with
+#: random rotations of every image D sees.
+MODELS = ("gm", "gm-diffaug", "gan", "gan-diffaug", "gan-rotate")
+LABELS = {"gm": "GM-GAN", "gm-diffaug": "GM-GAN + DiffAugment", "gan": "DCGAN",
+          "gan-diffaug": "DCGAN + DiffAugment", "gan-rotate": "DCGAN + random rotations"}
+#: The discriminator head on 600 rotated digits (seed 0), beside the preset's (a random quarter
+#: turn in G, the mean over orientations in D): GM-GAN architecture overrides.
+ABLATIONS = {
+    "gm-linear-head": {},                                          # the default gmgan
+    "gm-invariant-max-noturn": {"d_head": "invariant"},            # the invariant head as it was
+    "gm-invariant-max": {"d_head": "invariant", "g_random_turn": True},
+    "gm-invariant-logsumexp": {"d_head": "invariant", "d_pool": "logsumexp", "g_random_turn": True},
+}
+ABLATION_LABELS = {
+    "gm-linear-head": "GM-GAN, linear D head (the default), plain G",
+    "gm-invariant-max-noturn": "GM-GAN, invariant D head (max), plain G",
+    "gm-invariant-max": "GM-GAN, invariant D head (max), random turn in G",
+    "gm-invariant-logsumexp": "GM-GAN, invariant D head (logsumexp), random turn in G",
+}
+
+
+def label(row: str) -> str:
+    return LABELS.get(row) or ABLATION_LABELS.get(row) or row
+
+
+def spread(values: list[float], digits: int) -> str:
+    """``mean ± sample standard deviation`` (the mean alone for one value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def groups(rows: dict[str, dict]) -> dict[tuple, list[dict]]:
+    """Runs grouped by (dataset, images, row), in the table's order."""
+    order = {r: i for i, r in enumerate([*MODELS, *ABLATIONS])}
+    out: dict[tuple, list[dict]] = {}
+    for row in rows.values():
+        key = (row["dataset"], row["images"], order.get(row["row"], 99), row["row"])
+        out.setdefault(key, []).append(row)
+    return {k: out[k] for k in sorted(out)}
+
+
+def markdown_table(rows: dict[str, dict]) -> str:
+    """One line per data setting and model: mean ± std over the seeds that finished."""
+    lines = ["| data | model | seeds | steps | FID_MNIST | class KL | MNIST score | precision "
+             "| recall | D gap (train - held out) | r_t |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (dataset, images, _, row), runs in groups(rows).items():
+        m = [r["metrics"] for r in runs]
+        at = [next((c for c in r["curve"] if c["steps"] == r["steps"]), {}) for r in runs]
+        lines.append(
+            f"| {images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits | {label(row)} "
+            f"| {len(runs)} | {runs[0]['steps']:,} "
+            f"| {spread([x['fid'] for x in m], 1)} | {spread([x['kl'] for x in m], 3)} "
+            f"| {spread([x['mnist_score'] for x in m], 2)} "
+            f"| {spread([x['precision'] for x in m], 2)} | {spread([x['recall'] for x in m], 2)} "
+            f"| {spread([a.get('gap', float('nan')) for a in at], 2)} "
+            f"| {spread([a.get('r_t', float('nan')) for a in at], 2)} |")
+    return "\n".join(lines)
+
+
+def figure(rows: dict[str, dict], setting: tuple[str, int] = ("rotmnist", 600)) -> Any:
+    """FID_MNIST against the number of training images (one line per model, error bars over
+    seeds; rotated MNIST and MNIST), and along training, for the seed-0 runs of ``setting``:
+    FID_MNIST and the discriminator's overfitting gap."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 7.6))
+    axes = fig.subplots(2, 2)
+    for ax, dataset in zip(axes[0], ("rotmnist", "mnist")):
+        for row in MODELS:
+            points: dict[int, list[float]] = {}
+            for r in rows.values():
+                if r["row"] == row and r["dataset"] == dataset:
+                    points.setdefault(r["images"], []).append(r["metrics"]["fid"])
+            if points:
+                xs = sorted(points)
+                ax.errorbar(xs, [statistics.fmean(points[x]) for x in xs],
+                            yerr=[statistics.stdev(points[x]) if len(points[x]) > 1 else 0
+                                  for x in xs], marker="o", capsize=3, label=LABELS[row])
+        ax.set_xscale("log")
+        ax.set_xlabel("training images")
+        ax.set_ylabel("FID_MNIST at the budget (lower is better)")
+        ax.set_title("rotated MNIST" if dataset == "rotmnist" else "MNIST (upright)")
+        ax.grid(alpha=0.3)
+        if ax.has_data():
+            ax.legend(fontsize=8)
+    dataset, images = setting
+    where = f"{images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits, seed 0"
+    for ax, key, ylabel in ((axes[1][0], "fid", "FID_MNIST (lower is better)"),
+                            (axes[1][1], "gap", "mean D(train) - mean D(held out)")):
+        for row in [*MODELS, *ABLATIONS]:
+            run = next((r for r in rows.values() if r["row"] == row and r["seed"] == 0
+                        and r["dataset"] == dataset and r["images"] == images), None)
+            if run and run["curve"]:
+                ax.plot([c["steps"] for c in run["curve"]], [c[key] for c in run["curve"]],
+                        marker="o", ls="-" if row in MODELS else ":", label=label(row))
+        ax.set_xlabel("training steps")
+        ax.set_ylabel(ylabel)
+        ax.set_title(("FID_MNIST along training, " if key == "fid"
+                      else "D's overfitting along training, ") + where)
+        ax.grid(alpha=0.3)
+    axes[1][1].axhline(0, color="grey", lw=0.8)
+    if axes[1][0].has_data():
+        axes[1][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,41 @@
+"""Reading the data-efficiency results: the table's figures are means and spreads of the runs,
+in the table's order, and the figure draws one line per model."""
+import pytest
+
+from gmgan_lib.data_efficiency import MODELS, figure, markdown_table
+
+
+def run(row, seed, fid, dataset="rotmnist", images=600, steps=100):
+    metrics = {"fid": fid, "kl": 0.1, "mnist_score": 5.0, "precision": 0.5, "recall": 0.4}
+    return {"row": row, "seed": seed, "dataset": dataset, "images": images, "steps": steps,
+            "metrics": metrics,
+            "curve": [{"steps": 50, "fid": fid + 10, "gap": 0.1, "r_t": 0.2},
+                      {"steps": steps, "fid": fid, "gap": 0.5 + seed, "r_t": 0.9}]}
+
+
+ROWS = {"a": run("gan", 0, 60.0), "b": run("gan", 1, 64.0), "c": run("gm", 0, 50.0),
+        "d": run("gm", 0, 70.0, images=6000), "e": run("gm", 0, 80.0, dataset="mnist"),
+        "f": run("gm-invariant-max", 0, 55.0)}
+
+
+def test_the_table_gives_mean_and_spread_over_seeds_in_the_tables_order():
+    lines = markdown_table(ROWS).splitlines()[2:]
+    assert lines[0].startswith("| 600 digits | GM-GAN | 1 | 100 | 80.0 |")            # MNIST first
+    assert lines[1].startswith("| 600 rotated digits | GM-GAN | 1 | 100 | 50.0 |")
+    assert lines[2].startswith("| 600 rotated digits | DCGAN | 2 | 100 | 62.0 ± 2.8 |")
+    assert "| 1.00 ± 0.71 | 0.90 ± 0.00 |" in lines[2]                       # gap and r_t at the budget
+    assert "random turn in G" in lines[3] and lines[4].startswith("| 6,000 rotated digits | GM-GAN")
+
+
+def test_the_figure_draws_a_line_per_model_and_the_curves_of_seed_0():
+    fig = figure(ROWS)
+    top_left, _, curves, gaps = fig.axes[:4]
+    assert {t.get_text() for t in top_left.get_legend().get_texts()} == {"GM-GAN", "DCGAN"}
+    assert len(curves.lines) == 3 and len(gaps.lines) == 3 + 1     # gm, gan, the ablation; the zero line
+    assert set(MODELS) >= {"gm", "gan"}
+
+
+def test_an_empty_result_set_gives_an_empty_table():
+    assert len(markdown_table({}).splitlines()) == 2
+    with pytest.raises(KeyError):
+        markdown_table({"x": {"row": "gm"}})
