@@ -77,49 +77,95 @@ def markdown_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def figure(rows: dict[str, dict], setting: tuple[str, int] = ("rotmnist", 600)) -> Any:
-    """FID_MNIST against the number of training images (one line per model, error bars over
-    seeds; rotated MNIST and MNIST), and along training, for the seed-0 runs of ``setting``:
-    FID_MNIST and the discriminator's overfitting gap."""
+def fraction_axes(ax: Any, rows: dict[str, dict], dataset: str) -> None:
+    """FID_MNIST at the budget against the number of training images of ``dataset``: a line
+    per model, error bars over seeds."""
+    for row in MODELS:
+        points: dict[int, list[float]] = {}
+        for r in rows.values():
+            if r["row"] == row and r["dataset"] == dataset:
+                points.setdefault(r["images"], []).append(r["metrics"]["fid"])
+        if points:
+            xs = sorted(points)
+            ax.errorbar(xs, [statistics.fmean(points[x]) for x in xs],
+                        yerr=[statistics.stdev(points[x]) if len(points[x]) > 1 else 0
+                              for x in xs], marker="o", capsize=3, label=LABELS[row])
+    ax.set_xscale("log")
+    ax.set_xlabel("training images")
+    ax.set_ylabel("FID_MNIST at the budget (lower is better)")
+    ax.set_title("rotated MNIST" if dataset == "rotmnist" else "MNIST (upright)")
+    ax.grid(alpha=0.3)
+    if ax.has_data():
+        ax.legend(fontsize=8)
+
+
+def curve_axes(ax: Any, rows: dict[str, dict], key: str,
+               setting: tuple[str, int] = ("rotmnist", 600)) -> None:
+    """``key`` ("fid", "gap" or "r_t") along training, for the seed-0 runs of ``setting``
+    (dataset, training images): the models solid, the ablations dotted."""
+    dataset, images = setting
+    for row in [*MODELS, *ABLATIONS]:
+        run = next((r for r in rows.values() if r["row"] == row and r["seed"] == 0
+                    and r["dataset"] == dataset and r["images"] == images), None)
+        if run and run["curve"]:
+            ax.plot([c["steps"] for c in run["curve"]], [c[key] for c in run["curve"]],
+                    marker="o", ls="-" if row in MODELS else ":", label=label(row))
+    where = f"{images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits, seed 0"
+    ax.set_xlabel("training steps")
+    ax.set_ylabel({"fid": "FID_MNIST (lower is better)",
+                   "gap": "mean D(train) - mean D(held out)",
+                   "r_t": "r_t = E[sign D(train)]"}[key])
+    ax.set_title({"fid": "FID_MNIST along training", "gap": "D's overfitting gap",
+                  "r_t": "D's certainty on its training images"}[key] + f", {where}", fontsize=10)
+    ax.grid(alpha=0.3)
+    if key != "fid":
+        ax.axhline(0, color="grey", lw=0.8)
+
+
+def figure(rows: dict[str, dict]) -> Any:
+    """docs/img/data_efficiency.png: FID_MNIST against the training images (rotated MNIST,
+    MNIST), and FID_MNIST and D's overfitting gap along the seed-0 runs on 600 rotated digits."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 7.6))
+    fig = Figure(figsize=(13, 8))
     axes = fig.subplots(2, 2)
-    for ax, dataset in zip(axes[0], ("rotmnist", "mnist")):
-        for row in MODELS:
-            points: dict[int, list[float]] = {}
-            for r in rows.values():
-                if r["row"] == row and r["dataset"] == dataset:
-                    points.setdefault(r["images"], []).append(r["metrics"]["fid"])
-            if points:
-                xs = sorted(points)
-                ax.errorbar(xs, [statistics.fmean(points[x]) for x in xs],
-                            yerr=[statistics.stdev(points[x]) if len(points[x]) > 1 else 0
-                                  for x in xs], marker="o", capsize=3, label=LABELS[row])
-        ax.set_xscale("log")
-        ax.set_xlabel("training images")
-        ax.set_ylabel("FID_MNIST at the budget (lower is better)")
-        ax.set_title("rotated MNIST" if dataset == "rotmnist" else "MNIST (upright)")
-        ax.grid(alpha=0.3)
-        if ax.has_data():
-            ax.legend(fontsize=8)
-    dataset, images = setting
-    where = f"{images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits, seed 0"
-    for ax, key, ylabel in ((axes[1][0], "fid", "FID_MNIST (lower is better)"),
-                            (axes[1][1], "gap", "mean D(train) - mean D(held out)")):
-        for row in [*MODELS, *ABLATIONS]:
-            run = next((r for r in rows.values() if r["row"] == row and r["seed"] == 0
-                        and r["dataset"] == dataset and r["images"] == images), None)
-            if run and run["curve"]:
-                ax.plot([c["steps"] for c in run["curve"]], [c[key] for c in run["curve"]],
-                        marker="o", ls="-" if row in MODELS else ":", label=label(row))
-        ax.set_xlabel("training steps")
-        ax.set_ylabel(ylabel)
-        ax.set_title(("FID_MNIST along training, " if key == "fid"
-                      else "D's overfitting along training, ") + where)
-        ax.grid(alpha=0.3)
-    axes[1][1].axhline(0, color="grey", lw=0.8)
+    fraction_axes(axes[0][0], rows, "rotmnist")
+    fraction_axes(axes[0][1], rows, "mnist")
+    curve_axes(axes[1][0], rows, "fid")
+    curve_axes(axes[1][1], rows, "gap")
     if axes[1][0].has_data():
         axes[1][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def overfitting_figure(rows: dict[str, dict], setting: tuple[str, int] = ("rotmnist", 600)) -> Any:
+    """D's overfitting gap and r_t along training, for the seed-0 runs of ``setting``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 4))
+    axes = fig.subplots(1, 2)
+    curve_axes(axes[0], rows, "gap", setting)
+    curve_axes(axes[1], rows, "r_t", setting)
+    if axes[0].has_data():
+        axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def samples_figure(generators: dict[str, Any], n: int = 64, seed: int = 0) -> Any:
+    """``n`` samples (noise ``seed``) of each generator (a checkpoint path or a module), side by
+    side, titled by the dict's keys."""
+    from matplotlib.figure import Figure
+
+    from gmgan_lib.sampling import sample
+    from gmgan_lib.viz import image_grid
+
+    fig = Figure(figsize=(2.9 * len(generators), 3.3))
+    axes = fig.subplots(1, len(generators), squeeze=False)[0]
+    for ax, (title, generator) in zip(axes, generators.items()):
+        ax.imshow(image_grid(sample(generator, n=n, seed=seed)), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
     fig.tight_layout()
     return fig

@@ -52,7 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from gmgan_lib.data_efficiency import ABLATIONS, LABELS, MODELS, figure, markdown_table  # noqa: E402
+from gmgan_lib.data_efficiency import (ABLATIONS, LABELS, MODELS, figure,  # noqa: E402
+                                       markdown_table, samples_figure)
 from gmgan_lib.files import atomic_write, atomic_write_text, record_sha256, sha256_bytes  # noqa: E402
 
 # Chosen before the runs, the same for every model: the project's optimiser (Adam 4e-4, betas
@@ -278,25 +279,13 @@ def export(out: Path, folder: Path, steps: int) -> int:
 
 def sample_grids(folder: Path, image: Path, n: int = 64) -> int:
     """64 samples (noise seed 0) of each committed generator, side by side."""
-    from matplotlib.figure import Figure
-
-    from gmgan_lib.sampling import sample
-    from gmgan_lib.viz import image_grid
-
-    found = [(run, folder / f"{run.name}.pt") for run in exported_runs()
-             if (folder / f"{run.name}.pt").exists()]
+    found = {LABELS[run.row]: folder / f"{run.name}.pt" for run in exported_runs()
+             if (folder / f"{run.name}.pt").exists()}
     if not found:
         print(f"error: {folder} holds no exported generator (run with --export first)",
               file=sys.stderr)
         return 1
-    fig = Figure(figsize=(2.9 * len(found), 3.3))
-    axes = fig.subplots(1, len(found), squeeze=False)[0]
-    for ax, (run, path) in zip(axes, found):
-        ax.imshow(image_grid(sample(path, n=n, seed=0)), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(LABELS[run.row], fontsize=10)
-        ax.axis("off")
-    fig.suptitle("600 rotated training digits, seed 0: 64 samples of each model", fontsize=11)
-    fig.tight_layout()
+    fig = samples_figure(found, n=n)
     image.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(image, lambda fh: fig.savefig(fh, format="png", dpi=110))
     print(f"wrote {image}")

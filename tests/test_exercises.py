@@ -14,7 +14,8 @@ REFERENCE = {"01.1": (S.equivalent_size,), "01.2": (S.shift,),
              "02.2": (S.sigma_of,), "02.3": (S.dilation_semigroup_difference,),
              "03.1": (S.orientation_roll,), "03.2": (S.half_turn_error,),
              "03.3": (S.error_type_of,), "04.1": (S.p4_conv_parameters,),
-             "04.2": (S.interpolate,), "05.1": (S.fid_from_features,), "05.2": (S.class_kl,)}
+             "04.2": (S.interpolate,), "05.1": (S.fid_from_features,), "05.2": (S.class_kl,),
+             "06.1": (S.turn_each,)}
 
 
 def template(*args, **kwargs):
@@ -53,6 +54,7 @@ WRONG = {
     "04.2": (lambda G, z0, z1, n: S.interpolate(G, z0, z1, n + 1)[:n],),  # stops short of z1
     "05.1": (lambda fa, fb: float(((fa.mean(0) - fb.mean(0)) ** 2).sum()),),  # means only
     "05.2": (lambda r, f, eps=1e-6: S.class_kl(f, r, eps),),        # KL the wrong way round
+    "06.1": (lambda x, k: torch.rot90(x, int(k[0]), dims=(-2, -1)),),   # one turn for all
 }
 
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))   # the course
 PAGES = [ROOT / "notebooks" / "explorers.ipynb"]    # make explore's page, executed by Voila
 EXPECTED = ["01_max_plus_algebra", "02_pde_semigroups", "03_lie_group_equivariance",
-            "04_gmgan_training", "05_evaluation_fid_kl"]
+            "04_gmgan_training", "05_evaluation_fid_kl", "06_where_geometry_pays"]
 NBSTRIPOUT = Path(sys.executable).with_name("nbstripout")
 FIX = "run `make sync`"
 

@@ -232,6 +232,25 @@ def _check_05_2(rng, class_kl):
     assert abs(got - want) < 1e-9 * max(1.0, want), f"KL {got:.6g}, expected {want:.6g}"
 
 
+@_exercise("06.1", S.turn_each)
+def _check_06_1(rng, turn_each):
+    from gmgan_lib.models.hybrid import random_quarter_turns
+
+    n, side = rng.randint(2, 6), rng.randint(5, 28)      # square: a quarter turn keeps the shape
+    g = torch.Generator().manual_seed(rng.getrandbits(62))
+    images = torch.rand(n, 1, side, side, generator=g, dtype=torch.float64) * 2 - 1
+    turns = torch.tensor([rng.randrange(4) for _ in range(n)])
+    turns[0], turns[1] = 1, 3          # both senses appear, so a clockwise answer cannot pass
+    want = random_quarter_turns(images, turns)
+    got = turn_each(images, turns)
+    assert tuple(got.shape) == tuple(want.shape), \
+        f"one image out per image in, same layout: expected {tuple(want.shape)}, got {tuple(got.shape)}"
+    for b in range(n):
+        assert torch.equal(got[b], want[b]), (
+            f"image {b} should be turned {int(turns[b])} quarter turn(s) counter-clockwise "
+            f"(torch.rot90 over the last two axes), each image by its own number")
+
+
 def _on_copies(answer: Callable) -> Callable:
     """``answer`` called on deep copies of its arguments (tensors, arrays, modules): whatever it
     does to them in place, the check's own inputs, and the reference figures computed from them,

@@ -117,3 +117,10 @@ def class_kl(pred_real, pred_gen, eps=1e-6):
 
     p, q = histogram(pred_real), histogram(pred_gen)
     return float((p * (p / q).log()).sum())
+
+
+# --- notebook 06: where geometry pays ---------------------------------------------------------
+def turn_each(images, turns):
+    """06.1: image ``b`` of ``images [B, C, H, W]`` turned by ``turns[b]`` quarter turns
+    counter-clockwise (as displayed), each independently."""
+    return torch.stack([torch.rot90(x, int(k), dims=(-2, -1)) for x, k in zip(images, turns)])

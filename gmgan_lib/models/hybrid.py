@@ -78,8 +78,8 @@ def quarter_turns_of(z: torch.Tensor) -> torch.Tensor:
 
 
 def random_quarter_turns(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
-    """Turn each image of ``[B, C, H, W]`` by ``turns[b]`` quarter turns counter-clockwise on
-    screen (exact: a permutation of the pixels, differentiable)."""
+    """Turn each square image of ``[B, C, H, H]`` by ``turns[b]`` quarter turns counter-clockwise
+    on screen (exact: a permutation of the pixels, differentiable)."""
     rotations = torch.stack([torch.rot90(images, k, dims=(-2, -1)) for k in range(P4)])
     index = turns.to(images.device).view(1, -1, *([1] * (images.dim() - 1)))
     return rotations.gather(0, index.expand(1, *images.shape)).squeeze(0)

@@ -1,0 +1,225 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 6. When does geometry pay? GM-GAN with little data
+#
+# Notebooks 4 and 5 trained GM-GAN and a classical GAN (the DCGAN) on all 60,000 digits and
+# found them close. The GM-GAN paper promises more: a geometric prior should let a GAN learn
+# from *less data*. This notebook asks when that can be true, and shows what this repository
+# measured.
+#
+# Outline
+# 1. what goes wrong with little data: a discriminator that memorises;
+# 2. a prior that counts every image four times;
+# 3. why an invariant discriminator needs a generator whose samples are turned at random;
+# 4. augmentation, the other answer;
+# 5. the measurements;
+# 6. the committed generators, side by side;
+# 7. exercise.
+#
+# In FAST mode (`GMGAN_FAST=1`) nothing is trained here: the runs took hours of CPU time and
+# their results and generators are committed; the small experiments below use few images.
+
+# %%
+# %matplotlib inline
+import json
+from pathlib import Path
+
+import torch
+from IPython.display import Markdown, display
+
+import gmgan_lib
+from gmgan_lib import data_efficiency as de, viz
+from gmgan_lib.data import load_tensors, rotation_angles
+from gmgan_lib.metrics import evaluate_images
+from gmgan_lib.models import build
+from gmgan_lib.models.hybrid import quarter_turns_of, random_quarter_turns
+from gmgan_lib.training.augment import diffaugment, random_rotation
+
+P = gmgan_lib.profile()
+print(P)
+ROOT = Path(gmgan_lib.__file__).resolve().parents[1]
+RESULTS = json.loads((ROOT / "docs" / "results" / "data_efficiency.json").read_text())
+COMMITTED = ROOT / "data" / "checkpoints" / "data-efficiency"
+N = P.metric_n
+rotated, labels = load_tensors("rotmnist", "train")
+test_digits, _ = load_tensors("rotmnist", "test")
+reference = test_digits[:N]        # FID_MNIST's real set: rotated test digits
+
+# %% [markdown]
+# ## 1. A discriminator that memorises
+#
+# A GAN's discriminator $D$ is a classifier: it is shown real images and generated ones and
+# learns to tell them apart; the generator $G$ learns from $D$'s mistakes. With 600 training
+# images, one epoch is 9 steps of 64 images, and a run of 10,000 steps shows $D$ each image more
+# than a thousand times. $D$ can then learn *these* 600 images rather than "what a digit looks
+# like": it calls them real and any other digit, even a real one it has not seen, fake. Its
+# gradient then asks $G$ to copy the training set, and training degrades.
+#
+# Two numbers along a run show when this happens. Take $D$'s logit (its score before the
+# sigmoid; large means "real") on the training images and on real images it never saw (the
+# test split):
+#
+# - the **gap** $= \overline{D(x_\text{train})} - \overline{D(x_\text{held out})}$ is about 0 while
+#   $D$ judges digits, and grows as $D$ memorises;
+# - $r_t = \mathbb E\left[\operatorname{sign} D(x_\text{train})\right]$ is the fraction of
+#   training images $D$ calls real minus the fraction it calls fake: near 1 when $D$ is sure of
+#   every training image (adaptive augmentation, ADA, steers by it).
+#
+# Here they are along the committed runs on 600 rotated digits (seed 0):
+
+# %% tags=["nbval-ignore-output"]
+de.overfitting_figure(RESULTS)
+
+# %% [markdown]
+# ## 2. A prior that counts every image four times
+#
+# Rotated MNIST is a set of digits turned by random angles: turning the whole data set changes
+# nothing about it. A discriminator built to be **invariant** to quarter turns,
+# $D(\mathrm{rot}_{90^\circ} x) = D(x)$ exactly, gives the same verdict to an image and to its three
+# turned copies. To it, the 600 training images are 2,400 images (each one's *orbit* under the
+# group of four quarter turns), and it cannot memorise "this digit at this angle". The theory
+# (Chen, Katsoulakis, Rey-Bellet and Zhu, 2023) says how much that is worth: for a
+# group-invariant distribution, the number of samples needed falls by the size of the group,
+# here 4.
+#
+# One training digit and its orbit:
+
+# %% tags=["nbval-ignore-output"]
+orbit = torch.cat([torch.rot90(rotated[:1], k, dims=(-2, -1)) for k in range(4)])
+viz.plot_grid(orbit, nrow=4, title="a digit and its three quarter turns: one image to an invariant D")
+
+# %% [markdown]
+# ## 3. An invariant discriminator needs an invariant generator
+#
+# Invariance has a price. An invariant $D$ cannot see *in which* of the four orientations $G$
+# draws a digit. A generator that draws every digit between 0° and 90° looks exactly like one
+# that draws them at every angle, so nothing in training makes $G$ cover all four quarters.
+#
+# Here is that blind spot with real images. Take the rotated digits whose angle lies in
+# $[0°, 90°)$, a quarter of the data, as a generator that covers only one quarter would draw
+# them; then the same images, each turned by a random quarter turn. An invariant $D$ (GM-GAN's,
+# with random weights: invariance is built in, not learnt) gives each image the same score in
+# both sets:
+
+# %%
+angles = torch.as_tensor(rotation_angles("train"))
+one_quarter = rotated[angles < 90][:N]
+turns = torch.randint(0, 4, (len(one_quarter),), generator=torch.Generator().manual_seed(0))
+all_quarters = random_quarter_turns(one_quarter, turns)
+torch.manual_seed(0)
+D = build("gmgan", preset="hybrid-invariant").discriminator.eval()
+with torch.no_grad():
+    difference = (D(one_quarter[:256]) - D(all_quarters[:256])).abs().max().item()
+print(f"largest difference of D's scores on the two sets: {difference:.1e}")
+
+# %% tags=["nbval-check-output"]
+print("D scores every image and its turned copy alike:", difference < 1e-4)
+
+# %% [markdown]
+# But the two sets are not alike, and FID_MNIST (notebook 5) says so, measured against the
+# rotated test digits:
+
+# %%
+one = evaluate_images(one_quarter, reference, "rotmnist")
+every = evaluate_images(all_quarters, reference, "rotmnist")
+display(Markdown(f"| set of {len(one_quarter):,} images | FID_MNIST |\n|---|---|\n"
+                 f"| angles in [0°, 90°) only | {one['fid']:.1f} |\n"
+                 f"| the same, each turned by a random quarter turn | {every['fid']:.1f} |"))
+
+# %% tags=["nbval-check-output"]
+print("covering one quarter of the angles is far worse:", one["fid"] > 3 * every["fid"])
+
+# %% [markdown]
+# The repair costs nothing: make $G$'s *distribution* invariant by construction. GM-GAN's
+# invariant configuration (the preset `hybrid-invariant`) turns each sample by a uniformly random
+# quarter turn $k$. If $k$ is independent of the image $x = G(z)$, then $\mathrm{rot}^k x$ and
+# $\mathrm{rot}^{k+1} x$ have the same distribution, whatever $G$ has learnt; and $D$ cannot see the
+# turn, so it changes nothing that $D$ tells $G$.
+#
+# Where does $k$ come from? A sample must stay a function of its noise $z$ (the same seed, the
+# same images), so $k$ is read off $z$ itself: the last two bits of each of its 100 numbers,
+# added up modulo 4. Those bits are uniform, and they are invisible to a smooth network: changing
+# them moves $G$'s output by about $10^{-7}$, so for $G$ the turn is an independent coin with four
+# faces. The turns of 10,000 noise vectors:
+
+# %%
+counts = torch.bincount(quarter_turns_of(torch.randn(10_000, 100)), minlength=4)
+print("quarter turns 0, 1, 2, 3 drawn", counts.tolist(), "times")
+
+# %% [markdown]
+# ## 4. Augmentation, the other answer
+#
+# A plain GAN's answer to little data is **augmentation**: transform every image $D$ sees,
+# real or generated, in both updates, so that $D$ never sees the same image twice. DiffAugment
+# (Zhao et al., 2020) moves each image by up to 1/8 of its side and blanks out a square of half
+# its side; since the transformations are differentiable, $G$ learns through them. Turning each
+# image by a random angle is the "augment instead of building in" version of the rotation prior.
+# One digit under eight draws of each:
+
+# %% tags=["nbval-ignore-output"]
+torch.manual_seed(1)
+digit = rotated[:1].expand(8, -1, -1, -1)
+viz.plot_grid(torch.cat([diffaugment(digit), random_rotation(digit)]), nrow=8,
+              title="DiffAugment (top) and random rotations (bottom) of one digit")
+
+# %% [markdown]
+# Augmentation and a built-in prior differ. An augmented $D$ has to *learn* from examples to
+# treat transformed images alike, with its own weights and only approximately; an invariant $D$
+# does so exactly from the first step. And augmentation must match the data: on upright MNIST,
+# random rotations make $D$ unable to tell an upright 6 from a turned 9, and $G$ is no longer
+# asked to draw digits upright.
+#
+# ## 5. The measurements
+#
+# Five models, the same number of steps, the same optimiser and loss, three training seeds each,
+# with 600 rotated digits (1 % of rotated MNIST), 6,000 (10 %) and 600 upright MNIST digits:
+# GM-GAN with its prior used on both sides (on upright MNIST the default GM-GAN), GM-GAN with
+# DiffAugment, and the DCGAN alone, with DiffAugment and with random rotations. The table gives
+# the mean ± standard deviation over the seeds that have finished; FID_MNIST and the class KL are
+# better when lower, the MNIST score, precision and recall when higher.
+# (`docs/results.md`, "Where geometry pays", says how each number was made.)
+
+# %% tags=["nbval-ignore-output"]
+display(Markdown(de.markdown_table(RESULTS)))
+
+# %% tags=["nbval-ignore-output"]
+de.figure(RESULTS)
+
+# %% [markdown]
+# ## 6. The committed generators, side by side
+#
+# The generators of every model trained on the 600 rotated digits (seed 0) are committed. The
+# same 64 noise vectors for each:
+
+# %% tags=["nbval-ignore-output"]
+generators = {de.LABELS[row]: COMMITTED / f"rotmnist-1pc-{row}-seed0.pt" for row in de.MODELS
+              if (COMMITTED / f"rotmnist-1pc-{row}-seed0.pt").exists()}
+de.samples_figure(generators)
+
+# %% [markdown]
+# ## 7. Exercise
+#
+# **6.1 Turn each image by its own number of quarter turns.** Write `turn_each(images, turns)`:
+# `images` is a batch of square images $[B, C, H, H]$ (a tensor), `turns` a tensor of $B$ whole
+# numbers in $\{0, 1, 2, 3\}$; return the batch in which image $b$ is turned by `turns[b]`
+# quarter turns counter-clockwise as displayed (the way `viz.plot_grid` shows it), every image
+# independently. This is what GM-GAN's invariant generator does to its samples. The check draws
+# fresh images and turns at every run; `exercises.solution("06.1")` shows one answer.
+
+# %%
+from gmgan_lib import exercises
+
+
+def turn_each(images, turns):
+    raise NotImplementedError("your code here")
+
+
+# %%
+exercises.check("06.1", turn_each)
