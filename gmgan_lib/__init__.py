@@ -66,6 +66,41 @@ def cli_error(err: BaseException, code: int = 2) -> int:
     return code
 
 
+def _short(path: str, most: int = 160) -> str:
+    # One line: a newline in a name is shown escaped, and a name longer than the system's limit
+    # (it can be thousands of characters) by its two ends.
+    path = path.replace("\n", "\\n").replace("\r", "\\r")
+    return path if len(path) <= most else f"{path[:most // 2]}...{path[-most // 2:]}"
+
+
+def cli_os_error(err: OSError) -> int:
+    """:func:`cli_error` for an OSError met while reading or writing files: one line naming the
+    file (the target of a rename, not its temporary), what happened and what to do. Exit code 2
+    when the path cannot be used as given (a name too long, a folder where a file goes, a file
+    where a folder goes: a bad argument), 1 for a failure of the machine (disk full, permission
+    denied, a read-only disk, an I/O error)."""
+    import errno
+
+    advice = {
+        errno.ENOSPC: "free some space on that disk, or write elsewhere (the previous version of "
+                      "the file, if any, is kept)",
+        errno.EDQUOT: "free some of your disk quota, or write elsewhere",
+        errno.EACCES: "check the permissions of the file and its folder, or write elsewhere",
+        errno.EPERM: "check the permissions of the file and its folder, or write elsewhere",
+        errno.EROFS: "the disk is read-only: write elsewhere",
+        errno.ENAMETOOLONG: "choose a shorter path (most systems allow 255 bytes a name, 4096 a path)",
+        errno.EISDIR: "a folder has that name: remove it, or choose another name",
+        errno.ENOTDIR: "a file stands where a folder should be: choose another path",
+        errno.ELOOP: "too many symbolic links: choose another path",
+    }
+    bad_path = {errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.ELOOP}
+    name = err.filename2 if err.filename2 is not None else err.filename
+    where = f"{_short(os.fsdecode(name))}: " if name is not None else ""
+    reason = err.strerror or str(err) or type(err).__name__
+    todo = advice.get(err.errno, "check the disk and the path, then run the command again")
+    return cli_error(OSError(f"{where}{reason}; {todo}"), 2 if err.errno in bad_path else 1)
+
+
 def check_threads(value: int, flag: str = "--threads") -> int:
     """``value`` if it is a thread count this machine can run: 1 to ``os.cpu_count()``, else a
     ValueError naming ``flag`` and the bound. More threads than cores only slow a run down, and

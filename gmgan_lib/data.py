@@ -129,7 +129,17 @@ class DatasetCorruptError(ValueError):
 def default_root() -> Path:
     """The repository's ``data/`` folder, or ``$GMGAN_DATA_ROOT`` when set."""
     env = os.environ.get("GMGAN_DATA_ROOT", "").strip()
+    if env:
+        _check_root(Path(env), "GMGAN_DATA_ROOT")
     return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+
+
+def _check_root(base: Path, given: str = "the data folder") -> None:
+    """A data folder that exists must be a folder: a file there made the set-up fail later with
+    a traceback (FileExistsError from the folder's creation)."""
+    if os.path.lexists(base) and not base.is_dir():
+        raise DatasetNotFoundError(f"{given} is {base}, which is not a folder; point it at the "
+                                   f"folder that holds (or will hold) the datasets")
 
 
 def _mirror_dirs(name: str) -> list[Path]:
@@ -218,6 +228,7 @@ def ensure_raw(name: str, root: str | os.PathLike | None = None) -> tuple[dict[s
     name = _check_name(name)
     raw = RAW[name]
     base = Path(root) if root is not None else default_root()
+    _check_root(base)
     dest_dir = base / raw.folder / "raw"
     mirrors = _mirror_dirs(name)
     paths: dict[str, Path] = {}

@@ -42,6 +42,7 @@ from gmgan_lib.files import atomic_write_text
 from gmgan_lib.models import build, count_parameters
 from gmgan_lib.train import (EXIT_INTERRUPTED, EXIT_TERMINATED, NonFiniteLossError, TrainConfig,
                              train)
+from gmgan_lib.training.config import model_config_from_json
 from gmgan_lib.training.rundir import run_lock
 
 # The demo's optimiser, for GM-GAN and for its baseline (scripts/demo_baseline.sh) alike: in 4
@@ -164,12 +165,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     out = Path(args.out)
     try:
-        try:
-            model_config = json.loads(args.model_config)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--model-config must be a JSON object ({err})") from None
-        if not isinstance(model_config, dict):
-            raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r}")
+        model_config = model_config_from_json(args.model_config)
         if not args.out.strip():
             raise ValueError("--out must name a run directory, got an empty string")
         if not args.minutes > 0:

@@ -1,27 +1,36 @@
 """Whole files this library writes go through here: written atomically, with ordinary permissions.
 
 ``atomic_write(path, write)`` calls ``write(f)`` on a temporary file in the target's folder
-(``.<name>.XXXX.tmp``), flushes and ``fsync``-s it, gives it the permissions a plain ``open``
-would (``0666 & ~umask``; ``mkstemp`` makes ``0600``), renames it over the target with
-:func:`os.replace` (atomic on POSIX and Windows) and ``fsync``-s the folder, so that the rename
-itself survives a power cut. A process killed at any moment leaves either the previous complete
-file or the new complete file, never half of one; a failed ``write`` removes the temporary file
-(after a SIGKILL it stays, under its temporary name, and the next training run in that folder
-removes it). Checkpoints (:mod:`gmgan_lib.checkpoint`), config.json, the rewritten metrics.csv,
-sample grids, classifiers, manifests, evaluation reports and copied datasets all use it. Not
-here: the rows a running training appends to metrics.csv (a torn last row is dropped on resume)
-and the run directory's ``.lock``.
+(``.<name>.XXXXXXXX.tmp``; for a name too long to take that suffix, ``.<its first 200
+bytes>~<hash>.XXXXXXXX.tmp``, so that every legal target name has a temporary that fits),
+flushes and ``fsync``-s it, gives it the permissions a plain ``open`` would (``0666 & ~umask``;
+``mkstemp`` makes ``0600``), renames it over the target with :func:`os.replace` (atomic on POSIX
+and Windows) and ``fsync``-s the folder, so that the rename itself survives a power cut. A
+process killed at any moment leaves either the previous complete file or the new complete file,
+never half of one; a failed ``write`` removes the temporary file. After a SIGKILL the temporary
+stays, under its temporary name, until the next write of the same file removes it (a writer
+holds an ``flock`` on its temporary, so only the temporaries of dead writers are removed); the
+next training run in a folder removes those of the run's files too. An ``OSError`` of a write
+(disk full, permission denied) names the target file, not the temporary. Checkpoints
+(:mod:`gmgan_lib.checkpoint`), config.json, the rewritten metrics.csv, sample grids,
+classifiers, manifests, evaluation reports and copied datasets all use it. Not here: the rows a
+running training appends to metrics.csv (a torn last row is dropped on resume) and the run
+directory's ``.lock``.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from collections.abc import Callable
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ensure_writable_folder",
+           "temporary_stem", "is_temporary_of", "remove_stale_temporaries",
            "MANIFEST", "sha256_bytes", "read_manifest", "parse_manifest_line", "manifest_line",
            "record_sha256"]
 
@@ -48,19 +57,131 @@ def _umask() -> int:
     return mask
 
 
+# The temporaries of atomic_write: ".<stem>.<mkstemp's 8 random characters>.tmp".
+_TEMPORARY_EXTRA = len("..") + 8 + len(".tmp")
+_HASH_MARK = 17            # "~" and 16 hex digits of the name's sha256
+STALE_SECONDS = 60.0       # a temporary younger than this may be a writer's that is not locked yet
+
+
+def _name_max(directory: Path) -> int:
+    """The longest file name (in bytes) the file system of ``directory`` takes (255 almost
+    everywhere; less on a few, such as eCryptfs)."""
+    try:
+        return int(os.pathconf(directory, "PC_NAME_MAX"))
+    except (AttributeError, OSError, ValueError):    # Windows, or a folder not made yet
+        return 255
+
+
+def temporary_stem(name: str, directory: str | os.PathLike = ".") -> str:
+    """What a temporary of the file ``name`` is called between its dot and its random part:
+    ``name`` itself when ``.<name>.XXXXXXXX.tmp`` fits in one file name, else the first bytes of
+    ``name``, ``~`` and 16 hex digits of its sha256. A legal 250-character name (``sample --out``)
+    must be writable too, and 14 more characters would exceed the 255 bytes of a name."""
+    raw = os.fsencode(name)
+    most = _name_max(Path(directory)) - _TEMPORARY_EXTRA
+    if len(raw) <= most:
+        return name
+    # (A cut inside a UTF-8 character decodes to surrogate escapes, which encode back to the
+    # same bytes: the temporary's name is still exactly those bytes.)
+    return os.fsdecode(raw[:max(1, most - _HASH_MARK)]) + "~" + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def is_temporary_of(entry: str, stem: str) -> bool:
+    """Whether the file name ``entry`` is a temporary of :func:`atomic_write` with ``stem``."""
+    return re.fullmatch(rf"\.{re.escape(stem)}\.[a-z0-9_]{{8}}\.tmp", entry) is not None
+
+
+def _in_use(path: str) -> bool:
+    """Whether a live writer holds ``path``, a temporary (:func:`atomic_write` keeps an ``flock``
+    on its temporary until the rename; the lock dies with its process)."""
+    try:
+        import fcntl
+    except ImportError:       # Windows: no flock, and an open file cannot be removed there anyway
+        return False
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return True           # cannot look: leave it alone
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)          # (and with it our lock)
+    return False
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, owned: Callable[[str], bool],
+                             older_than: float = STALE_SECONDS) -> list[str]:
+    """Remove the regular files of ``directory`` whose names ``owned`` accepts and that no live
+    writer holds: the temporaries a killed write left. Returns their names.
+
+    A temporary is removed only when its ``flock`` is free (its writer died) and it was last
+    written ``older_than`` seconds ago or more (a writer between creating its temporary and
+    locking it, a matter of microseconds, is never taken for a dead one; a caller that holds the
+    folder's lock, as a training run does, passes 0). Directories, links, FIFOs and the like are
+    never ours (atomic_write makes none): they are left where they are."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    removed = []
+    now = time.time()
+    for entry in entries:
+        try:
+            if (not owned(entry.name) or not entry.is_file(follow_symlinks=False)
+                    or now - entry.stat(follow_symlinks=False).st_mtime < older_than
+                    or _in_use(entry.path)):
+                continue
+            os.unlink(entry.path)
+        except OSError:       # gone meanwhile, or not ours to remove: not this write's business
+            continue
+        removed.append(entry.name)
+    return removed
+
+
+def _lock_temporary(fd: int) -> None:
+    """``flock`` the temporary for the life of the write: a later write of the same file then
+    knows it is alive (:func:`remove_stale_temporaries`)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:           # a file system without locks (ENOLCK): the age rule still holds
+        pass
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """``err`` as an OSError naming ``path`` (the target), not the temporary or nothing: what a
+    disk-full error says is which file could not be written."""
+    return OSError(err.errno, err.strerror, os.fspath(path))
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
     """Call ``write(f)`` on a temporary file beside ``path``, then atomically rename it to ``path``.
 
     If ``write`` raises (or the process dies), ``path`` is untouched and the temporary file is
-    removed (or, after a SIGKILL, left behind as ``.<name>.*.tmp``, never under the real name).
+    removed (or, after a SIGKILL, left behind as ``.<stem>.XXXXXXXX.tmp``, never under the real
+    name, until the next write of ``path`` removes it). An OSError names ``path``.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
-    # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: the temporary is always a new file of
-    # ours, never something planted under its name (a link to another file is not followed).
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    stem = temporary_stem(path.name, directory)
+    # A killed write of this file left its temporary (multi-MB for a checkpoint or a grid):
+    # removed here, by the next write of the same file, since no other command would.
+    remove_stale_temporaries(directory, lambda entry: is_temporary_of(entry, stem))
     try:
+        # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: the temporary is always a new file
+        # of ours, never something planted under its name (a link to another file is not followed).
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=directory)
+    except OSError as err:
+        raise _naming(err, path) from err
+    try:
+        _lock_temporary(fd)
         # mkstemp makes 0600; give the file ordinary permissions. Through the descriptor, not the
         # name: a name can be swapped for a link between two calls, the open file cannot.
         mode = 0o666 & ~_umask()
@@ -69,12 +190,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # (The close released the temporary's lock; its age keeps it from being taken for a
+        # dead writer's until the rename.)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(err, OSError) and err.errno is not None:
+            raise _naming(err, path) from err
         raise
     _fsync_directory(directory)
     return path
@@ -86,11 +211,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
-def ensure_writable_folder(directory: str | os.PathLike, flag: str = "--out") -> Path:
-    """Create ``directory`` if needed and make sure files can be written there: called before
-    the work, so that a bad ``flag`` fails in a second with one line (a ValueError naming it),
-    not after minutes of computation."""
+def ensure_writable_folder(directory: str | os.PathLike, flag: str = "--out",
+                           create: bool = True) -> Path:
+    """Make sure files can be written in ``directory``, creating it if needed (``create=False``:
+    only check that it could be created, which the write at the end of the work then does, so
+    that a command that fails on the way leaves no empty folder behind). Called before the work,
+    so that a bad ``flag`` fails in a second with one line (a ValueError naming it), not after
+    minutes of computation."""
     directory = Path(directory)
+    if not create:
+        _check_creatable(directory, flag)
+        return directory
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -98,6 +229,22 @@ def ensure_writable_folder(directory: str | os.PathLike, flag: str = "--out") ->
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ValueError(f"{flag}: cannot write into {directory}")
     return directory
+
+
+def _check_creatable(directory: Path, flag: str) -> None:
+    """What ``mkdir -p directory`` and a write there would meet, without creating anything:
+    the nearest folder that exists must be a folder, and writable."""
+    existing = directory
+    try:
+        while not os.path.lexists(existing) and existing != existing.parent:
+            existing = existing.parent
+        if os.path.lexists(existing) and not existing.is_dir():
+            raise ValueError(f"{flag}: cannot create the folder {directory} "
+                             f"({os.strerror(errno.ENOTDIR)}: {existing} is a file)")
+    except OSError as err:      # a name too long, a loop of links
+        raise ValueError(f"{flag}: cannot create the folder {directory} ({err.strerror})") from None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag}: cannot write into {existing}")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gmgan_lib import cli_error
+from gmgan_lib import cli_error, cli_os_error
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gmgan_lib.files import atomic_write, ensure_writable_folder
 from gmgan_lib.models import build
@@ -120,7 +120,8 @@ def run_sample(args: argparse.Namespace) -> int:
             raise ValueError(f"--n must be in [1, {MAX_SAMPLES:,}], got {args.n}")
         if not 0 <= args.seed <= MAX_SEED:
             raise ValueError(f"--seed must be an integer in [0, {MAX_SEED}], got {args.seed}")
-        ensure_writable_folder(Path(args.out).parent)
+        # Checked, not created: a sample that fails leaves no empty folder behind.
+        ensure_writable_folder(Path(args.out).parent, create=False)
         if args.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda was asked for but no CUDA device is available")
         device = resolve_device(args.device, 0)
@@ -128,5 +129,7 @@ def run_sample(args: argparse.Namespace) -> int:
         path = save_samples(images, args.out, nrow=max(1, math.isqrt(args.n - 1) + 1))
     except (ValueError, CheckpointError) as err:
         return cli_error(err, 2)
+    except OSError as err:        # disk full while writing the grid, a name too long
+        return cli_os_error(err)
     print(f"wrote {len(images)} samples to {path}")
     return 0

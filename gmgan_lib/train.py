@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import signal
 import sys
@@ -48,21 +47,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from gmgan_lib import cli_error
+from gmgan_lib import cli_error, cli_os_error
 from gmgan_lib.checkpoint import CheckpointError
 from gmgan_lib.files import display_path
 from gmgan_lib.nn._checks import NonFiniteInputError
 from gmgan_lib.sampling import (export_generator, generate, generator_from_state,  # noqa: F401
                                 generator_only, load_generator, sample, save_samples)
 from gmgan_lib.training.augment import augmentation
-from gmgan_lib.training.config import TrainConfig
+from gmgan_lib.training.config import TrainConfig, model_config_from_json
 from gmgan_lib.training.distributed import Distributed, unwrap
 from gmgan_lib.training.rundir import RunDirectory
 from gmgan_lib.training.schedule import Schedule, epoch_permutation, fixed_noise  # noqa: F401
 from gmgan_lib.training.state import RunState, rng_state
 from gmgan_lib.training.step import (discriminator_loss, gan_losses_step,  # noqa: F401
                                      generator_loss, r1_penalty)
-from gmgan_lib.training.stopping import NonFiniteLossError, StopRule, divergence, graceful_stop
+from gmgan_lib.training.stopping import (NonFiniteLossError, StopRule, Terminated, divergence,
+                                        graceful_stop)
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT" (128 + 2)
 EXIT_TERMINATED = 143   # ... and for SIGTERM (128 + 15)
@@ -355,13 +355,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    try:
-        model_config = json.loads(args.model_config)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r} "
-                         f"({err})") from None
-    if not isinstance(model_config, dict):
-        raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r}")
+    model_config = model_config_from_json(args.model_config)
     if args.max_minutes is not None and not args.max_minutes > 0:
         raise ValueError(f"--max-minutes must be a positive number, got {args.max_minutes!r}")
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
@@ -371,8 +365,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """CLI entry: 0 when done, 130 after a SIGINT (checkpoint written), 1 for a NaN/inf loss,
-    2 for bad arguments or an unreadable checkpoint (a one-line message, no traceback)."""
+    """CLI entry: 0 when done, 130 after a SIGINT (checkpoint written), 1 for a NaN/inf loss or a
+    failure of the machine (disk full), 2 for bad arguments or an unreadable checkpoint (a
+    one-line message, no traceback); 130 or 143 with one line for a signal during the set-up."""
     try:
         config = config_from_args(args)
         result = train(config, args.out, resume=args.resume, dry_run=args.dry_run)
@@ -380,8 +375,22 @@ def run_train(args: argparse.Namespace) -> int:
         return cli_error(err, 2)
     except FileNotFoundError as err:
         return cli_error(err, 2)
+    except OSError as err:                        # disk full, permission denied, name too long
+        return cli_os_error(err)
     except NonFiniteLossError as err:
         return cli_error(err, 1)
+    except (KeyboardInterrupt, Terminated) as err:
+        # A signal before the loop's own handling (data loading, model building) or a second
+        # one after it: the loop's last checkpoint, if any, is kept; a new run's folder is gone.
+        name = "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+        return cli_error(_Interrupted(f"interrupted by {name} before the run could save its "
+                                      f"state; the last checkpoint, if any, is kept (run the "
+                                      f"command again, with --resume to continue)"),
+                         EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED)
     if not result.interrupted:
         return 0
     return EXIT_TERMINATED if result.signal == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+class _Interrupted(RuntimeError):
+    """The one-line message of a signal that stopped the set-up."""

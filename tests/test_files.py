@@ -137,3 +137,65 @@ def test_a_file_listed_twice_with_two_sums_is_an_error(tmp_path):
     (tmp_path / MANIFEST).write_text("a" * 64 + "  x.pt\n" + "b" * 64 + " *x.pt\n")
     with pytest.raises(ValueError, match="listed twice"):
         read_manifest(tmp_path)
+
+
+# ------------------------------------------------- issue 28: temporaries' names and leftovers
+
+
+def test_a_temporary_fits_beside_any_legal_name(tmp_path):
+    # Issue 28, item 9: ".NAME.XXXXXXXX.tmp" is 14 bytes longer than NAME, so a legal name of
+    # more than 241 bytes could never be written (ENAMETOOLONG).
+    names = ["n" * 255, "\u00e9" * 127 + ".", "x" * 241, "x" * 242]     # (é: two bytes)
+    for name in names:
+        assert atomic_write_text(tmp_path / name, "ok\n").read_text() == "ok\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)   # no temporary left
+    from gmgan_lib.files import temporary_stem
+
+    for name in names:
+        assert len(os.fsencode(f".{temporary_stem(name, tmp_path)}.abcdefgh.tmp")) <= 255
+    assert temporary_stem("x" * 241, tmp_path) == "x" * 241               # readable when it fits
+    assert temporary_stem("x" * 242, tmp_path) != temporary_stem("x" * 243, tmp_path)
+
+
+SLOW_WRITER = """
+import sys, time
+from gmgan_lib.files import atomic_write
+
+def slow(f):
+    f.write(b"x" * 100_000)
+    f.flush()
+    print("writing", flush=True)
+    time.sleep(120)
+
+atomic_write(sys.argv[1], slow)
+"""
+
+
+def test_the_next_write_removes_a_killed_writers_temporary_never_a_live_ones(tmp_path):
+    # Issue 28, item 11: a killed `sample` left a multi-MB temporary that nothing removed. A
+    # writer holds an flock on its temporary: the next write of the same file removes the
+    # temporaries whose lock is free (and that are not brand new), nothing else.
+    import sys
+    import time
+
+    script, target = tmp_path / "writer.py", tmp_path / "grid.png"
+    script.write_text(SLOW_WRITER)
+    long_ago = time.time() - 3600
+    proc = subprocess.Popen([sys.executable, str(script), str(target)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        (temporary,) = tmp_path.glob(".grid.png.*.tmp")
+        os.utime(temporary, (long_ago, long_ago))    # old: only its lock says it is alive
+        atomic_write_bytes(target, b"other")
+        assert temporary.exists()                    # a live writer's temporary stays
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    young, folder = tmp_path / ".grid.png.y0ung000.tmp", tmp_path / ".grid.png.f0lder00.tmp"
+    young.write_bytes(b"")
+    folder.mkdir()
+    os.utime(folder, (long_ago, long_ago))
+    atomic_write_bytes(target, b"new")
+    assert not temporary.exists() and target.read_bytes() == b"new"
+    assert young.exists() and folder.is_dir()        # a writer about to lock it; not ours

@@ -619,3 +619,183 @@ def test_every_config_field_has_a_flag_with_the_fields_default_and_help():
     args = parser.parse_args(["--out", "x", "--spectral-norm", "--lr-d", "1e-3", "--max-minutes", "2"])
     config = config_from_args(args)
     assert config.spectral_norm is True and config.lr_d == 1e-3 and config.max_seconds == 120.0
+
+
+# ------------------------------------------------------------------------------ issue 28
+# Crafted checkpoints under --resume (item 10) and one line for every failure (items 9, 11).
+
+SMALL_NET = {"g_width": 16, "d_width": 8}
+SMALL_ARGS = ["train", "--model", "gan", "--batch-size", "8", "--data-fraction", str(FRACTION),
+              "--model-config", json.dumps(SMALL_NET)]
+COMMITTED = REPO / "data" / "checkpoints" / "gan-mnist-cpu.pt"
+
+
+@pytest.fixture(scope="module")
+def a_checkpoint() -> dict:
+    """What a run of SMALL_ARGS writes after a step (built, not trained: no data needed)."""
+    from gmgan_lib.training.state import RunState, rng_state
+
+    run = RunState.new(cfg(model_config=SMALL_NET).resolved(), torch.device("cpu"))
+    run.step = 1
+    return run.state_dict([rng_state(torch.device("cpu"))], epoch=1)
+
+
+def _nan_generator(state: dict) -> None:
+    next(t for t in state["generator"].values() if t.is_floating_point()).fill_(float("nan"))
+
+
+CRAFTED = {   # the issue's list: six tracebacks, a step accepted, NaN weights called "last good"
+    "rng=[]": (lambda s: s.update(rng=[]), "field rng must be a list of 1 to"),
+    "rng of the wrong size": (lambda s: s["rng"][0].update(cpu=torch.zeros(100, dtype=torch.uint8)),
+                              "field rng[0]['cpu'] must be torch's random-number state"),
+    "rng='abc'": (lambda s: s.update(rng="abc"), "field rng must be a list"),
+    "no fixed_noise": (lambda s: s.pop("fixed_noise"), "field fixed_noise must be a float32 "
+                                                       "tensor of shape [64, 100]"),
+    "step=-50": (lambda s: s.update(step=-50), "field step must be an integer in "
+                                               "[0, 1,000,000,000], got -50"),
+    "lr='abc'": (lambda s: s["optimizer_g"]["param_groups"][0].update(lr="abc"),
+                 "field optimizer_g.param_groups[0].lr must be a number"),
+    "step=10**18": (lambda s: s.update(step=10**18), "field step must be an integer in"),
+    "NaN generator": (_nan_generator, "holds NaN or infinite values: the checkpoint is damaged"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_checkpoints_under_resume_are_one_line_errors_before_any_work(
+        case, a_checkpoint, tmp_path, capsys, no_work):
+    import copy
+
+    from gmgan_lib.checkpoint import save_checkpoint
+
+    spoil, message = CRAFTED[case]
+    state = copy.deepcopy(a_checkpoint)
+    spoil(state)
+    out = tmp_path / "run"
+    save_checkpoint(state, out / "checkpoint.pt")
+    before = (out / "checkpoint.pt").read_bytes()
+    rc = main([*SMALL_ARGS, "--max-steps", "3", "--out", str(out), "--resume"])
+    printed = capsys.readouterr()
+    assert rc == 2, printed.err
+    assert printed.err.startswith("error: ") and printed.err.count("\n") == 1, printed.err
+    assert message in printed.err and str(out / "checkpoint.pt") in printed.err, printed.err
+    assert "resumed" not in printed.out and "last good checkpoint" not in printed.err
+    assert (out / "checkpoint.pt").read_bytes() == before      # (no_work: no data were loaded)
+
+
+def _disk_full(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_disk_full_in_train_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    # Issue 28, item 9: 47 lines of traceback. Exit code 1 (a failure of the machine); the new
+    # run had no checkpoint yet, so its folder is gone.
+    monkeypatch.setattr(torch, "save", _disk_full)
+    out = tmp_path / "run"
+    rc = main([*SMALL_ARGS, "--max-steps", "1", "--checkpoint-every", "1", "--out", str(out)])
+    lines = capsys.readouterr().err.strip().splitlines()   # (tqdm's bar, then the error)
+    assert rc == 1 and "Traceback" not in str(lines), lines
+    assert lines[-1].startswith(f"error: {out / 'checkpoint.pt'}: No space left on device; "
+                                f"free some space") and len(lines[-1]) < 300, lines
+    assert not out.exists()
+
+
+SIGNAL_IN_SET_UP = """
+import os, signal, sys, time
+import gmgan_lib.data
+
+def load_tensors(*args, **kwargs):      # the signal arrives while the data are loading
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    time.sleep(60)                      # (SIGTERM's default action kills the process here)
+    raise AssertionError("the signal was ignored")
+
+gmgan_lib.data.load_tensors = load_tensors
+from gmgan_lib.__main__ import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_during_the_set_up_is_one_line_and_leaves_no_folder(tmp_path, sig, code):
+    # Issue 28: SIGINT during the set-up gave 70 lines of traceback; SIGTERM killed the process
+    # and left a folder holding only .lock.
+    script = tmp_path / "signal_in_set_up.py"
+    script.write_text(SIGNAL_IN_SET_UP)
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, str(script), sig, *SMALL_ARGS, "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.count("\n") == 1 and f"error: interrupted by {sig}" in proc.stderr
+    assert not out.exists()
+
+
+def test_a_path_too_long_and_a_deep_model_config_are_one_line_errors(tmp_path, capsys, no_work):
+    # Issue 28, item 9: ENAMETOOLONG and RecursionError (json, 5,000 levels) were tracebacks.
+    deep = '{"g_channels": ' + "[" * 5000 + "]" * 5000 + "}"
+    shallower = '{"g_channels": ' + "[" * 500 + "]" * 500 + "}"   # json reads it; still refused
+    for args, message in [(["--out", str(tmp_path / ("r" * 300))], "File name too long"),
+                          (["--model-config", deep, "--out", str(tmp_path / "a")],
+                           "--model-config is nested too deeply"),
+                          (["--model-config", shallower, "--out", str(tmp_path / "b")],
+                           "--model-config is nested too deeply")]:
+        rc = main([*SMALL_ARGS[:-2], *args])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1, err[:300]
+        assert message in err and len(err) < 400, err[:300]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_data_root_that_is_a_file_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
+    # Issue 28, item 9: FileExistsError from the data folder's creation, with a traceback.
+    root = tmp_path / "not-a-folder"
+    root.write_text("x")
+    monkeypatch.setenv("GMGAN_DATA_ROOT", str(root))
+    monkeypatch.setenv("GMGAN_DATA_DOWNLOAD", "1")    # (refused before any download is tried)
+    monkeypatch.delenv("GMGAN_DATA_MIRROR", raising=False)
+    rc = main([*SMALL_ARGS, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"GMGAN_DATA_ROOT is {root}, which is not a folder" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_sample_writes_a_legal_250_character_name_and_refuses_a_longer_one(tmp_path, capsys):
+    # Issue 28, item 9: the temporary's name (".NAME.XXXXXXXX.tmp") exceeded 255 bytes, so a
+    # legal name could never be written.
+    out = tmp_path / ("g" * 246 + ".png")
+    assert main(["sample", "--checkpoint", str(COMMITTED), "--n", "4", "--out", str(out)]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+    capsys.readouterr()
+    rc = main(["sample", "--checkpoint", str(COMMITTED), "--n", "4",
+               "--out", str(tmp_path / ("g" * 300 + ".png"))])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "File name too long; choose a shorter" in err
+
+
+def test_disk_full_in_sample_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    import torchvision.utils
+
+    monkeypatch.setattr(torchvision.utils, "save_image", _disk_full)
+    out = tmp_path / "grid.png"
+    rc = main(["sample", "--checkpoint", str(COMMITTED), "--n", "4", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1, err
+    assert f"error: {out}: No space left on device" in err
+    assert list(tmp_path.iterdir()) == []          # no temporary left either
+
+
+def test_the_next_sample_removes_the_temporary_a_killed_sample_left(tmp_path):
+    # Issue 28, item 11: a killed `sample` left a multi-MB temporary that nothing removed. The
+    # next write of the same file removes the temporaries of that file whose writer is dead
+    # (tests/test_files.py kills a real writer); not a young one, nor another file's.
+    old = time.time() - 3600
+    stale, young = tmp_path / ".grid.png.k1lled00.tmp", tmp_path / ".grid.png.y0ung000.tmp"
+    other = tmp_path / ".other.png.k1lled00.tmp"
+    for path in (stale, young, other):
+        path.write_bytes(b"\0" * 1000)
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    assert main(["sample", "--checkpoint", str(COMMITTED), "--n", "4",
+                 "--out", str(tmp_path / "grid.png")]) == 0
+    assert not stale.exists() and young.exists() and other.exists()

@@ -278,6 +278,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, CheckpointError) as err:
         from gmgan_lib import cli_error
         return cli_error(err, 2)
+    except OSError as err:        # disk full while writing the report
+        from gmgan_lib import cli_os_error
+        return cli_os_error(err)
 
 
 MAX_N = 100_000    # samples per seed: the k-NN distance matrices grow as n x n_real
@@ -322,7 +325,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     trained_on = config.get("dataset", "mnist")
     dataset = args.dataset or trained_on
     out_dir = Path(args.out) if args.out else _default_out(ckpt)
-    ensure_writable_folder(out_dir)
+    # Checked, not created: the report's write creates it, so a failed evaluation (a missing
+    # classifier, an interrupt) leaves no empty eval-<name>/ behind.
+    ensure_writable_folder(out_dir, create=False)
     notes = []
     if dataset != trained_on:
         notes.append(f"the generator was trained on {trained_on!r} and is evaluated against "

@@ -49,6 +49,8 @@ morphology on R2 as the nonlinearity.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -59,7 +61,7 @@ from gmgan_lib.nn import (ConvectionM2, ConvectionR2, DilationM2, DilationR2, Er
 from gmgan_lib.nn.group_conv import P4
 
 # The soft maximum of the invariant head: log-mean-exp of the four orientation logits.
-LOG_P4 = float(torch.log(torch.tensor(float(P4))))
+LOG_P4 = math.log(P4)
 
 
 def quarter_turns_of(z: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ store.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,44 @@ LOSSES = ("bce", "hinge", "relativistic")
 MAX_COUNT = 10**9
 MAX_LATENT_DIM = 65_536
 MAX_SEED = 2**62
+
+
+# An architecture's fields are numbers, strings and lists of them: two levels, a few more for
+# whatever a future field needs. Deeper JSON is refused before it is parsed further.
+MAX_MODEL_CONFIG_DEPTH = 8
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` (parsed JSON) nests lists and objects; without recursion, since
+    recursion is what a deep value would exhaust."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            todo.extend((x, depth + 1) for x in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def model_config_from_json(text: str, flag: str = "--model-config") -> dict[str, Any]:
+    """The architecture overrides given as ``flag``: a JSON object nested at most
+    :data:`MAX_MODEL_CONFIG_DEPTH` deep, else a ValueError naming ``flag``. (Nested a few
+    thousand deep, JSON made ``json.loads`` itself raise RecursionError, and a value just under
+    that limit would exhaust the stack later, where it is compared, copied or printed.)"""
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    too_deep = ValueError(f"{flag} is nested too deeply (at most {MAX_MODEL_CONFIG_DEPTH} levels "
+                          f"of objects and lists), got {shown!r}")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{flag} must be a JSON object, got {shown!r} ({err})") from None
+    except RecursionError:     # deeper than json (the interpreter's stack) can follow
+        raise too_deep from None
+    if _depth(value) > MAX_MODEL_CONFIG_DEPTH:
+        raise too_deep
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must be a JSON object, got {shown!r}")
+    return value
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:

@@ -30,12 +30,14 @@ from typing import Any
 from collections.abc import Callable, Iterator
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gmgan_lib.files import atomic_write_text
+from gmgan_lib.files import atomic_write_text, remove_stale_temporaries
 from gmgan_lib.models.config import PREDATED_VALUES
 from gmgan_lib.sampling import generate, save_samples
+from gmgan_lib.training.checkpoint_fields import check_training_checkpoint
 from gmgan_lib.training.config import IDENTITY_FIELDS, TrainConfig
 from gmgan_lib.training.distributed import Distributed
 from gmgan_lib.training.state import REQUIRED
+from gmgan_lib.training.stopping import sigterm_raises
 
 CSV_HEADER = "step,epoch,loss_d,loss_g,seconds"
 
@@ -91,6 +93,14 @@ def _open_lock(out: Path, lock: Path) -> int:
     return fd
 
 
+# The files of a run whose temporaries a starting run removes (``.<name>.XXXXXXXX.tmp``).
+_RUN_FILES = ("checkpoint.pt.", "config.json.", "metrics.csv.", "samples")
+
+
+def _run_temporary(entry: str) -> bool:
+    return entry.startswith(".") and entry.endswith(".tmp") and entry[1:].startswith(_RUN_FILES)
+
+
 @contextlib.contextmanager
 def run_lock(out: Path | None,
              refuse: Callable[[Path], None] | None = None) -> Iterator[None]:
@@ -103,10 +113,22 @@ def run_lock(out: Path | None,
     directory (it holds another run) raises there and leaves every byte as it was. The lock
     file is opened so that nothing planted at its name is ever written through
     (:func:`_open_lock`). Inside a run_lock of the same thread on the same directory, a
-    run_lock nests: it calls ``refuse`` and holds nothing more."""
+    run_lock nests: it calls ``refuse`` and holds nothing more.
+
+    A new run's folder is removed on every way out before its first checkpoint: an exception,
+    Ctrl-C (KeyboardInterrupt), and SIGTERM, which would otherwise kill the process before any
+    clean-up and leave a folder holding only ``.lock``: within the lock it raises
+    :class:`~gmgan_lib.training.stopping.Terminated` (exit code 143) where its action was the
+    default one (:func:`~gmgan_lib.training.stopping.sigterm_raises`)."""
     if out is None:
         yield
         return
+    with sigterm_raises(), _run_lock(out, refuse):
+        yield
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path, refuse: Callable[[Path], None] | None) -> Iterator[None]:
     import fcntl
 
     created = not out.exists()
@@ -139,12 +161,10 @@ def run_lock(out: Path | None,
             refuse(out)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        # Temporary files of atomic writes that a killed run left behind (.NAME.XXXX.tmp):
-        # with the lock held nobody else is writing them.
-        for stale in out.glob(".*.tmp"):
-            if stale.name[1:].startswith(("checkpoint.pt.", "config.json.", "metrics.csv.",
-                                          "samples")):
-                stale.unlink(missing_ok=True)
+        # Temporary files of the run's atomic writes that a killed run left behind: with the
+        # lock held nobody else writes them, however young they are. (Only regular files: a
+        # folder or a FIFO at such a name is not a temporary of ours, and stays.)
+        remove_stale_temporaries(out, _run_temporary, older_than=0)
         yield
     except BaseException:
         # A new run refused or failed before its first checkpoint leaves no directory behind
@@ -157,6 +177,28 @@ def run_lock(out: Path | None,
     finally:
         held.discard(key)
         os.close(fd)   # releases the lock
+
+
+# The files a run reads or rewrites whole: what stands at their names must be a file.
+RUN_FILES = ("checkpoint.pt", "config.json", "metrics.csv", "samples.png")
+
+
+def check_run_files(out: Path) -> None:
+    """Refuse ``out`` (a ValueError naming the file) when a folder, a FIFO, a device or a link to
+    one of them stands at the name of a file the run reads or replaces: reading it, appending to
+    it or renaming over it would fail half-way through the set-up with a traceback."""
+    for name in RUN_FILES:
+        path = out / name
+        try:
+            st = os.stat(path)       # (a link to a file is replaced, never written through)
+        except FileNotFoundError:    # (a dangling link too: replaced by the first write)
+            continue
+        except OSError as err:       # a loop of links, a name the folder denies
+            raise ValueError(f"out: cannot use {path} ({err.strerror}); remove it, or choose "
+                             f"another --out") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"out: {path} is {_kind(st.st_mode)}, not a file of a run; remove "
+                             f"it, or choose another --out")
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
@@ -209,6 +251,7 @@ class RunDirectory:
         never writes over another run's checkpoint."""
         def holds_another_run(path: Path) -> None:
             # Decided with the lock held and before anything is written (run_lock's refuse).
+            check_run_files(path)
             if not resume and (path / "checkpoint.pt").exists():
                 raise ValueError(f"out: {path} already holds a run (checkpoint.pt); pass "
                                  f"--resume to continue it, or choose another --out")
@@ -229,14 +272,16 @@ class RunDirectory:
         return self.checkpoint is not None and self.checkpoint.exists()
 
     def read_checkpoint(self, config: TrainConfig) -> dict[str, Any]:
-        """The checkpoint to resume, checked to belong to a run of ``config``."""
+        """The checkpoint to resume, checked to belong to a run of ``config`` and field by field
+        (:mod:`~gmgan_lib.training.checkpoint_fields`)."""
         state = load_checkpoint(self.checkpoint, require=REQUIRED)
-        if not isinstance(state["config"], dict) or not isinstance(state["step"], int):
-            raise CheckpointError(f"{self.checkpoint}: its config must be a dict and its step an "
-                                  f"int (a file written by this library), got "
-                                  f"{type(state['config']).__name__} and "
-                                  f"{type(state['step']).__name__}")
+        if not isinstance(state["config"], dict):
+            raise CheckpointError(f"{self.checkpoint}: its config must be a dict (a file written "
+                                  f"by this library), got {type(state['config']).__name__}")
         check_same_run(state["config"], config, self.checkpoint)
+        # Every other field the run reads, before the data are loaded (the same run's
+        # latent_dim, now that check_same_run has compared it).
+        check_training_checkpoint(state, str(self.checkpoint), config.latent_dim)
         return state
 
     def start(self, config: dict[str, Any], step: int) -> None:
@@ -250,8 +295,12 @@ class RunDirectory:
         self._metrics = open(self.path / "metrics.csv", "a", buffering=1)
 
     def log(self, step: int, epoch: int, loss_d: float, loss_g: float, seconds: float) -> None:
-        if self._metrics is not None:
+        if self._metrics is None:
+            return
+        try:
             self._metrics.write(f"{step},{epoch},{loss_d:.6f},{loss_g:.6f},{seconds:.3f}\n")
+        except OSError as err:    # disk full: the error names the file it could not append to
+            raise OSError(err.errno, err.strerror, str(self.path / "metrics.csv")) from err
 
     def save_samples(self, generator, noise, name: str) -> None:
         if self.writes:

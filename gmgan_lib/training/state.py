@@ -42,6 +42,19 @@ def has_non_finite(*modules: nn.Module) -> bool:
     return any(not bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
 
 
+def _check_moments(opt: torch.optim.Optimizer, where: str, field: str) -> None:
+    """Each of Adam's moments must have its parameter's shape: torch's load_state_dict does not
+    check it, and a crafted moment of another shape failed in the first step, with a traceback."""
+    params = [param for group in opt.param_groups for param in group["params"]]
+    for i, param in enumerate(params):        # i: the parameter's index in the state_dict
+        for name, value in opt.state.get(param, {}).items():
+            if name != "step" and tuple(value.shape) != tuple(param.shape):
+                raise CheckpointError(
+                    f"{where}: field {field}.state[{i}][{name!r}] has shape {list(value.shape)}, "
+                    f"its parameter {list(param.shape)}; the checkpoint is damaged or crafted: "
+                    f"resume from a good copy, or start a new run with another --out")
+
+
 @dataclass
 class RunState:
     """Networks, optimisers, ``step`` (optimizer steps done, resumed ones included),
@@ -101,15 +114,24 @@ class RunState:
         """Continue from ``state`` (a :meth:`state_dict`), taking rank ``rank``'s random-number
         state (modulo the number of ranks that wrote it). Raises CheckpointError naming
         ``where`` when the weights do not fit these networks."""
-        try:
-            unwrap(self.generator).load_state_dict(state["generator"])
-            unwrap(self.discriminator).load_state_dict(state["discriminator"])
-            self.opt_g.load_state_dict(state["optimizer_g"])
-            self.opt_d.load_state_dict(state["optimizer_d"])
-        except (RuntimeError, ValueError, KeyError) as err:
-            raise CheckpointError(f"{where}: its weights do not fit this model "
-                                  f"({str(err).splitlines()[0]})") from None
+        for field, part in (("generator", unwrap(self.generator)),
+                            ("discriminator", unwrap(self.discriminator)),
+                            ("optimizer_g", self.opt_g), ("optimizer_d", self.opt_d)):
+            try:
+                part.load_state_dict(state[field])
+            except (RuntimeError, ValueError, KeyError, TypeError) as err:
+                # torch's message spans lines ("Error(s) in loading ...:", then the mismatch)
+                reason = " ".join(str(err).split())
+                reason = reason if len(reason) <= 200 else reason[:197] + "..."
+                raise CheckpointError(f"{where}: its weights do not fit this model: field "
+                                      f"{field} ({reason})") from None
+        _check_moments(self.opt_g, where, "optimizer_g")
+        _check_moments(self.opt_d, where, "optimizer_d")
         self.step, self.seconds = int(state["step"]), float(state.get("seconds", 0.0))
         rngs = state["rng"]
-        set_rng_state(rngs[rank % len(rngs)], self.device)
+        try:      # (a GPU state of the wrong size is refused by torch here)
+            set_rng_state(rngs[rank % len(rngs)], self.device)
+        except (RuntimeError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{where}: field rng holds a random-number state torch does "
+                                  f"not accept ({str(err).splitlines()[0]})") from None
         self.noise = state["fixed_noise"]

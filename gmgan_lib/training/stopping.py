@@ -37,6 +37,38 @@ def divergence(bad_step: int, last_good: int, checkpoint: Path | None) -> NonFin
                               + kept)
 
 
+class Terminated(SystemExit):
+    """SIGTERM outside the training loop (during the set-up: data loading, model building), raised
+    so that clean-ups run (a new run's folder is removed); a process that does not catch it exits
+    with 143, as SIGTERM's default action would have, but without leaving half its files."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` where it would have killed the process
+    outright (its handler is the default one): ``finally`` blocks and ``except BaseException``
+    clean-ups then run. A handler someone else installed (a notebook, torchrun's agent) is left
+    as it is; so is everything outside the main thread, where signals cannot be handled."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def on_sigterm(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a second SIGTERM kills, as usual
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is on_sigterm:   # (not one installed meanwhile)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def graceful_stop() -> Iterator[dict]:
     """Within the block, the first SIGINT or SIGTERM only sets ``flag["interrupt"]`` (and

@@ -257,3 +257,22 @@ def test_evaluate_warns_and_records_when_the_dataset_is_not_the_training_one(tmp
     report = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert report["trained_on"] == "mnist" and report["dataset"] == "rotmnist"
     assert any("trained on 'mnist'" in note for note in report["notes"])
+
+
+def test_a_failed_evaluation_leaves_no_empty_report_folder(tmp_path, capsys, monkeypatch):
+    # Issue 28, item 11: eval-<name>/ was created before the work and stayed, empty, when the
+    # evaluation failed. It is checked first and created by the report's write.
+    import gmgan_lib.metrics.evaluate as ev
+    from gmgan_lib.__main__ import main
+
+    ckpt = tmp_path / "ckpt.pt"
+    _tiny_checkpoint(ckpt)
+
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("classifier data/classifiers/mnist.pt is missing")
+
+    monkeypatch.setattr(ev, "evaluate_generator", missing)
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--n", "10", "--seeds", "1",
+                 "--device", "cpu"]) == 2
+    assert "mnist.pt is missing" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]

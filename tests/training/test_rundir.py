@@ -149,3 +149,82 @@ def test_a_run_lock_nests_in_one_held_by_the_same_thread(tmp_path, one_process):
             run_dir.start({"model": "gan"}, 0)
         assert (tmp_path / "run" / ".lock").read_text() == f"{os.getpid()}\n"
     assert seen == ["outer"]
+
+
+# ------------------------------------------ issue 28: what stands at the names of a run's files
+
+
+@pytest.mark.parametrize("name, make, said", [
+    ("metrics.csv", lambda p: p.mkdir(), "a directory"),
+    ("config.json", lambda p: os.mkfifo(p), "a FIFO")], ids=["directory", "fifo"])
+def test_a_folder_or_fifo_at_a_run_files_name_is_refused_with_one_line(tmp_path, capsys, no_data,
+                                                                       name, make, said):
+    # Issue 28, item 9: a metrics.csv that is a directory ended in a traceback (IsADirectoryError
+    # when the run read it); now refused with the lock held, before any data are loaded.
+    from gmgan_lib.__main__ import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    make(out / name)
+    for resume in ([], ["--resume"]):
+        assert main([*TRAIN, "--out", str(out), *resume]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{out / name} is {said}, not a file of a run" in err, err
+    assert set(os.listdir(out)) <= {".lock", name}
+
+
+def test_a_folder_named_like_a_stale_temporary_is_left_alone(tmp_path, one_process):
+    # Issue 28, item 9: the clean-up of stale temporaries called unlink() on it
+    # (IsADirectoryError, a traceback). Temporaries are files; a folder is not ours.
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".checkpoint.pt.abcdefgh.tmp").mkdir()
+    (out / ".metrics.csv.abcdefgh.tmp").write_bytes(b"half")
+    with RunDirectory.claim(out, resume=True, dist=one_process):
+        pass
+    assert (out / ".checkpoint.pt.abcdefgh.tmp").is_dir()
+    assert not (out / ".metrics.csv.abcdefgh.tmp").exists()
+
+
+def test_a_lock_file_that_cannot_be_opened_is_named_as_the_problem(tmp_path, capsys, no_data,
+                                                                  monkeypatch):
+    # Issue 28, item 11: a root-owned .lock gave "cannot create the run directory". The tests
+    # run as root, whom file permissions do not stop: the open is made to fail as it would.
+    import errno
+
+    from gmgan_lib.__main__ import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text("")
+    real_open = os.open
+
+    def denied(path, flags, *args, **kwargs):
+        if os.fspath(path).endswith(".lock"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    assert main([*TRAIN, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot create the run directory" not in err
+    assert f"cannot open the lock file {out / '.lock'} (Permission denied)" in err
+
+
+def test_sigterm_within_the_lock_raises_so_that_a_new_folder_is_removed(tmp_path, one_process):
+    # Issue 28, item 11: SIGTERM during a run's set-up killed the process before any clean-up,
+    # leaving a folder holding only .lock. Within the lock it raises (exit code 143 if nobody
+    # catches it), and the new folder goes like on any other error. (In a subprocess in
+    # tests/test_train.py; here the handler itself, which must not outlive the lock.)
+    import signal
+
+    from gmgan_lib.training.stopping import Terminated
+
+    out = tmp_path / "new"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with pytest.raises(Terminated) as stopped:
+        with RunDirectory.claim(out, resume=False, dist=one_process):
+            assert (out / ".lock").exists()
+            signal.raise_signal(signal.SIGTERM)
+    assert stopped.value.code == 143 and not out.exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
