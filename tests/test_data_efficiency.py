@@ -20,11 +20,19 @@ ROWS = {"a": run("gan", 0, 60.0), "b": run("gan", 1, 64.0), "c": run("gm", 0, 50
 
 def test_the_table_gives_mean_and_spread_over_seeds_in_the_tables_order():
     lines = markdown_table(ROWS).splitlines()[2:]
-    assert lines[0].startswith("| 600 digits | GM-GAN | 1 | 100 | 80.0 |")            # MNIST first
-    assert lines[1].startswith("| 600 rotated digits | GM-GAN | 1 | 100 | 50.0 |")
-    assert lines[2].startswith("| 600 rotated digits | DCGAN | 2 | 100 | 62.0 ± 2.8 |")
+    assert lines[0].startswith("| 600 digits | GM-GAN | 1 | 100 | 80.0 | 80.0 |")     # MNIST first
+    assert lines[1].startswith("| 600 rotated digits | GM-GAN | 1 | 100 | 50.0 | 50.0 |")
+    assert lines[2].startswith("| 600 rotated digits | DCGAN | 2 | 100 | 62.0 ± 2.8 | 62.0 ± 2.8 |")
     assert "| 1.00 ± 0.71 | 0.90 ± 0.00 |" in lines[2]                       # gap and r_t at the budget
     assert "random turn in G" in lines[3] and lines[4].startswith("| 6,000 rotated digits | GM-GAN")
+
+
+def test_the_second_half_mean_takes_the_snapshots_after_half_the_budget():
+    from gmgan_lib.data_efficiency import late_fid
+
+    curve = [{"steps": s, "fid": f} for s, f in ((2, 90.0), (4, 70.0), (6, 60.0), (8, 50.0))]
+    assert late_fid({"steps": 8, "curve": curve}) == pytest.approx(55.0)       # steps 6 and 8
+    assert late_fid({"steps": 6, "curve": curve}) == pytest.approx(65.0)       # steps 4 and 6, not 8
 
 
 def test_the_figure_draws_a_line_per_model_and_the_curves_of_seed_0():

@@ -214,3 +214,36 @@ def test_the_data_efficiency_generators_are_exported_with_their_sha256_and_drawn
     assert load_generator(exported / "rotmnist-1pc-gan-seed0.pt").latent_dim == 100
     efficiency("--export", exported, "--grids", tmp_path / "grids.png")
     assert (tmp_path / "grids.png").stat().st_size > 1000
+
+
+DATA_EFFICIENCY = REPO / "data" / "checkpoints" / "data-efficiency"
+
+
+@pytest.mark.parametrize("run", ["rotmnist-1pc-gm-seed0"])
+def test_a_committed_data_efficiency_generator_reevaluates_as_recorded(run):
+    """The data-efficiency table's figures come from the committed generators (600 rotated
+    digits, seed 0, at the budget): evaluated again at N = 10,000, noise seed 0, as recorded."""
+    from gmgan_lib.metrics.evaluate import evaluate_generator
+    from gmgan_lib.sampling import load_generator
+
+    recorded = json.loads((REPO / "docs" / "results" / "data_efficiency.json").read_text())[run]
+    measured = evaluate_generator(load_generator(DATA_EFFICIENCY / f"{run}.pt"), "rotmnist",
+                                  n=10_000).per_seed[0]
+    assert load_checkpoint(DATA_EFFICIENCY / f"{run}.pt")["step"] == recorded["steps"]
+    for key in ("fid", "mnist_score"):
+        assert measured[key] == pytest.approx(recorded["metrics"][key], rel=1e-3)
+    assert measured["kl"] == pytest.approx(recorded["metrics"]["kl"], rel=1e-3, abs=1e-4)
+    assert abs(measured["recall"] - recorded["metrics"]["recall"]) <= 0.002
+
+
+def test_every_committed_data_efficiency_generator_is_listed_and_recorded():
+    from gmgan_lib.models import resolve_config
+
+    rows = json.loads((REPO / "docs" / "results" / "data_efficiency.json").read_text())
+    listed = (DATA_EFFICIENCY / "SHA256SUMS").read_text()
+    for path in sorted(DATA_EFFICIENCY.glob("*.pt")):
+        assert f"  {path.name}\n" in listed
+        assert rows[path.stem]["dataset"] == "rotmnist" and rows[path.stem]["images"] == 600
+        config, row = load_checkpoint(path)["config"], rows[path.stem]
+        assert (config["model"], config["augment"]) == (row["model"], row["augment"])
+        assert config["model_config"] == resolve_config(row["model"], **row["model_config"])
