@@ -21,7 +21,7 @@ from torch import nn
 from gmgan_lib import cli_error, cli_os_error
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gmgan_lib.files import atomic_write, ensure_writable_folder
-from gmgan_lib.models import build
+from gmgan_lib.models import build, check_memory
 from gmgan_lib.training.config import DEVICES, MAX_SEED
 from gmgan_lib.training.distributed import resolve_device, unwrap
 
@@ -70,8 +70,19 @@ def generator_from_state(state: dict[str, Any], path: str | os.PathLike,
     """The generator of a loaded checkpoint ``state`` (``path`` names it in errors), eval mode."""
     cfg = state["config"]
     try:
-        generator = build(cfg["model"], cfg["latent_dim"], **cfg.get("model_config", {})).generator
-        generator.load_state_dict(state["generator"])
+        name, latent, arch = cfg["model"], cfg["latent_dim"], cfg.get("model_config", {})
+        # Shapes first, on the meta device: a crafted file whose configuration declares huge
+        # widths beside small weights is refused before a byte of its network is allocated.
+        with torch.device("meta"):
+            expected = build(name, latent, **arch).generator.state_dict()
+        weights = state["generator"]
+        for key, tensor in expected.items():
+            if key in weights and tuple(getattr(weights[key], "shape", ())) != tuple(tensor.shape):
+                raise ValueError(f"generator.{key} has shape {tuple(weights[key].shape)}, the "
+                                 f"configuration declares {tuple(tensor.shape)}")
+        check_memory(name, latent, arch, training=False)
+        generator = build(name, latent, **arch).generator
+        generator.load_state_dict(weights)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{path}: cannot rebuild its generator "
                               f"({type(err).__name__}: {str(err).splitlines()[0]})") from None

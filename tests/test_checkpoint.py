@@ -251,3 +251,26 @@ def test_a_damaged_training_checkpoint_stops_sample_evaluate_and_resume(tmp_path
         err = capsys.readouterr().err
         assert "CRC-32" in err and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "g.png").exists() and not (tmp_path / "eval").exists()
+
+
+def test_a_checkpoint_declaring_huge_widths_beside_small_weights_is_refused_before_building(tmp_path):
+    """Issue 28: a crafted 1 MB file whose configuration says 4,096 fields drove `sample` to
+    9 GB before it refused; the shapes are now compared on the meta device first."""
+    import resource
+
+    from gmgan_lib.checkpoint import CheckpointError, save_checkpoint
+    from gmgan_lib.sampling import load_generator
+    from gmgan_lib.train import TrainConfig, train
+
+    result = train(TrainConfig(model="gmgan", batch_size=8, data_fraction=0.0006, max_steps=1,
+                               model_config={"preset": "hybrid-tiny"}), None, verbose=False)
+    state = {"config": {"model": "gmgan", "latent_dim": 100,
+                        "model_config": {"preset": "hybrid-tiny", "g_channels": [4096, 4096]}},
+             "generator": result.generator.state_dict()}
+    save_checkpoint(state, tmp_path / "crafted.pt")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match=r"crafted.pt: cannot rebuild its generator .*has "
+                                              r"shape .* the configuration declares"):
+        load_generator(tmp_path / "crafted.pt")
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before     # KiB
+    assert grown < 500_000          # the 4,096-field network (several GB) was never allocated

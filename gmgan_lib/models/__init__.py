@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import torch
 from torch import nn
 
 from gmgan_lib.models.config import DEFAULT_PRESET, PRESETS, GMGANConfig
@@ -106,10 +107,42 @@ def check_double_backward(module: nn.Module, option: str) -> None:
                          f"or model 'gan')")
 
 
+def machine_memory() -> int:
+    """Bytes of physical memory of this machine (0 where the system does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_memory(name: str, latent_dim: int, config: dict[str, Any], *, training: bool,
+                 memory: int | None = None) -> None:
+    """Refuse, before anything is allocated, a model whose weights alone would not fit in
+    ``memory`` (default: this machine's): 4 bytes per parameter, and for training four copies
+    (weights, gradients, Adam's two moments). Activations come on top, so this is a lower bound:
+    it catches the sizes that validation lets through and no machine holds (a latent of 65,536
+    with 4,096 fields makes a first Linear layer of 53 billion weights)."""
+    with torch.device("meta"):   # shapes only: nothing is allocated
+        pair = build(name, latent_dim, **config)
+    g = count_parameters(pair.generator)
+    d = count_parameters(pair.discriminator) if training else 0
+    need = 4 * (g + d) * (4 if training else 1)
+    have = machine_memory() if memory is None else memory
+    if have and need > have:
+        what = "weights, gradients and Adam moments" if training else "weights"
+        raise ValueError(f"model {name!r} with latent_dim {latent_dim} and this architecture needs "
+                         f"at least {need / 2**30:,.1f} GiB for its {what} ({g:,} generator"
+                         + (f" + {d:,} discriminator" if training else "") + f" parameters), more "
+                         f"than this machine's {have / 2**30:,.1f} GiB; use a smaller latent_dim, "
+                         f"g_channels or d_channels")
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable scalars of ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 __all__ = ["MODEL_NAMES", "GAN", "GMGANConfig", "DCGANConfig", "PRESETS", "build", "resolve_config",
-           "count_parameters", "apply_spectral_norm", "check_double_backward", "DCGANGenerator", "DCGANDiscriminator"]
+           "count_parameters", "check_memory", "machine_memory", "apply_spectral_norm", "check_double_backward", "DCGANGenerator", "DCGANDiscriminator"]

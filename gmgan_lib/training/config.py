@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from gmgan_lib.data import DATASETS
-from gmgan_lib.models import MODEL_NAMES, build, check_double_backward, resolve_config
+from gmgan_lib.models import (MODEL_NAMES, build, check_double_backward, check_memory,
+                              resolve_config)
 from gmgan_lib.training.augment import AUGMENTATIONS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -193,6 +194,7 @@ class TrainConfig:
                              f"{type(self.model_config).__name__}")
         # Resolving validates every architecture field (and fills in the defaults).
         model_config = resolve_config(self.model, **self.model_config)
+        check_memory(self.model, self.latent_dim, model_config, training=True)
         if self.r1 > 0:   # R1 differentiates D twice: refuse layers without a second derivative
             with torch.device("meta"):   # the layers' types are enough: allocate no weight
                 discriminator = build(self.model, self.latent_dim, **model_config).discriminator

@@ -83,3 +83,27 @@ def test_bad_configs_are_rejected_naming_the_parameter(name, config, match):
 def test_bad_latent_dim():
     with pytest.raises(ValueError, match="latent_dim must be a positive int"):
         build("gan", latent_dim=0)
+
+
+def test_a_model_too_large_for_the_memory_is_refused_with_the_estimate():
+    from gmgan_lib.models import check_memory, resolve_config
+
+    config = resolve_config("gmgan")
+    check_memory("gmgan", 100, config, training=True)              # fits this machine
+    # 700,738 parameters x 4 copies x 4 bytes = 11.2 MB: refused in 10 MB, not in 12 MB.
+    with pytest.raises(ValueError, match=r"at least 0\.0 GiB for its weights, gradients and Adam "
+                                         r"moments \(661,377 generator \+ 39,361 discriminator"):
+        check_memory("gmgan", 100, config, training=True, memory=10 * 2**20)
+    check_memory("gmgan", 100, config, training=True, memory=12 * 2**20)
+    check_memory("gmgan", 100, config, training=False, memory=3 * 2**20)   # weights of G only
+
+
+def test_the_issues_huge_configuration_is_refused_before_any_work(tmp_path, capsys):
+    from gmgan_lib.__main__ import main
+
+    out = tmp_path / "run"
+    rc = main(["train", "--latent-dim", "65536", "--model-config", '{"g_channels": [4096, 4096]}',
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "needs at least 800.0 GiB" in err and "use a smaller latent_dim" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
