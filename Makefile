@@ -52,7 +52,7 @@ lint: setup
 test-unit: data
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/browser
 
-# Every cell is executed; only cells marked `# NBVAL_CHECK_OUTPUT` have their output compared
+# Every cell is executed; only cells tagged `nbval-check-output` have their output compared
 # (notebooks/README.md, "How CI runs them"). nbval needs a count on every cell with outputs and
 # the committed notebooks keep none: it runs on numbered copies in build/nbval.
 test-notebooks: data
@@ -86,13 +86,16 @@ notebooks: data
 
 # JupyterLab on a git-ignored working copy of the notebooks (scripts/lab.sh): FAST mode by
 # default (minutes on a laptop), lab-full for the real runs. As root: make lab ALLOW_ROOT=1.
+# It serves work/, with the copy in work/notebooks/ and docs/ copied to work/docs/, so that the
+# notebooks' `../docs/...` pictures and links resolve as in the repository.
 lab: setup
 	scripts/lab.sh fast
 
 lab-full: setup
 	scripts/lab.sh full
 
-# JupyterLab on notebooks/ itself, to change the course; run `make sync` before committing.
+# JupyterLab on notebooks/ itself (served from the repository, so docs/ resolves too), to change
+# the course; run `make sync` before committing.
 lab-edit: setup
 	scripts/lab.sh edit
 

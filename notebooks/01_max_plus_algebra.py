@@ -22,7 +22,7 @@
 # 5. exercises (each with a check cell).
 #
 # Every notebook starts by reading the one switch of the course, `GMGAN_FAST`: with `GMGAN_FAST=1`
-# everything runs on the CPU in minutes (this is how CI runs it).
+# everything runs on the CPU in minutes.
 
 # %%
 # %matplotlib inline
@@ -77,11 +77,9 @@ print(D)
 
 # %% [markdown]
 # The result must agree with a well-kept shortest-path routine (SciPy's), and the semiring laws
-# must hold. Cells that print a *fact* like this are checked by the CI (`# NBVAL_CHECK_OUTPUT`): the
-# printed `True` is compared with the stored output.
+# must hold.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 from scipy.sparse.csgraph import shortest_path
 
 reference = shortest_path(np.where(np.isinf(A.numpy()), 0, A.numpy()), directed=True)
@@ -108,8 +106,7 @@ print("distributes over min:", torch.equal(minplus(A, torch.minimum(B, C)),
 # $K_{xy} = k(y-x)$ we have $\text{erosion}(f) = K \otimes f$. Let us check that on a 1-D signal
 # (an image of height 1).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 n = 12
 signal = torch.randn(1, 1, 1, n, dtype=torch.float64)        # [B, C, H, W] with H = 1
 kernel = torch.tensor([[[2.0, 0.5, 0.0, 0.5, 2.0]]], dtype=torch.float64)   # [C, kH, kW]
@@ -132,8 +129,7 @@ digits = images[:16]                        # [16, 1, 28, 28], float32 in [-1, 1
 print(digits.shape, labels[:16].tolist())
 viz.plot_grid(digits, nrow=8, title="MNIST test digits")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 k = F.quadratic(5)                          # |x|^2 / 2, a [1, 5, 5] kernel
 f1, f2 = digits[:8], digits[8:]
 lhs = F.erosion_r2(torch.minimum(f1 + 0.25, f2 - 0.5), k)
@@ -152,8 +148,7 @@ print("dilation == -erosion(-f):", torch.equal(F.dilation_r2(digits, k), -F.eros
 #
 # Both have $k(0)=0$ and $k\ge 0$, hence **erosion $\le f \le$ dilation**.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 square, disk, quad = F.flat_square(3), F.flat_disk(2), F.quadratic(5)
 print("flat kernels:", square.shape, disk.shape, "disk:\n", disk[0])
 min_filter = -torch.nn.functional.max_pool2d(-digits, 3, stride=1, padding=1)
@@ -162,12 +157,10 @@ for name, k in [("square", square), ("disk", disk), ("quadratic", quad)]:
     e, d = F.erosion_r2(digits, k), F.dilation_r2(digits, k)
     print(f"{name:9s} erosion <= f <= dilation:", bool((e <= digits).all() and (digits <= d).all()))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 viz.erosion_dilation_panel(digits[0], kernel="disk", size=3)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 viz.erosion_dilation_panel(digits[0], kernel="quadratic", size=5, t=2.0)
 
 
@@ -185,8 +178,7 @@ viz.erosion_dilation_panel(digits[0], kernel="quadratic", size=5, t=2.0)
 # symmetric kernel form an *adjunction*, the opening is anti-extensive and idempotent:
 # $$\gamma f \le f \le \varphi f, \qquad \gamma\gamma f = \gamma f, \qquad \varphi\varphi f = \varphi f.$$
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 def opening(f, k):
     return F.dilation_r2(F.erosion_r2(f, k), k)
 
@@ -208,8 +200,7 @@ for name, k in [("disk", disk), ("quadratic", quad)]:
 # widget only wires controls to `viz.erosion_dilation_panel`, a plain function that is
 # unit-tested; on a static page such as GitHub the widget shows nothing, the figures above do.)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 viz.make_morphology_widget(digits)
 
 # %% [markdown]
@@ -218,8 +209,8 @@ viz.make_morphology_widget(digits)
 # Each exercise asks for a function. Complete the cell under the statement (replace the
 # `raise NotImplementedError`), then run the check cell below it: it calls your function on
 # inputs drawn afresh each time (random sizes and values), so only a general answer passes, and
-# it says `correct` or raises an error with a hint. `exercises.solution("01.1")` prints one
-# solution, if you want to compare (try first).
+# it says `correct`, or `not yet` with a hint about what to look at. `exercises.solution("01.1")`
+# shows one solution, if you want to compare (try first).
 
 # %%
 from gmgan_lib import exercises
@@ -227,7 +218,7 @@ from gmgan_lib import exercises
 # %% [markdown]
 # **Exercise 1.** Eroding by a flat $a \times a$ square and then by a flat $b \times b$ square is
 # eroding once by a flat square: which one? Write `equivalent_size(a, b)` (odd $a$, $b$), the side
-# of that square. *Hint:* erosion by $B_1$ then $B_2$ is erosion by their Minkowski sum
+# of that square (an `int`). *Hint:* erosion by $B_1$ then $B_2$ is erosion by their Minkowski sum
 # $B_1 \oplus B_2$.
 
 # %%
@@ -236,8 +227,7 @@ def equivalent_size(a, b):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("01.1", equivalent_size)
 
 # %% [markdown]
@@ -252,14 +242,14 @@ def shift(f):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("01.2", shift)
 
 # %% [markdown]
 # **Exercise 3.** In the max-plus semiring, what is the "identity matrix" $I$ with $I \otimes x = x$
 # for every vector $x$? Write `maxplus_identity(n)`, returning it as an `n x n` float64 tensor
-# (use `-inf`); the check multiplies it, in the max-plus sense, with random vectors.
+# (infinite entries are allowed: `float("inf")` and `-float("inf")` are floats); the check
+# multiplies it, in the max-plus sense, with random vectors.
 
 # %%
 # Exercise 3: your code here
@@ -267,8 +257,7 @@ def maxplus_identity(n):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("01.3", maxplus_identity)
 
 # %% [markdown]

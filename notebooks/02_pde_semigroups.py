@@ -58,8 +58,7 @@ digits = images[:16].double()      # float64: the identities below are checked t
 # PDE is solved by the dilation $-(k_t \,\square\, (-U))$. No finite differences: the network
 # applies the closed form.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for alpha in (1.0, 0.65, 0.55):    # (0.75 is exercise 1's)
     print(f"alpha = {alpha:4}:  beta = {F.beta_of_alpha(alpha):.4f}")
 
@@ -75,8 +74,7 @@ for alpha in (1.0, 0.65, 0.55):    # (0.75 is exercise 1's)
 # The library keeps $\alpha \in [0.55, 1]$: near $\tfrac12$ the kernel values (and their gradients)
 # explode. Below, the kernel along one row, for $t = 3$.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 size, t = 15, 3.0
 x = np.arange(size) - size // 2
 fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -87,8 +85,7 @@ ax.axvspan(-t, t, color="grey", alpha=0.15, label="flat disk |x| <= t")
 ax.set_ylim(0, 4); ax.set_xlabel("x (pixels)"); ax.set_ylabel("k_t(x)"); ax.legend(fontsize=8)
 plt.show()
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 # The library's kernel is the Hopf-Lax formula, and alpha = 0.55 is nearly flat.
 size, t = 15, 3.0
 r = torch.arange(size, dtype=torch.float64) - size // 2
@@ -111,8 +108,7 @@ print("alpha=0.55: k < 0.1 inside |x| <= 0.75 t:", bool((k55[radius <= 0.75 * t]
 # Dilating a digit by $k_t$ for growing $t$ shows the PDE's evolution: the bright strokes grow,
 # smoothly for $\alpha = 1$, with the flat look of max pooling for $\alpha = 0.55$.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 times = (0.5, 1.0, 2.0, 4.0)
 fig, axes = plt.subplots(2, len(times) + 1, figsize=(9, 4))
 for row, alpha in enumerate((1.0, 0.55)):
@@ -172,27 +168,26 @@ def semigroup_error(f, alpha, t, s, size=9):
     return (two_steps - one_step)[..., pad:-pad, pad:-pad]
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
-for alpha, t, s in [(1.0, 1.0, 2.0), (0.65, 1.0, 2.0), (0.65, 2.0, 2.0), (0.75, 1.0, 1.0)]:
-    delta = semigroup_gap(alpha, t, s)
-    err = semigroup_error(digits, alpha, t, s)
-    print(f"alpha={alpha}, t={t}, s={s}:  0 <= E_s E_t f - E_(t+s) f <= delta:",
-          bool(err.min() >= -1e-12 and err.max() <= delta + 1e-12))
+# %% tags=["nbval-ignore-output"]
+cases = [(1.0, 1.0, 2.0), (0.65, 1.0, 2.0), (0.65, 2.0, 2.0), (0.75, 1.0, 1.0)]
+errors = {case: semigroup_error(digits, *case) for case in cases}
+gaps = {case: semigroup_gap(*case) for case in cases}
+for (alpha, t, s), err in errors.items():
+    print(f"alpha={alpha}, t={t}, s={s}: delta = {gaps[alpha, t, s]:.4f}, "
+          f"largest measured error {err.max().item():.4f}, mean {err.mean().item():.2e}")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-for alpha, t, s in [(1.0, 1.0, 2.0), (0.65, 1.0, 2.0), (0.65, 2.0, 2.0), (0.75, 1.0, 1.0)]:
-    err = semigroup_error(digits, alpha, t, s)
-    print(f"alpha={alpha}, t={t}, s={s}: delta = {semigroup_gap(alpha, t, s):.4f}, "
-          f"measured max error = {err.max().item():.4f}, mean = {err.mean().item():.2e}")
+# %% tags=["nbval-check-output"]
+print("0 <= E_s E_t f - E_(t+s) f <= delta in every case:",
+      all(bool(err.min() >= -1e-12 and err.max() <= gaps[case] + 1e-12)
+          for case, err in errors.items()))
 
 # %% [markdown]
-# The bound is tight (for $\alpha=1$ the measured maximum reaches $\delta = 1/6$), and the mean error
-# is tiny: most pixels sit in flat background or on plateaus where the grid restriction costs
-# nothing. With a semigroup, one layer with time $t+s$ can replace two layers; in a network it is
-# the metric (not $t$) that is learned, so depth buys other things: different metrics per layer,
-# and the channel mixing between them.
+# Every measured error lies between $0$ and $\delta$, as proved. The bound is tight (for
+# $\alpha=1$ the measured maximum reaches $\delta = 1/6$), and the mean error is tiny: most
+# pixels sit in flat background or on plateaus where the grid restriction costs nothing. With a
+# semigroup, one layer with time $t+s$ can replace two layers; in a network it is the metric (not
+# $t$) that is learned, so depth buys other things: different metrics per layer, and the channel
+# mixing between them.
 #
 # ## 4. Convection: transport along a vector field
 #
@@ -207,8 +202,7 @@ for alpha, t, s in [(1.0, 1.0, 2.0), (0.65, 1.0, 2.0), (0.65, 2.0, 2.0), (0.75, 
 # outside the image). For integer shifts and angles that are multiples of $2\pi/O_r$ the
 # interpolation is exact.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 torch.manual_seed(0)
 f = torch.randn(1, 1, 4, 9, 9, dtype=torch.float64)       # [B, C, Or, H, W], Or = 4
 g0 = torch.tensor([[2.0, 0.0, 0.0]], dtype=torch.float64)  # 2 pixels along the orientation
@@ -228,8 +222,7 @@ print("theta0 = 2 pi / Or rolls the orientations by one:",
 # $(x_1, y_1, \theta_1)(x_2, y_2, \theta_2) = \big((x_1, y_1) + R_{\theta_1}(x_2, y_2),\; \theta_1 + \theta_2\big)$.
 # The order matters: the group is not commutative.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 def group_product(a, b):
     x1, y1, t1 = a
     x2, y2, t2 = b
@@ -250,8 +243,7 @@ print("... and != convection(g_b g_a):",
 # On a real orientation score (a digit lifted with oriented line filters, see notebook 3) the same
 # $g_0 = (5, 0, 0)$ moves every slice *along its own orientation*:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 score = viz.orientation_score(digits[0, 0], orientations=8)[None, None]    # [1, 1, 8, 28, 28]
 moved = F.convection_m2(score, torch.tensor([[5.0, 0.0, 0.0]], dtype=torch.float64))
 fig, axes = plt.subplots(2, 8, figsize=(12, 3.2))
@@ -267,7 +259,7 @@ plt.show()
 # ## 5. Exercises
 #
 # As in notebook 1: complete the function under each statement, then run its check, which calls
-# it on fresh random inputs; `exercises.solution("02.1")` prints one solution.
+# it on fresh random inputs; `exercises.solution("02.1")` shows one solution.
 
 # %%
 from gmgan_lib import exercises
@@ -287,8 +279,7 @@ def hopf_lax(r, alpha, t):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("02.1", beta_of, hopf_lax)
 
 # %% [markdown]
@@ -305,15 +296,17 @@ def sigma_of(t, alpha):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("02.2", sigma_of)
 
 # %% [markdown]
 # **Exercise 3.** Dilations form a semigroup too. Using `semigroup_error` as a model, write
 # `dilation_semigroup_difference(f, alpha, t, s)`, the difference $D_sD_tf - D_{t+s}f$ away from
-# the border (dilation is the mirror image of erosion: $D f = -E(-f)$, or use `F.dilation_r2`).
-# The check also verifies the bound $D_sD_tf \le D_{t+s}f$ that the proof above gives for it.
+# the border (dilation is the mirror image of erosion: $D f = -E(-f)$, or use `F.dilation_r2`),
+# computed as `semigroup_error` computes its difference: float64 kernels of size 9 for $t$ and
+# $s$ and $2 \cdot 9 - 1$ for $t + s$, the image padded by 18 pixels of background $-1$, the
+# result cut back to the image's shape. The check also verifies the bound
+# $D_sD_tf \le D_{t+s}f$ that the proof above gives for it.
 
 # %%
 # Exercise 3: your code here
@@ -321,8 +314,7 @@ def dilation_semigroup_difference(f, alpha, t, s):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("02.3", dilation_semigroup_difference)
 
 # %% [markdown]

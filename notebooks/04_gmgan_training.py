@@ -20,7 +20,7 @@
 # 3. the committed CPU runs: their loss curves and samples;
 # 4. exercises.
 #
-# **FAST mode** (`GMGAN_FAST=1`, how CI runs this notebook): each model trains for only a handful
+# **FAST mode** (`GMGAN_FAST=1`): each model trains for only a handful
 # of steps, enough to see the machinery work (those samples are still noise). The pictures of
 # *trained* generators, and their loss curves, come from the runs committed under
 # `data/checkpoints/` (a few CPU minutes each, `python -m gmgan_lib demo` and the same budget for
@@ -35,10 +35,10 @@ import torch
 import matplotlib.pyplot as plt
 
 import gmgan_lib
-from gmgan_lib import nn as gnn, viz  # noqa: F401 (gnn: for exercise 1)
+from gmgan_lib import nn as gnn, viz            # (gnn and generate: for the exercises)
 from gmgan_lib.checkpoint import load_checkpoint
 from gmgan_lib.models import build, count_parameters
-from gmgan_lib.train import TrainConfig, generate, load_generator, sample, train  # noqa: F401
+from gmgan_lib.train import TrainConfig, generate, load_generator, sample, train
 
 P = gmgan_lib.profile()
 print(P)
@@ -68,7 +68,8 @@ print(f"training {STEPS} steps per model, batch {BATCH}, GM-GAN preset {PRESET!r
 # in GM-GAN's generator: dilations and erosions are its nonlinearity. The discriminator keeps the
 # DCGAN's leaky ReLUs inside its group convolutions (with them, GM-GAN learns as well per CPU minute
 # as with PDE layers in both networks, at a lower cost per step: `preset="hybrid-gd"` puts them in
-# both; docs/experiments.md, section 6). Its features are equivariant to quarter turns, and a last
+# both; [docs/experiments.md](../docs/experiments.md), section 6). Its features are equivariant to
+# quarter turns, and a last
 # linear layer reads its whole $7\times7$ map, orientations included, to a logit.
 #
 # Why not make the discriminator exactly *invariant* (a max over orientations at the end, as the
@@ -82,16 +83,17 @@ print(f"training {STEPS} steps per model, batch {BATCH}, GM-GAN preset {PRESET!r
 # ![linear head](../docs/img/experiments/gm-linhead-4m.png)
 #
 # The first row draws turned 7s, 4s and 9s; the classifier behind the metrics of notebook 5 reads
-# them as other digits or as nothing (FID_MNIST 667 against 160; docs/experiments.md, section 3).
+# them as other digits or as nothing (FID_MNIST 667 against 160;
+# [docs/experiments.md](../docs/experiments.md), section 3).
 # `d_head="invariant"` keeps that head for rotated data.
 #
 # *The GM-GAN paper (arXiv:2403.14897) does not publish its layer lists, widths, orientations,
 # kernel sizes or $\alpha$. The networks here are this repository's reconstruction; every choice is
-# a field of `gmgan_lib.models.GMGANConfig`, and docs/experiments.md says why the default is what
+# a field of `gmgan_lib.models.GMGANConfig`, and [docs/experiments.md](../docs/experiments.md)
+# says why the default is what
 # it is (the all-PDE reading, `preset="pde"`, is kept too).*
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 rows = []
 for name, config in [("gmgan", {}), ("gmgan", {"preset": "pde"}), ("gmgan-de", {}),
                      ("pdecnn-r2", {}), ("gan", {})]:
@@ -102,8 +104,7 @@ print(f"{'model':20s} {'generator':>10s} {'discriminator':>14s}")
 for name, g, d in rows:
     print(f"{name:20s} {g:>10,d} {d:>14,d}")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 gm, gan = build("gmgan"), build("gan")
 print("GM-GAN generator smaller than DCGAN's:", count_parameters(gm.generator) < count_parameters(gan.generator))
 print("GM-GAN discriminator smaller than DCGAN's:",
@@ -147,8 +148,7 @@ for name, pair in [("GM-GAN", gm), ("DCGAN", gan)]:
 # step and returns normally (`stopped_by == "interrupt"`); `train(config, out, resume=True)`
 # continues it later from that checkpoint, bit for bit.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 from gmgan_lib.live import LiveTraining
 
 
@@ -165,12 +165,10 @@ def run(model, dataset, **model_config):
 
 gm_run = run("gmgan", "mnist", preset=PRESET)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 gan_run = run("gan", "mnist")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for r in (gm_run, gan_run):
     files = sorted(p.name for p in r.out.iterdir() if not p.name.startswith("samples_epoch"))
     print(r.stopped_by, r.step == STEPS, files)
@@ -179,8 +177,7 @@ for r in (gm_run, gan_run):
 # A handful of steps (FAST mode) only shows that the machinery runs; the samples are still noise.
 # The committed runs of section 3 show what a few CPU minutes give.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 viz.training_curves({"GM-GAN": gm_run.out / "metrics.csv", "DCGAN": gan_run.out / "metrics.csv"})
 
 # %% [markdown]
@@ -192,8 +189,7 @@ viz.training_curves({"GM-GAN": gm_run.out / "metrics.csv", "DCGAN": gan_run.out 
 # quarter-turned copy alike, which is right for this data), while a DCGAN must learn every
 # orientation from data.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 rot_run = run("gmgan", "rotmnist", preset=PRESET)
 print(f"GM-GAN on rotated MNIST: {rot_run.step} steps, run directory {rot_run.out.name}")
 
@@ -214,14 +210,12 @@ def describe(path):
 for path in CHECKPOINTS:
     print(path.name, ":", describe(path))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 curves = {load_checkpoint(p, require=("config",))["config"]["model"]: p.with_suffix(".metrics.csv")
           for p in CHECKPOINTS if p.with_suffix(".metrics.csv").exists()}
 viz.training_curves(curves, smooth=10)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 n = len(CHECKPOINTS)
 fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.5), squeeze=False)
 for ax, path in zip(axes[0], CHECKPOINTS):
@@ -229,8 +223,7 @@ for ax, path in zip(axes[0], CHECKPOINTS):
     ax.set_title(describe(path), fontsize=9); ax.axis("off")
 plt.show()
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 checks = []
 for path in CHECKPOINTS:
     G = load_generator(path)
@@ -243,7 +236,7 @@ print("every committed generator: 16 images [16, 1, 28, 28] in [-1, 1], the same
 # ## 4. Exercises
 #
 # As in notebook 1: complete the function under each statement, then run its check, which calls
-# it on fresh random inputs; `exercises.solution("04.1")` prints one solution.
+# it on fresh random inputs; `exercises.solution("04.1")` shows one solution.
 
 # %%
 from gmgan_lib import exercises
@@ -261,13 +254,13 @@ def p4_conv_parameters(c_in, c_out, k):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("04.1", p4_conv_parameters)
 
 # %% [markdown]
-# **Exercise 2 (latent interpolation).** Write `interpolate(G, z0, z1, steps)`: the images
-# (`[steps, 1, 28, 28]`, with `generate(G, zs)`) of the `steps` equally spaced points
+# **Exercise 2 (latent interpolation).** Write `interpolate(G, z0, z1, steps)`: from two latent
+# vectors `z0`, `z1` (each of shape `[G.latent_dim]`), the images (`[steps, 1, 28, 28]`, made with
+# `generate(G, zs)`, `zs` of shape `[steps, G.latent_dim]`) of the `steps` equally spaced points
 # $z_w = (1-w)z_0 + w z_1$, $w \in \{0, \frac{1}{steps-1}, \dots, 1\}$. The check uses fresh
 # generators and noise; the cell after it draws a path of the committed GM-GAN's generator.
 
@@ -277,12 +270,10 @@ def interpolate(G, z0, z1, steps):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("04.2", interpolate)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 try:
     G = load_generator(ROOT / "data" / "checkpoints" / "gmgan-mnist-cpu.pt")
     z0, z1 = torch.randn(2, G.latent_dim, generator=torch.Generator().manual_seed(3))

@@ -22,7 +22,7 @@
 # 5. GM-GAN against GAN, one table and plots;
 # 6. exercises.
 #
-# **FAST mode** (`GMGAN_FAST=1`, how CI runs this notebook) uses $N$ = `profile().metric_n`
+# **FAST mode** (`GMGAN_FAST=1`) uses $N$ = `profile().metric_n`
 # samples. FID is biased upward for small $N$, and the bias depends on the model: every number
 # below is a **smoke test**, not a result. Reported comparisons use $N = 10{,}000$
 # (`python -m gmgan_lib evaluate --checkpoint PATH --n 10000 --seeds 3`).
@@ -64,17 +64,16 @@ other = train_images[torch.randperm(len(train_images), generator=g)[:N]]    # re
 # is *not comparable* with Inception FID, nor with FID on another classifier. Always name the
 # feature network (and its checksum) next to a number.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 classifier = load_classifier("mnist")
-print("feature network: LeNet[mnist], sha256", classifier.sha256[:16], "...",
-      "| test accuracy", classifier.test_accuracy)
-
-# %%
-# NBVAL_CHECK_OUTPUT
 out = classifier_outputs(test_images[:2000], classifier)
+accuracy = (out.pred == test_labels[:2000]).double().mean().item()
+print("feature network: LeNet[mnist], sha256", classifier.sha256[:16], "...")
+print(f"accuracy on 2000 test digits: {accuracy:.4f} (it names real digits almost always right)")
+
+# %% tags=["nbval-check-output"]
 print("features", tuple(out.features.shape), "| probabilities", tuple(out.probs.shape))
-print("accuracy on 2000 test digits >= 0.99:", (out.pred == test_labels[:2000]).double().mean().item() >= 0.99)
+print("accuracy on 2000 test digits >= 0.99:", accuracy >= 0.99)
 
 # %% [markdown]
 # ## 2. The metrics
@@ -104,8 +103,7 @@ with warnings.catch_warnings():
     floor = evaluate_images(other, real, classifier=classifier)
 display(Markdown(viz.metrics_table({f"real vs real (N={N})": floor})))
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("real digits: MNIST score > 9:", floor["mnist_score"] > 9)
 print("real digits: class KL < 0.01:", floor["kl"] < 0.01)
 print("real digits: precision and recall > 0.8:", floor["precision"] > 0.8 and floor["recall"] > 0.8)
@@ -134,17 +132,14 @@ with warnings.catch_warnings():
               "blur": [evaluate_images(blurred(other, s), real, classifier=classifier) for s in blur_levels]}
 fid_curves = {k: [r["fid"] for r in v] for k, v in curves.items()}
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-ignore-output"]
+viz.sanity_curves({"noise": noise_levels, "blur": blur_levels}, fid_curves)
+
+# %% tags=["nbval-check-output"]
 for kind, fids in fid_curves.items():
     print(f"FID_MNIST grows with {kind}:", all(a < b for a, b in zip(fids, fids[1:])))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-viz.sanity_curves({"noise": noise_levels, "blur": blur_levels}, fid_curves)
-
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 viz.plot_grid(torch.cat([noisy(other[:8], s) for s in noise_levels] +
                         [blurred(other[:8], s) for s in blur_levels]), nrow=8,
               title="rows: noise 0 ... 0.8, then blur 0 ... 2 pixels")
@@ -162,8 +157,7 @@ with warnings.catch_warnings():
     only_ones = evaluate_images(ones, real, classifier=classifier)
 display(Markdown(viz.metrics_table({"real vs real": floor, "only 1s": only_ones})))
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("class KL of the one-class generator > 1:", only_ones["kl"] > 1)
 print("its recall collapses below half the floor's:", only_ones["recall"] < 0.5 * floor["recall"])
 print("its FID_MNIST is over 10x the floor:", only_ones["fid"] > 10 * floor["fid"])
@@ -173,7 +167,8 @@ print("its FID_MNIST is over 10x the floor:", only_ones["fid"] > 10 * floor["fid
 #
 # The committed CPU runs (notebook 4), $N$ samples each, against the same reference set.
 # **Smoke test**: small $N$, a few minutes of CPU training, one seed. It shows the protocol; the
-# figures at $N = 10{,}000$ are in `data/checkpoints/README.md` and docs/experiments.md
+# figures at $N = 10{,}000$ are in `data/checkpoints/README.md` and
+# [docs/experiments.md](../docs/experiments.md)
 # (`python -m gmgan_lib evaluate --checkpoint PATH --n 10000 --seeds 3`).
 
 # %%
@@ -189,14 +184,12 @@ with warnings.catch_warnings():
         fake = sample(path, N, seed=0)
         results[f"{config['model']} ({path.stem})"] = evaluate_images(fake, real, classifier=classifier)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(f"FID_MNIST on LeNet[mnist] features (sha256 {classifier.sha256[:12]}...), N = {N}, one seed: SMOKE TEST")
 display(Markdown(viz.metrics_table(results)))
 viz.metrics_bar_chart(results)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("at least one GM-GAN and one GAN checkpoint evaluated:",
       any(name.startswith("gmgan") for name in results) and any(name.startswith("gan") for name in results))
 print("every row: N samples, finite metrics, MNIST score in [1, 10]:",
@@ -215,7 +208,7 @@ print("every row: N samples, finite metrics, MNIST score in [1, 10]:",
 # lower class KL. An early GM-GAN of this repository (thin strokes, 10 CPU minutes) had precision
 # 0.58 and recall 0.02, against the DCGAN's 0.45 and 0.24. So read precision and recall together,
 # never precision alone: a generator collapsed to one grey image scored precision 1.0 and recall 0
-# (docs/experiments.md, the collapsed runs).
+# ([docs/experiments.md](../docs/experiments.md), the collapsed runs).
 #
 # For scale, the GM-GAN paper reports FID 0.93 (GM-GAN) against 15.55 (GAN) on MNIST, and KL 0.95
 # against 1.07, without saying which features, which $N$ or which distributions; those numbers
@@ -226,16 +219,17 @@ print("every row: N samples, finite metrics, MNIST score in [1, 10]:",
 # ## 6. Exercises
 #
 # As in notebook 1: complete the function under each statement, then run its check, which calls
-# it on fresh random inputs; `exercises.solution("05.1")` prints one solution.
+# it on fresh random inputs; `exercises.solution("05.1")` shows one solution.
 
 # %%
 from gmgan_lib import exercises
 
 # %% [markdown]
 # **Exercise 1.** Write `fid_from_features(fa, fb)`: the Frechet distance of the Gaussians fitted
-# to two feature arrays `fa [N, D]` and `fb [M, D]` (numpy), *by hand* with the formula above. The
-# check compares it with the library on fresh random features; the cell after it then computes
-# FID_MNIST of `other` against `real` with your function.
+# to two feature arrays `fa [N, D]` and `fb [M, D]` (numpy), *by hand* with the formula above,
+# returned as a float. The covariances are the unbiased ones (dividing by $N - 1$, as `np.cov`
+# does). The check compares it with the library on fresh random features; the cell after it then
+# computes FID_MNIST of `other` against `real` with your function.
 #
 # *Hint:* you need only the trace of $(\Sigma_r\Sigma_g)^{1/2}$. The product of two covariance
 # matrices is similar to a positive semi-definite matrix, so its eigenvalues are real and
@@ -248,12 +242,10 @@ def fid_from_features(fa, fb):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("05.1", fid_from_features)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 try:
     fa = classifier_outputs(real, classifier).features.numpy()
     fb = classifier_outputs(other, classifier).features.numpy()
@@ -263,9 +255,14 @@ except NotImplementedError:
 
 # %% [markdown]
 # **Exercise 2.** Write `class_kl(pred_real, pred_gen, eps=1e-6)`: from two tensors of predicted
-# classes (0-9), the histograms $p_{real}$ and $p_{gen}$, smoothed with $\epsilon$ (add it to
-# every bin, renormalise), and $\mathrm{KL}(p_{real}\Vert p_{gen})$. Which generator of this
-# notebook has the largest class KL, and why?
+# classes (integers 0-9), return $\mathrm{KL}(p_{real}\Vert p_{gen})$ as a float, in three steps:
+# 1. the histogram of each tensor as probabilities: 10 bins (a class that never occurs is a bin
+#    of 0), each count divided by the number of predictions;
+# 2. smoothing, so that no bin is 0: add $\epsilon$ to every bin, then renormalise to sum 1;
+# 3. $\mathrm{KL}(p\Vert q) = \sum_y p(y) \log \frac{p(y)}{q(y)}$ (natural logarithm), with
+#    $p = p_{real}$, $q = p_{gen}$.
+#
+# Which generator of this notebook has the largest class KL, and why?
 
 # %%
 # Exercise 2: your code here
@@ -273,6 +270,5 @@ def class_kl(pred_real, pred_gen, eps=1e-6):
     raise NotImplementedError("your code here")
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 exercises.check("05.2", class_kl)

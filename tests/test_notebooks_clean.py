@@ -1,4 +1,4 @@
-"""The committed notebooks: each paired with its text twin, clean, executed, marked for nbval.
+"""The committed notebooks: each paired with its text twin, clean, executed, tagged for nbval.
 
 A notebook is edited in JupyterLab (or through its twin, notebooks/NN_*.py, in an editor) and
 brought together with `make sync` (jupytext, then nbstripout); notebooks/README.md says how.
@@ -49,8 +49,9 @@ def sync_problems(path: Path) -> list[str]:
     if not twin_of(path).exists():
         return []   # pairing_problems says so
     nb, twin = nbformat.read(path, as_version=4), jupytext.read(twin_of(path))
-    ours = [(c.cell_type, c.source) for c in nb.cells]
-    theirs = [(c.cell_type, c.source) for c in twin.cells]
+    # the tags too: nbval reads its markers there (`# %% tags=[...]` in the twin)
+    ours = [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
+    theirs = [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in twin.cells]
     if ours == theirs:
         return []
     first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b),
@@ -150,18 +151,37 @@ def test_no_absolute_path_of_the_machine_that_ran_it(notebook):
     assert not re.search(r"/(work|root|home|tmp)/[\w.-]+/", text)
 
 
+def _tags(cell) -> list[str]:
+    return cell.metadata.get("tags", [])
+
+
 def test_cells_are_marked_for_nbval(notebook):
-    """Checked cells exist and carry outputs to compare; plots and widgets are ignored."""
+    """Checked cells exist and carry outputs to compare; plots and widgets are ignored. The
+    markers are cell tags (`nbval-check-output`, `nbval-ignore-output`), out of the student's
+    way; nbval would still honour a `# NBVAL_...` comment, but the lesson must not show one."""
     code = _code(notebook)
-    checked = [c for c in code if c.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT")]
+    checked = [c for c in code if "nbval-check-output" in _tags(c)]
     assert checked, "each notebook compares at least one mode-independent fact"
+    for cell in code:
+        assert "NBVAL_" not in cell.source, f"a marker comment in the lesson: tag the cell:\n" \
+                                            f"{cell.source}"
+        assert not {"nbval-check-output", "nbval-ignore-output"} <= set(_tags(cell)), cell.source
     for cell in checked:
         assert cell.outputs, f"a checked cell must have stored output:\n{cell.source}"
         assert not re.search(r"(plt\.|viz\.(plot|make)_|interact)", cell.source), (
             f"plots and widgets must not be compared:\n{cell.source}")
     for cell in code:
         if re.search(r"make_\w+_widget\(", cell.source):
-            assert cell.source.lstrip().startswith("# NBVAL_IGNORE_OUTPUT"), cell.source
+            assert "nbval-ignore-output" in _tags(cell), cell.source
+
+
+def test_the_lesson_carries_no_test_scaffolding(notebook):
+    """How CI runs the notebooks is notebooks/README.md's business, not the learner's: no
+    paragraph about CI or nbval, no linter pragma."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            assert not re.search(r"\bCI\b|nbval|NBVAL", cell.source), cell.source
+        assert "# noqa" not in cell.source, cell.source
 
 
 # --- bad input: each check names the file and the command that fixes it ----------------------

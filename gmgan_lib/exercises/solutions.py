@@ -1,5 +1,5 @@
 """One solution per exercise of the course, kept apart from the notebooks: a notebook's exercise
-cell starts as a template, and ``exercises.solution(key)`` prints the function here when a
+cell starts as a template, and ``exercises.solution(key)`` shows the function here when a
 student asks for it. ``exercises.check`` also uses these as the reference on fresh inputs."""
 from __future__ import annotations
 

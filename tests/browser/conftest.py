@@ -64,10 +64,12 @@ def free_port() -> int:
 class Server:
     """A server process on 127.0.0.1:port, its log kept for the failure message."""
 
-    def __init__(self, argv: list[str], port: int, cwd: Path, ready: str, log: Path):
+    def __init__(self, argv: list[str], port: int, cwd: Path, ready: str, log: Path,
+                 env: dict[str, str] | None = None):
         self.port, self.log = port, log
         self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "GMGAN_FAST": "1", "JUPYTER_CONFIG_DIR": str(cwd / ".jupyter")}
+        env = {**os.environ, "GMGAN_FAST": "1", "JUPYTER_CONFIG_DIR": str(cwd / ".jupyter"),
+               **(env or {})}
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log.open("w"),
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
@@ -128,6 +130,32 @@ def lab(workdir):
         argv.append("--allow-root")
     server = Server(argv, port, workdir, f"/api/status?token={TOKEN}", workdir / "lab.log")
     server.token = TOKEN
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=["fast", "edit"], ids=["make-lab", "make-lab-edit"])
+def course_lab(request, tmp_path_factory):
+    """JupyterLab as scripts/lab.sh starts it (`make lab`: the working copy in work/, docs/
+    copied beside it; `make lab-edit`: the repository, opened on notebooks/), on a copy of what
+    the script reads, in a temporary folder. One server per layout for a module's tests (they
+    only read)."""
+    tmp_path = tmp_path_factory.mktemp(f"course-{request.param}")
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "lab.sh", repo / "scripts" / "lab.sh")
+    shutil.copy(ROOT / "jupytext.toml", repo / "jupytext.toml")
+    skip = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    shutil.copytree(ROOT / "notebooks", repo / "notebooks", ignore=skip)
+    shutil.copytree(ROOT / "docs", repo / "docs", ignore=skip)
+    port = free_port()
+    settings = lab_settings(tmp_path)
+    argv = ["bash", str(repo / "scripts" / "lab.sh"), request.param, "--no-browser",
+            "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={TOKEN}",
+            f"--LabApp.user_settings_dir={settings}", "--LabApp.expose_app_in_browser=True"]
+    server = Server(argv, port, tmp_path, f"/api/status?token={TOKEN}", tmp_path / "lab.log",
+                    env={"JUPYTER": str(BIN / "jupyter"), "ALLOW_ROOT": "1"})
+    server.mode = request.param
     yield server
     server.stop()
 
