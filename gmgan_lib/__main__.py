@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 # command -> (module, function suffix, one-line help)
@@ -51,7 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(args, "_missing"):
         print(f"error: command {args.command!r} is unavailable: {args._missing}", file=sys.stderr)
         return 2
-    return int(args._run(args) or 0)
+    # Every command answers Ctrl-C with 130 and SIGTERM with 143 (the shell's convention), in one
+    # line: SIGTERM is raised as an exception, so that clean-ups run (temporaries removed, the
+    # run lock released) instead of the process dying mid-write. `train` and `demo` catch both
+    # themselves to save a checkpoint first; this is for the others (evaluate, sample, ...).
+    from gmgan_lib import cli_error
+    from gmgan_lib.training.stopping import Terminated, sigterm_raises
+
+    try:
+        with sigterm_raises():
+            return int(args._run(args) or 0)
+    except KeyboardInterrupt as err:
+        return cli_error(_Stopped(f"{args.command}: interrupted by SIGINT") if not str(err)
+                         else err, 128 + signal.SIGINT)
+    except Terminated:
+        return cli_error(_Stopped(f"{args.command}: stopped by SIGTERM"), 128 + signal.SIGTERM)
+
+
+class _Stopped(RuntimeError):
+    """A command stopped by a signal (the message says which)."""
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The main job of ``make demo``: train the default GM-GAN on MNIST on the CPU, then evaluate it.
 
-    python -m gmgan_lib demo --out runs/demo [--minutes 5] [--max-steps N] [--threads 2]
+    python -m gmgan_lib demo --out runs/demo [--steps 4600] [--minutes M] [--threads 2]
 
 What it does, in about six minutes on two CPU cores:
 
@@ -8,7 +8,9 @@ What it does, in about six minutes on two CPU cores:
    morphological PDE layers as the generator's nonlinearity, a p4 group-convolution
    discriminator, :mod:`gmgan_lib.models.hybrid`) with
    :func:`gmgan_lib.train.train`: the same procedure, run directory and checkpoints as
-   ``python -m gmgan_lib train``, stopping after ``--minutes`` of training or ``--max-steps``;
+   ``python -m gmgan_lib train``, for a fixed number of steps (``--steps``, 4,600), so every
+   machine draws the same digits and only the time differs (``--minutes`` adds a time budget,
+   for whoever wants one: then the machine's speed decides the result);
 2. evaluates it with the project's protocol (:func:`gmgan_lib.metrics.evaluate.evaluate_generator`):
    ``--eval-n`` samples (10,000) against the 10,000 MNIST test digits, FID_MNIST, class KL,
    MNIST score, precision/recall, and the same figures for real train digits (the floor);
@@ -50,6 +52,10 @@ from gmgan_lib.training.rundir import run_lock
 # equivariant-GAN papers' choice, beat the textbook (0.5, 0.999) for both (docs/experiments.md).
 DEMO_LR = 4e-4
 DEMO_BETAS = (0.0, 0.9)
+# The demo's length, in steps rather than minutes, so that a slow laptop and a fast workstation
+# draw the same digits: 4,600 steps are what 5 training minutes on 2 threads made on the
+# development VM (4,604 steps, 2026-12-01; docs/results.md, "What five CPU minutes give").
+DEMO_STEPS = 4600
 NOTE = ("a short CPU run evaluated with the project's protocol (docs/evaluation.md); comparable "
         "with runs of the same budget (docs/experiments.md), not with the paper's 200 epochs")
 # Files of a previous demo run (a new demo starts over instead of resuming).
@@ -61,10 +67,12 @@ DEMO_MARK = ".gmgan-demo"
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--minutes", type=float, default=5.0,
-                   help="training time budget (default 5; loading, and the evaluation of "
-                        "--eval-n samples, add about half a minute)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument("--steps", "--max-steps", dest="steps", type=int, default=DEMO_STEPS,
+                   help="training steps (default %(default)d: about 5 minutes on 2 threads of "
+                        "the development VM; the same digits on any machine, in another time)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="also stop after this many minutes of training (default: no time "
+                        "budget; with one, a slower machine makes fewer steps)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--data-fraction", type=float, default=1.0)
     p.add_argument("--eval-n", type=int, default=10000,
@@ -168,17 +176,20 @@ def _run_demo(args: argparse.Namespace) -> int:
         model_config = model_config_from_json(args.model_config)
         if not args.out.strip():
             raise ValueError("--out must name a run directory, got an empty string")
-        if not args.minutes > 0:
+        if isinstance(args.steps, bool) or not isinstance(args.steps, int) or args.steps < 1:
+            raise ValueError(f"--steps must be a positive whole number, got {args.steps!r}")
+        if args.minutes is not None and not args.minutes > 0:
             raise ValueError(f"--minutes must be a positive number, got {args.minutes!r}")
         if not (args.eval_n == 0 or 10 <= args.eval_n <= 60000):
             raise ValueError(f"--eval-n must be 0 (skip) or in [10, 60000], got {args.eval_n!r}")
         check_threads(args.threads)      # at most the CPU count: 100000 crashed torch's pool
-        config = TrainConfig(model="gmgan", dataset="mnist", epochs=100,   # the time budget stops it first
-                             batch_size=args.batch_size, max_steps=args.max_steps, lr=args.lr,
+        config = TrainConfig(model="gmgan", dataset="mnist", epochs=100,   # the steps stop it first
+                             batch_size=args.batch_size, max_steps=args.steps, lr=args.lr,
                              beta1=args.beta1, beta2=args.beta2,
                              data_fraction=args.data_fraction, seed=args.seed, device="cpu",
                              checkpoint_every=100, log_every=10, model_config=model_config,
-                             max_seconds=60.0 * args.minutes).resolved()
+                             max_seconds=None if args.minutes is None else 60.0 * args.minutes,
+                             ).resolved()
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out must be a directory, but {out} is a file")
         # The lock first, for the whole demo (train() nests in it), then the decision about the
@@ -186,7 +197,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         # finished training's by _start_over, and in both cases nothing was removed.
         with run_lock(out, _start_over):
             _set_threads(args.threads)
-            print(f"demo: training GM-GAN on MNIST on the CPU for at most {args.minutes:g} min, "
+            budget = "" if args.minutes is None else f" (or {args.minutes:g} min, if sooner)"
+            print(f"demo: training GM-GAN on MNIST on the CPU for {args.steps:,} steps{budget}, "
                   f"{args.threads} thread(s) (architecture {config.model_config})", flush=True)
             result = train(config, out)
             return _evaluate_and_report(args, config, result, out, t_start)

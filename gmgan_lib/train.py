@@ -295,6 +295,7 @@ class _Report:
         self.run_dir, self.total, self.say, self.dry_run = run_dir, total, log, dry_run
         self.on_log, self.run = on_log, run
         self.bar = None
+        self.initial, self.started = initial, time.perf_counter()
         if bar:
             from tqdm.auto import tqdm
 
@@ -314,10 +315,19 @@ class _Report:
         elif time.perf_counter() - self.last_line >= 10 or milestone or self.dry_run:
             self.last_line = time.perf_counter()
             self.say(f"step {step}/{self.total} epoch {epoch} loss_d {loss_d:.4f} "
-                     f"loss_g {loss_g:.4f} {seconds:.1f} s", flush=True)
+                     f"loss_g {loss_g:.4f} {seconds:.1f} s{self.eta(step)}", flush=True)
         if self.on_log is not None:
             self.on_log(Progress(step, self.total, epoch, loss_d, loss_g, seconds,
                                  unwrap(self.run.generator), self.run.noise))
+
+    def eta(self, step: int) -> str:
+        """The time left at this session's pace so far (what tqdm's bar shows), or nothing
+        before the pace is known."""
+        done, elapsed = step - self.initial, time.perf_counter() - self.started
+        if done <= 0 or elapsed <= 0 or step >= self.total:
+            return ""
+        left = round((self.total - step) * elapsed / done)
+        return f", about {left // 60}:{left % 60:02d} left"
 
     def __enter__(self) -> _Report:
         return self

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -69,8 +71,8 @@ FLAGS = {
     "evaluate": ["--n", "--seeds", "--batch-size", "--device", "--dataset"],
     "train-classifier": ["--epochs", "--batch-size", "--lr", "--seed", "--threads",
                          "--max-degrees", "--dataset"],
-    "demo": ["--minutes", "--max-steps", "--batch-size", "--data-fraction", "--eval-n", "--seed",
-             "--threads", "--lr"],
+    "demo": ["--minutes", "--steps", "--max-steps", "--batch-size", "--data-fraction",
+             "--eval-n", "--seed", "--threads", "--lr"],
 }
 
 
@@ -139,3 +141,30 @@ def test_gmgan_debug_shows_the_traceback_instead(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("GMGAN_DEBUG", "1")
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         main(argv)
+
+
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "SIGTERM"),
+                                                (signal.SIGINT, 130, "SIGINT")])
+def test_every_command_answers_a_signal_with_one_line_and_the_shells_code(
+        tmp_path, monkeypatch, capsys, signum, code, word):
+    """A signal in the middle of a write (here: `sample`'s grid) leaves no file, half or whole,
+    and no temporary; the command says which signal in one line and exits 128 + its number."""
+    import gmgan_lib.sampling
+    from gmgan_lib.files import atomic_write
+
+    target = tmp_path / "grid.png"
+
+    def killed_mid_write(args):
+        def write(f):
+            f.write(b"half a grid")
+            os.kill(os.getpid(), signum)     # delivered here, in the main thread
+            f.write(b"never")
+        atomic_write(target, write)
+        return 0
+
+    monkeypatch.setattr(gmgan_lib.sampling, "run_sample", killed_mid_write)
+    assert main(["sample", "--checkpoint", "x.pt", "--out", str(target)]) == code
+    err = capsys.readouterr().err
+    assert err == f"error: sample: {'stopped by' if code == 143 else 'interrupted by'} {word}\n"
+    assert os.listdir(tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL     # the handler is given back

@@ -18,7 +18,7 @@ from gmgan_lib.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 # Two training steps of the smallest GM-GAN on a few digits, no evaluation.
-QUICK = ["--max-steps", "2", "--batch-size", "8", "--data-fraction", "0.002", "--eval-n", "0"]
+QUICK = ["--steps", "2", "--batch-size", "8", "--data-fraction", "0.002", "--eval-n", "0"]
 
 
 def test_demo_writes_samples_and_metrics(tmp_path, capsys):
@@ -58,6 +58,8 @@ def test_a_demo_folder_from_before_the_mark_is_still_started_over(tmp_path):
 def test_demo_rejects_bad_arguments(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "--minutes", "0"]) == 2
     assert "--minutes must be a positive number" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "d"), "--steps", "0"]) == 2
+    assert "--steps must be a positive whole number, got 0" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "d"), "--eval-n", "5"]) == 2
     assert "--eval-n must be 0 (skip) or in [10, 60000]" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "d"), "--batch-size", "0"]) == 2
@@ -153,3 +155,33 @@ def test_demo_answers_sigint_and_sigterm_like_train(tmp_path, sig, code):
     report = json.loads((out / "metrics.json").read_text())
     assert report["what"] == f"skipped (interrupted by {signal.Signals(sig).name})"
     assert load_checkpoint(out / "checkpoint.pt")["step"] == report["train"]["steps"]
+
+
+def test_the_demo_is_a_number_of_steps_not_a_time(tmp_path, monkeypatch):
+    """Every machine draws the same digits: by default the demo trains DEMO_STEPS steps and no
+    time budget can stop it earlier; --minutes is there for whoever asks for one."""
+    import gmgan_lib.demo as demo
+
+    seen = {}
+
+    def fake_train(config, out):          # record the configuration the demo would train
+        seen["config"] = config
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(demo, "train", fake_train)
+    assert main(["demo", "--out", str(tmp_path / "a")]) == 2
+    assert seen["config"].max_steps == demo.DEMO_STEPS == 4600
+    assert seen["config"].max_seconds is None
+    assert main(["demo", "--out", str(tmp_path / "b"), "--minutes", "2.5", "--max-steps", "7"]) == 2
+    assert seen["config"].max_steps == 7 and seen["config"].max_seconds == 150.0
+
+
+def test_the_console_line_tells_the_time_left():
+    from types import SimpleNamespace
+
+    from gmgan_lib.train import _Report
+
+    report = SimpleNamespace(initial=100, started=time.perf_counter() - 30.0, total=1100)
+    # 100 steps in 30 s: 900 steps are 270 s, 4:30.
+    assert _Report.eta(report, 200).endswith("about 4:30 left")
+    assert _Report.eta(report, 100) == "" and _Report.eta(report, 1100) == ""
