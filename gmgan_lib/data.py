@@ -154,6 +154,19 @@ def _mirror_dirs(name: str) -> list[Path]:
     return dirs
 
 
+def _one_line_reason(err: Exception) -> str:
+    """The reason of a failed download in one line. torchvision's message lists every mirror it
+    tried over several lines, each with the same underlying error ("<urlopen error [Errno -2]
+    Name or service not known>" when offline): the first line and the distinct reasons are kept."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    reasons = [line.strip("<>") for line in lines[1:] if line.startswith("<")]
+    reasons = list(dict.fromkeys(reasons))               # distinct, in order
+    head = lines[0].rstrip(":")
+    return f"{type(err).__name__}: {head}" + (f": {'; '.join(reasons)}" if reasons else "")
+
+
 def _download_enabled() -> bool:
     return os.environ.get("GMGAN_DATA_DOWNLOAD", "1").strip() != "0"
 
@@ -262,7 +275,7 @@ def ensure_raw(name: str, root: str | os.PathLike | None = None) -> tuple[dict[s
             try:
                 got = _download(name, Path(tmp))
             except Exception as err:  # offline, proxy, server error: reported below, once
-                download_note = f"torchvision download (failed: {type(err).__name__}: {err})"
+                download_note = f"torchvision download (failed: {_one_line_reason(err)})"
             else:
                 download_note = "torchvision download (did not provide the files)"
                 for key, rf in list(missing.items()):

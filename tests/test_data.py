@@ -275,6 +275,25 @@ def test_failed_download_is_reported(isolated, monkeypatch):
         data.ensure_raw("mnist")
 
 
+def test_torchvisions_offline_message_becomes_one_line(isolated, monkeypatch):
+    monkeypatch.setenv("GMGAN_DATA_DOWNLOAD", "1")
+
+    def offline(name, tmpdir):      # torchvision's message, as it reads offline
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\n"
+                           "Tried https://ossci-datasets.s3.amazonaws.com/mnist/, got:\n"
+                           "<urlopen error [Errno -2] Name or service not known>\n"
+                           "Tried http://yann.lecun.com/exdb/mnist/, got:\n"
+                           "<urlopen error [Errno -2] Name or service not known>\n")
+
+    monkeypatch.setattr(data, "_download", offline)
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        data.ensure_raw("mnist")
+    message = str(err.value)
+    assert "\n" not in message
+    assert ("download (failed: RuntimeError: Error downloading train-images-idx3-ubyte.gz: "
+            "urlopen error [Errno -2] Name or service not known)") in message
+
+
 def test_download_result_is_verified_and_installed(isolated, monkeypatch, real_raw):
     root, _ = isolated
     monkeypatch.setenv("GMGAN_DATA_DOWNLOAD", "1")
