@@ -301,3 +301,27 @@ def test_the_notebooks_templates_are_the_checked_functions():
                 assert [p.split("=")[0].strip() for p in template.group(1).split(",")][
                     :len(required)] == required, (twin.name, name)
     assert seen == set(REFERENCE)
+
+
+def test_an_answer_that_never_finishes_is_stopped_with_a_hint(monkeypatch, capsys):
+    """A student's endless loop (even one that swallows every Exception) is stopped after the
+    time limit, with a hint; the alarm is given back afterwards."""
+    import signal
+    import time
+
+    monkeypatch.setattr(exercises, "TIME_LIMIT_S", 0.3)
+
+    def shift(f):
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:     # noqa: BLE001 - a student's catch-all cannot hold the limit
+                pass
+
+    started = time.perf_counter()
+    exercises.check("01.2", shift, seed=0)
+    assert time.perf_counter() - started < 5
+    hint = not_yet("01.2", capsys)
+    assert "stopped your function after 0.3 s" in hint and "loop" in hint
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

@@ -17,11 +17,13 @@ untouched (so the committed notebook runs top to bottom); or, for a wrong answer
 "Exercise KEY: not yet: <hint>". A wrong answer is a step of learning, not a crash: no traceback
 and no line of the checker reaches the screen, and the hint names the idea to look at (often
 what was wrong with this answer: a wrong direction, a missing term, a factor), never the answer
-itself. The solutions live in :mod:`gmgan_lib.exercises.solutions`, never executed by a notebook
+itself. An answer still running after :data:`TIME_LIMIT_S` seconds (an endless loop) is
+stopped with a hint too. The solutions live in :mod:`gmgan_lib.exercises.solutions`, never executed by a notebook
 before the student asks: ``exercises.solution("01.3")`` shows one.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -29,6 +31,8 @@ import linecache
 import math
 import numbers
 import random
+import signal
+import threading
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -45,6 +49,39 @@ class _NotYet(Exception):
     """A wrong answer; the message is the hint that :func:`check` prints. (The checks raise this,
     never use ``assert``: asserts vanish under ``python -O``, and an AssertionError raised inside
     the student's own code must not read as the checker's verdict.)"""
+
+
+# The longest a check may take: the reference solutions need at most about 10 s (05.1, on a
+# loaded 2-core VM), so an answer still running after this is stuck (a loop that never ends) or
+# works element by element in Python where the exercise wants tensor operations.
+TIME_LIMIT_S = 60
+
+
+class _TooSlow(BaseException):
+    """Raised by the alarm inside the student's code: a BaseException, so that no ``except
+    Exception`` in their function or in the checker takes it for a wrong value."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise :class:`_TooSlow` in the main thread after ``seconds`` (an interval timer, SIGALRM).
+    Only where the alarm is free: off the main thread, on a platform without SIGALRM, or when
+    someone else's handler is installed (a test runner's timeout), there is no limit."""
+    if (not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGALRM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _TooSlow()
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
 class _AnswerRaised(_NotYet):
@@ -511,7 +548,13 @@ def check(key: str, *answers: Callable, seed: int | None = None) -> None:
                         f"got {len(answers)}")
     rng = random.Random(seed)     # None: fresh inputs at every call
     try:
-        run(rng, *(_on_copies(answer) for answer in answers))
+        with _time_limit(TIME_LIMIT_S):
+            run(rng, *(_on_copies(answer) for answer in answers))
+    except _TooSlow:
+        print(f"Exercise {key}: not yet: the check stopped your function after {TIME_LIMIT_S} s "
+              f"(one solution needs a few seconds): look for a loop that never ends, or for a "
+              f"Python loop over single elements where one tensor operation would do")
+        return
     except NotImplementedError:
         print(f"Exercise {key}: not attempted yet (complete the cell above, then run this one; "
               f'exercises.solution("{key}") shows one solution)')
