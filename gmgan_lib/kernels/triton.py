@@ -119,7 +119,12 @@ def _erosion_forward_kernel(
                     cand = (v.to(tl.float32) + kv.to(tl.float32)).to(v.dtype)
                 else:
                     cand = v + kv
-                better = cand < m              # strict: ties keep the smaller n
+                # Strict: ties keep the smaller n. A NaN candidate is taken too (and, once m is
+                # NaN, nothing is below it): a NaN in the image or the kernel shows in the output,
+                # as it does in the reference's torch.minimum, instead of losing every comparison
+                # and vanishing. No value check runs on the GPU (a sync per call); this keeps a
+                # NaN visible without one.
+                better = (cand < m) | (cand != cand)
                 m = tl.where(better, cand, m)
                 if NEED_INDEX:
                     arg = tl.where(better, (a * KH + i) * KW + j, arg)

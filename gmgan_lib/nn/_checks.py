@@ -2,8 +2,9 @@
 
 The rule of the project: bad input never gives a silent wrong answer. Checks that would force a
 device synchronisation (looking at tensor *values*: NaN, negative metric entries) run only when
-the tensor is on the CPU; on CUDA the hot path skips them (a NaN there propagates to the output,
-it is not hidden).
+the tensor is on the CPU; on CUDA the hot path skips them, and a NaN there propagates to the
+output instead of being hidden (the Triton erosion takes a NaN candidate into its running minimum,
+as the reference's ``torch.minimum`` does; tests/kernels/test_triton.py checks the NaN positions).
 """
 from __future__ import annotations
 
