@@ -85,8 +85,10 @@ def cli_os_error(err: OSError) -> int:
         errno.ENOSPC: "free some space on that disk, or write elsewhere (the previous version of "
                       "the file, if any, is kept)",
         errno.EDQUOT: "free some of your disk quota, or write elsewhere",
-        errno.EACCES: "check the permissions of the file and its folder, or write elsewhere",
-        errno.EPERM: "check the permissions of the file and its folder, or write elsewhere",
+        errno.EACCES: "check the permissions of the file and its folder (an output: or write "
+                      "elsewhere)",
+        errno.EPERM: "check the permissions of the file and its folder (an output: or write "
+                     "elsewhere)",
         errno.EROFS: "the disk is read-only: write elsewhere",
         errno.ENAMETOOLONG: "choose a shorter path (most systems allow 255 bytes a name, 4096 a path)",
         errno.EISDIR: "a folder has that name: remove it, or choose another name",

@@ -168,3 +168,37 @@ def test_every_command_answers_a_signal_with_one_line_and_the_shells_code(
     assert err == f"error: sample: {'stopped by' if code == 143 else 'interrupted by'} {word}\n"
     assert os.listdir(tmp_path) == []
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL     # the handler is given back
+
+
+@pytest.mark.parametrize("unreadable", ["data/MNIST/raw/t10k-labels-idx1-ubyte",
+                                        "data/classifiers/mnist.pt",
+                                        "data/classifiers/SHA256SUMS",
+                                        "data/checkpoints/SHA256SUMS"])
+def test_an_input_file_that_cannot_be_read_is_one_line_naming_it(
+        unreadable, tmp_path, monkeypatch, capsys):
+    """As a user without read permission meets them (root reads everything, so the denial is
+    simulated where Python opens the file): the MNIST test labels, the classifier, either
+    manifest. One line that names the file, no traceback, exit 1 (the machine's set-up)."""
+    import builtins
+    import io
+
+    repo = Path(__file__).resolve().parents[1]
+    target = (repo / unreadable).resolve()
+    if not target.exists():
+        pytest.skip(f"{unreadable} is not here (make data)")
+    real_open = io.open
+
+    def denied(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and Path(os.fspath(file)).resolve() == target:
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", denied)
+    monkeypatch.setattr(io, "open", denied)
+    monkeypatch.chdir(repo)
+    rc = main(["evaluate", "--checkpoint", "data/checkpoints/gan-mnist-cpu.pt", "--n", "10",
+               "--seeds", "1", "--out", str(tmp_path / "eval")])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert rc in (1, 2) and len(err) == 1, err
+    assert Path(unreadable).name in err[0] and "Permission denied" in err[0]
+    assert "Traceback" not in err[0]

@@ -212,6 +212,42 @@ def _check_dataset(dataset: str) -> None:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
 
 
+# Bounds on what a classifier file may declare: the committed ones have 128 features and 10
+# classes; a crafted file must not make the loader allocate gigabytes.
+MAX_FEATURES, MAX_CLASSES = 4096, 1000
+
+
+def _decode(data: bytes, path: Path) -> LeNet:
+    """The LeNet stored in ``data`` (the bytes that were hashed, not the file read again: it
+    could change in between), or a ValueError naming ``path`` and what is wrong."""
+    try:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:     # an unpickling error, a truncated zip, a forbidden global
+        raise ValueError(f"{path} cannot be read as a {FORMAT} file "
+                         f"({type(err).__name__}: {str(err).strip().splitlines()[0][:200]})"
+                         ) from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{path} is not a {FORMAT} file of version {FORMAT_VERSION}")
+    sizes = {"feature_dim": MAX_FEATURES, "num_classes": MAX_CLASSES}
+    for key, most in sizes.items():
+        value = blob.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise ValueError(f"{path}: {key} must be a whole number in [1, {most}], got {value!r}")
+    model = LeNet(feature_dim=blob["feature_dim"], num_classes=blob["num_classes"])
+    state = blob.get("state_dict")
+    try:
+        if not isinstance(state, dict):
+            raise TypeError(f"state_dict is a {type(state).__name__}, not a dict")
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError) as err:
+        raise ValueError(f"{path}: its weights do not fit the LeNet it declares "
+                         f"({str(err).strip().splitlines()[0][:200]})") from None
+    accuracy = blob.get("test_accuracy")      # shown in reports only: a number or nothing
+    model.test_accuracy = (float(accuracy) if isinstance(accuracy, (int, float))
+                           and not isinstance(accuracy, bool) else None)
+    return model
+
+
 def load_classifier(dataset: str = "mnist", directory: Path | str | None = None,
                     device: str | torch.device | None = None) -> LeNet:
     """The committed feature classifier of ``dataset``, checked and in eval mode.
@@ -237,15 +273,11 @@ def load_classifier(dataset: str = "mnist", directory: Path | str | None = None,
             f"classifier file {path} has sha256 {actual}, expected {expected} (from "
             f"{directory / MANIFEST}): the file is corrupted or was replaced; restore it "
             f"(git checkout) or retrain it with `python -m gmgan_lib train-classifier --dataset {dataset}`")
-    # Unpickle the bytes we hashed, not the file again (it could change in between).
-    blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path} is not a {FORMAT} file of version {FORMAT_VERSION}")
-    model = LeNet(feature_dim=int(blob["feature_dim"]), num_classes=int(blob["num_classes"]))
-    model.load_state_dict(blob["state_dict"])
+    # A file that matches its manifest can still be crafted (the manifest re-hashed beside it):
+    # everything it declares is checked before use, and what cannot be decoded is one error.
+    model = _decode(data, path)
     model.dataset = dataset
     model.sha256 = actual
-    model.test_accuracy = blob.get("test_accuracy")
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -103,6 +103,42 @@ def test_tampered_file_is_rejected_with_names_and_hash(committed_copy):
         load_classifier("mnist", committed_copy)
 
 
+def _crafted(folder, blob_or_bytes):
+    """Replace mnist.pt with crafted content and re-hash the manifest to match it: the checksum
+    passes, so only the loader's own checks stand between the file and the user."""
+    import io
+
+    from gmgan_lib.files import manifest_line, sha256_bytes
+    if isinstance(blob_or_bytes, bytes):
+        data = blob_or_bytes
+    else:
+        buffer = io.BytesIO()
+        torch.save(blob_or_bytes, buffer)
+        data = buffer.getvalue()
+    (folder / "mnist.pt").write_bytes(data)
+    (folder / MANIFEST).write_text(manifest_line("mnist.pt", sha256_bytes(data)))
+
+
+def test_a_crafted_classifier_with_a_rehashed_manifest_is_one_clear_error(committed_copy):
+    good = torch.load(committed_copy / "mnist.pt", weights_only=True)
+    cases = {
+        "not a zip": (b"\x80\x04K\x01." * 10, "cannot be read as a"),
+        "a huge width": ({**good, "feature_dim": 10**9}, r"feature_dim must be a whole number in \[1, 4096\]"),
+        "no classes": ({**good, "num_classes": 0}, r"num_classes must be a whole number"),
+        "a float width": ({**good, "feature_dim": 128.0}, r"feature_dim must be a whole number"),
+        "wrong shapes": ({**good, "feature_dim": 64}, "do not fit the LeNet it declares"),
+        "no weights": ({**good, "state_dict": [1, 2]}, "do not fit the LeNet it declares"),
+        "a missing key": ({**good, "state_dict": {}}, "do not fit the LeNet it declares"),
+    }
+    for content, message in cases.values():
+        _crafted(committed_copy, content)
+        with pytest.raises(ValueError, match=message):
+            load_classifier("mnist", committed_copy)
+    # the same bytes re-hashed load as before: the checks refuse nothing that is right
+    _crafted(committed_copy, {**good, "test_accuracy": "0.99"})
+    assert load_classifier("mnist", committed_copy).test_accuracy is None
+
+
 def test_missing_manifest_entry_file_or_dataset(committed_copy):
     (committed_copy / MANIFEST).write_text("")
     with pytest.raises(ValueError, match="has no sha256 for mnist.pt"):
