@@ -53,7 +53,12 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
     if not isinstance(state, dict):
         raise ValueError(f"state must be a dict, got {type(state).__name__}")
     payload = {"format": FORMAT, "version": VERSION, **state}
-    return atomic_write(path, lambda f: torch.save(payload, f))
+    # Serialised in memory first, then written by Python: torch's zip writer turns a failed write
+    # (a full disk) into a RuntimeError ("unexpected pos ..."), Python's write raises the OSError
+    # (ENOSPC) that names the file and the cause. A checkpoint is held in memory anyway.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def check_manifest(path: str | os.PathLike, data: bytes) -> None:
