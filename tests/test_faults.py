@@ -169,3 +169,34 @@ def test_evaluate_killed_at_any_moment_leaves_a_whole_report_or_none(tmp_path):
         if report.exists():
             assert "fid" in json.dumps(json.loads(report.read_text()))
         assert not [p for p in out.rglob("*") if p.is_file() and p.stat().st_size == 0]
+
+
+def test_prepare_data_killed_at_any_moment_leaves_only_verified_files(tmp_path):
+    """Each raw file appears under its name whole (md5-checked, then renamed into place) or not
+    at all, so a SIGKILL at any moment leaves a folder that the next `prepare-data` completes
+    without a complaint about a corrupted file."""
+    mirror = REPO / "data"
+    if not (mirror / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file():
+        pytest.skip("MNIST is not in data/ (make data)")
+    import hashlib
+
+    from gmgan_lib.data import RAW
+    rng = random.Random(2)
+    env = {**os.environ, "GMGAN_DATA_MIRROR": str(mirror), "GMGAN_DATA_DOWNLOAD": "0"}
+    for trial in range(3):
+        root = tmp_path / f"root-{trial}"
+        env["GMGAN_DATA_ROOT"] = str(root)
+        proc = subprocess.Popen([sys.executable, "-m", "gmgan_lib", "prepare-data", "--dataset",
+                                 "mnist"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=rng.uniform(2.0, 8.0))
+        proc.kill()
+        proc.wait()
+        expected = {rf.name: rf.md5 for rf in RAW["mnist"].files.values()}
+        for path in (root / "MNIST" / "raw").glob("*") if (root / "MNIST").exists() else []:
+            if path.name in expected:       # under its real name: whole
+                assert hashlib.md5(path.read_bytes()).hexdigest() == expected[path.name]
+        again = subprocess.run([sys.executable, "-m", "gmgan_lib", "prepare-data", "--dataset",
+                                "mnist"], cwd=REPO, env=env, capture_output=True, text=True)
+        assert again.returncode == 0 and "ok" in again.stdout, again.stderr
