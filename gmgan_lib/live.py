@@ -29,15 +29,19 @@ class LiveTraining:
     ``samples``: how many images of the fixed noise the grid shows (``nrow`` per row).
     ``show``: where a figure goes; the default displays it in the notebook and then updates
     that same output (tests pass a list's ``append``).
+    ``color``: draw both losses in this colour (the discriminator's solid, the generator's
+    dashed), e.g. ``gmgan_lib.viz.model_color("GM-GAN")``, so that a model keeps its colour
+    from one picture to the next; by default the two losses take matplotlib's first colours.
     """
 
     def __init__(self, every_seconds: float = 5.0, samples: int = 32, nrow: int = 8,
-                 show=None):
+                 show=None, color: str | None = None):
         if not every_seconds >= 0:
             raise ValueError(f"every_seconds must be >= 0, got {every_seconds!r}")
         if not (isinstance(samples, int) and samples >= 1):
             raise ValueError(f"samples must be a positive int, got {samples!r}")
         self.every_seconds, self.samples, self.nrow = float(every_seconds), samples, nrow
+        self.color = color
         self.steps: list[int] = []
         self.loss_d: list[float] = []
         self.loss_g: list[float] = []
@@ -58,20 +62,21 @@ class LiveTraining:
 
     def figure(self, p) -> Figure:
         """The losses up to ``p.step`` (left) and samples of ``p.generator`` (right)."""
-        fig = Figure(figsize=(10, 3.4))
-        ax_loss, ax_grid = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-        ax_loss.plot(self.steps, self.loss_d, label="discriminator")
-        ax_loss.plot(self.steps, self.loss_g, label="generator")
-        ax_loss.set_xlabel("step")
-        ax_loss.set_ylabel("loss")
+        fig = Figure(figsize=(11, 4.0))
+        ax_loss, ax_grid = fig.subplots(1, 2, gridspec_kw={"width_ratios": [5, 4]})
+        ax_loss.plot(self.steps, self.loss_d, label="discriminator", color=self.color)
+        ax_loss.plot(self.steps, self.loss_g, label="generator", color=self.color,
+                     ls="--" if self.color else "-")
+        ax_loss.set_xlabel("step", fontsize=10)
+        ax_loss.set_ylabel("loss", fontsize=10)
         ax_loss.set_xlim(0, max(p.total, 1))
         ax_loss.grid(alpha=0.3)
-        ax_loss.legend(loc="upper right", fontsize=8)
+        ax_loss.legend(loc="upper right", fontsize=10)
         with torch.no_grad():
             images = generate(p.generator, p.noise[: self.samples])
         ax_grid.imshow(image_grid(images, nrow=self.nrow), cmap="gray", vmin=0, vmax=1)
         ax_grid.set_axis_off()
-        ax_grid.set_title("samples (fixed noise)", fontsize=9)
+        ax_grid.set_title("samples (fixed noise)", fontsize=10)
         fig.suptitle(f"step {p.step}/{p.total}, epoch {p.epoch}, {p.seconds:.0f} s: "
                      f"loss_d {p.loss_d:.3f}, loss_g {p.loss_g:.3f}", fontsize=10)
         fig.tight_layout()

@@ -36,7 +36,8 @@ __all__ = [
     "make_orientation_score_widget",
     "training_curves", "read_metrics_csv",
     "equivariance_bar_chart",
-    "metrics_table", "metrics_bar_chart", "sanity_curves",
+    "metrics_table", "metrics_bar_chart", "sanity_curves", "cpu_minute_curves",
+    "MODEL_COLORS", "model_color", "METRIC_BETTER",
 ]
 
 
@@ -98,14 +99,33 @@ def image_grid(images, nrow: int = 8, padding: int = 2,
     return grid[0].numpy() if grey else grid.permute(1, 2, 0).numpy()
 
 
-def plot_grid(images, nrow: int = 8, title: str | None = None, scale: float = 0.35) -> Figure:
-    """A figure of :func:`image_grid` (samples, digits, generated batches)."""
+def plot_grid(images, nrow: int = 8, title: str | None = None, scale: float = 0.35,
+              row_labels: Sequence[str] | None = None) -> Figure:
+    """A figure of :func:`image_grid` (samples, digits, generated batches).
+
+    ``row_labels``, one per row of the grid, are written left of the rows (what changes from
+    one row to the next, e.g. ``"noise σ = 0.1"``).
+    """
     grid = image_grid(images, nrow=nrow)
     h, w = grid.shape[:2]
+    batch = _as_image_batch(images)
+    rows, tile = -(-len(batch) // nrow), batch.shape[-2]
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"row_labels must hold one label per row ({rows}), got "
+                         f"{len(row_labels)}")
     fig = Figure(figsize=(max(2.0, scale * w / 10), max(2.0, scale * h / 10)))
     ax = fig.add_subplot()
     ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.set_axis_off()
+    if row_labels is None:
+        ax.set_axis_off()
+    else:
+        ax.set_xticks([])
+        pad = 2   # image_grid's padding: row r's pixels start at pad + r * (tile + pad)
+        ax.set_yticks(pad + np.arange(rows) * (tile + pad) + (tile - 1) / 2, list(row_labels),
+                      fontsize=11)
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -181,21 +201,27 @@ def plot_structuring_element(alpha: float = 0.65, t: float = 1.0,
     arr = structuring_element_arrays(alpha, t, metric, distance, orientation, kernel_size,
                                      orientations)
     kOr = arr["m2"].shape[0]
-    fig = Figure(figsize=(2.2 * (kOr + 1) + 0.8, 2.6))
+    # About 1.45 inches a panel: 5 angular offsets make a figure under 10 inches wide, which a
+    # notebook shows at (nearly) its own size, so the 10-point titles stay 10 points.
+    fig = Figure(figsize=(1.45 * (kOr + 1) + 1.1, 2.9), layout="constrained")
     axes = fig.subplots(1, kOr + 1)
     style = dict(cmap="viridis", vmin=0.0, vmax=clip, interpolation="nearest")
     im = axes[0].imshow(arr["r2"], **style)
-    axes[0].set_title("R2 kernel")
+    axes[0].set_title("on R2", fontsize=10)
     theta = 360.0 * orientation / orientations
     for a, ax in enumerate(axes[1:]):
         ax.imshow(arr["m2"][a], **style)
-        ax.set_title(f"M2, θ={theta:.0f}°, Δθ={np.degrees(arr['angles'][a]):+.0f}°", fontsize=8)
+        ax.set_title(f"Δθ = {np.degrees(arr['angles'][a]):+.0f}°", fontsize=10)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="k_t (clipped)")
-    fig.suptitle(f"alpha={alpha:g} (beta={F.beta_of_alpha(alpha):.3g}), t={t:g}, "
-                 f"metric={tuple(metric)}, {distance}", fontsize=9)
+    bar = fig.colorbar(im, ax=list(axes), shrink=0.85)
+    bar.set_label("k (clipped at 2)", fontsize=9)
+    bar.ax.tick_params(labelsize=9)
+    fig.suptitle(f"left: k on R2;  right: k on M2 at orientation θ = {theta:g}°, one slice per "
+                 f"angular offset Δθ\nα = {alpha:g} (β = {F.beta_of_alpha(alpha):.3g}), t = {t:g}, "
+                 f"weights (main, lateral, angular) = {tuple(metric)}, {distance} distance",
+                 fontsize=10)
     return fig
 
 
@@ -218,8 +244,17 @@ def make_structuring_element_widget(orientations: int = 8, kernel_size=(5, 9, 9)
         angular=W.FloatSlider(value=0.6, description="angular", **weight),
         distance=W.Dropdown(options=list(F.DISTANCES), value="logarithmic",
                             description="distance"),
-        orientation=W.IntSlider(value=1, min=0, max=orientations - 1,
-                                description="orientation"))
+        # the slider reads in degrees; its value is still the orientation's index
+        orientation=W.SelectionSlider(options=orientation_options(orientations), value=1,
+                                      description="orientation"))
+
+
+def orientation_options(orientations: int) -> list[tuple[str, int]]:
+    """``(label in degrees, index)`` for each orientation: ``[("0°", 0), ("45°", 1), ...]``.
+
+    A slider over these options shows the angle ``360 o / orientations`` and passes the exact
+    index ``o`` to its callback."""
+    return [(f"{360 * o / orientations:g}°", o) for o in range(orientations)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,31 +318,44 @@ def erosion_dilation_panel(image, kernel: str = "quadratic", size: int = 5,
     With ``op`` (one of ``"erosion"``, ``"dilation"``, ``"opening"``, ``"closing"``) a sixth
     panel shows what that operation changed, ``op(f) - f``, in a signed colour map. The last
     panel draws the structuring element itself (its values; white where it is +inf, outside a
-    flat element's support).
+    flat element's support). Each kind of panel has its colour bar: grey levels, change, ``k``.
     """
     names = ("erosion", "dilation", "opening", "closing")
     if op is not None and op not in names:
         raise ValueError(f"op must be None or one of {names}, got {op!r}")
     arr = morphology_arrays(image, kernel, size, alpha, t)
     panels = ["f", *names] + ([op] if op else [])
-    fig = Figure(figsize=(2.1 * (len(panels) + 1), 2.5))
+    # About 1.3 inches a panel and three slim colour bars: under 11 inches with the sixth panel,
+    # so that a notebook shows the 10-point titles at (nearly) their own size.
+    fig = Figure(figsize=(1.3 * (len(panels) + 1) + 1.8, 2.5), layout="constrained")
     axes = fig.subplots(1, len(panels) + 1)
-    kernel_ax = axes[-1]
-    kernel_ax.imshow(np.ma.masked_invalid(arr["kernel"]), cmap="viridis", interpolation="nearest")
-    kernel_ax.set_title("structuring element")
-    kernel_ax.set_axis_off()
+    grey = diff_image = None
     for i, (ax, name) in enumerate(zip(axes, panels)):
         if i == 5:
             diff = arr[name] - arr["f"]
-            ax.imshow(diff, cmap="RdBu_r", vmin=-2, vmax=2, interpolation="nearest")
-            ax.set_title(f"{name}(f) - f")
+            diff_image = ax.imshow(diff, cmap="RdBu_r", vmin=-2, vmax=2, interpolation="nearest")
+            ax.set_title(f"{name}(f) − f", fontsize=10)
         else:
-            ax.imshow(arr[name], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-            ax.set_title(name)
+            grey = ax.imshow(arr[name], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+            ax.set_title(name, fontsize=10)
         ax.set_axis_off()
+    kernel_ax = axes[-1]
+    finite = arr["kernel"][np.isfinite(arr["kernel"])]
+    element = kernel_ax.imshow(np.ma.masked_invalid(arr["kernel"]), cmap="viridis",
+                               vmin=0.0, vmax=max(float(finite.max()), 1.0),
+                               interpolation="nearest")
+    kernel_ax.set_title("structuring\nelement k", fontsize=10)
+    kernel_ax.set_axis_off()
+    bars = [(grey, axes[:5], "grey level"), (element, [kernel_ax], "k (white: +∞)")]
+    if diff_image is not None:
+        bars.insert(1, (diff_image, [axes[5]], "change"))
+    for mappable, where, label in bars:
+        bar = fig.colorbar(mappable, ax=list(where), shrink=0.8, aspect=12, pad=0.03)
+        bar.set_label(label, fontsize=9)
+        bar.ax.tick_params(labelsize=9)
     fig.suptitle(f"{kernel} structuring element, size {size}"
-                 + (f", alpha={alpha:g}" if kernel == "power" else "")
-                 + (f", t={t:g}" if kernel in ("quadratic", "power") else ""), fontsize=9)
+                 + (f", α = {alpha:g}" if kernel == "power" else "")
+                 + (f", t = {t:g}" if kernel in ("quadratic", "power") else ""), fontsize=10)
     return fig
 
 
@@ -383,7 +431,9 @@ def orientation_score(image, orientations: int = 8, size: int = 9, sigma_main: f
     return F.lift_m2(f, psi[None, None], orientations)[0, 0]
 
 
-ORIENTATIONS_PER_ROW = 8
+#: Four slices a row keep the figure under 9.5 inches wide whatever the number of orientations,
+#: so that a notebook shows it at (nearly) its own size and its 10-point titles stay readable.
+ORIENTATIONS_PER_ROW = 4
 
 
 def orientation_score_panel(image, orientations: int = 8, size: int = 9,
@@ -392,8 +442,8 @@ def orientation_score_panel(image, orientations: int = 8, size: int = 9,
 
     Left column: the image ``f`` and the winning orientation (hue = orientation modulo 180
     degrees, brightness = the maximal response), with an angle legend. Right: one panel per
-    orientation, at most ``ORIENTATIONS_PER_ROW`` per row (so 16 orientations make two readable
-    rows), on one symmetric colour scale with its colour bar.
+    orientation, ``ORIENTATIONS_PER_ROW`` per row (so 8 orientations make two rows, 16 four), on
+    one symmetric colour scale with its colour bar.
     """
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize, hsv_to_rgb
@@ -402,31 +452,34 @@ def orientation_score_panel(image, orientations: int = 8, size: int = 9,
     score = orientation_score(image, orientations, size, sigma_main, sigma_lateral).numpy()
     cols = min(orientations, ORIENTATIONS_PER_ROW)
     rows = -(-orientations // cols)
-    fig = Figure(figsize=(1.5 * cols + 3.4, 1.75 * max(rows, 2) + 0.4), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[2.4, 1.5 * cols + 1.0])
+    fig = Figure(figsize=(1.5 * cols + 3.6, 1.7 * max(rows, 2) + 0.5), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[2.4, 1.5 * cols + 1.2])
     ax_f, ax_best = left.subplots(2, 1)
     ax_f.imshow(f, cmap="gray", vmin=-1, vmax=1)
-    ax_f.set_title("f", fontsize=9)
+    ax_f.set_title("f", fontsize=10)
     vmax = max(float(np.abs(score).max()), 1e-12)
     axes = right.subplots(rows, cols, squeeze=False)
     for o, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if o < orientations:
             shown = ax.imshow(score[o], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-            ax.set_title(f"θ = {360 * o / orientations:.1f}°".replace(".0°", "°"), fontsize=8)
-    right.colorbar(shown, ax=axes, shrink=0.9, label="response U(x, θ)")
+            ax.set_title(f"θ = {360 * o / orientations:.1f}°".replace(".0°", "°"), fontsize=10)
+    bar = right.colorbar(shown, ax=axes, shrink=0.9)
+    bar.set_label("response U(x, θ)", fontsize=10)
+    bar.ax.tick_params(labelsize=9)
     best = score.argmax(axis=0)
     half = max(orientations // 2, 1)
     hsv = np.stack([(best % half) / half, np.ones_like(f),
                     np.clip(score.max(axis=0) / vmax, 0, 1)], axis=-1)
     ax_best.imshow(hsv_to_rgb(hsv))
-    ax_best.set_title("winning θ", fontsize=9)
+    ax_best.set_title("winning θ", fontsize=10)
     for ax in (ax_f, ax_best):
         ax.set_axis_off()
     legend = left.colorbar(ScalarMappable(Normalize(0, 180), cmap="hsv"), ax=ax_best,
                            orientation="horizontal", shrink=0.9, pad=0.02)
     legend.set_ticks([0, 45, 90, 135, 180])
-    legend.set_label("θ mod 180° (hue)", fontsize=8)
+    legend.set_label("θ mod 180° (hue)", fontsize=9)
+    legend.ax.tick_params(labelsize=9)
     return fig
 
 
@@ -475,29 +528,63 @@ def _moving_average(y: np.ndarray, window: int) -> np.ndarray:
     return np.concatenate([head, (c[window:] - c[:-window]) / window])
 
 
+#: One colour per model in every figure that compares models (loss curves, metric bars,
+#: CPU-minute curves): GM-GAN is always blue, the DCGAN always orange, real data always grey,
+#: so that a reader of notebook 5 knows the bars without reading the legend. The keys are the
+#: display names; :func:`model_color` also reads the registry names and longer labels.
+MODEL_COLORS = {"GM-GAN": "tab:blue", "DCGAN": "tab:orange", "real data": "tab:gray"}
+_MODEL_ALIASES = {"gmgan": "GM-GAN", "gm-gan": "GM-GAN", "gan": "DCGAN", "dcgan": "DCGAN",
+                  "real": "real data"}
+_OTHER_COLORS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+def model_color(label) -> str:
+    """The colour of the model a label names, the same in every figure.
+
+    The label's first word decides: ``"GM-GAN"``, ``"gmgan"``, ``"GM-GAN + DiffAugment"`` or
+    ``"gmgan (gmgan-mnist-cpu)"`` are GM-GAN's blue; ``"DCGAN"``, ``"gan"`` the DCGAN's orange;
+    ``"real vs real"`` grey. Any other label gets one of the remaining colours, chosen from its
+    text (so the same label has the same colour in every figure).
+    """
+    import zlib
+
+    words = str(label).strip().lower().replace("(", " ").split()
+    name = _MODEL_ALIASES.get(words[0] if words else "")
+    if name is not None:
+        return MODEL_COLORS[name]
+    return _OTHER_COLORS[zlib.crc32(str(label).encode()) % len(_OTHER_COLORS)]
+
+
 def training_curves(metrics_csv, smooth: int = 1) -> Figure:
     """Discriminator and generator losses against the optimizer step.
 
-    ``metrics_csv`` is one path or a mapping ``{label: path}`` (several runs on shared axes).
-    ``smooth`` is the width of a moving average (1 = raw values).
+    ``metrics_csv`` is one path or a mapping ``{label: path}`` (several runs on shared axes,
+    each in its model's colour, :func:`model_color`). ``smooth`` is the width of a moving
+    average (1 = raw values).
     """
     if not isinstance(smooth, int) or smooth < 1:
         raise ValueError(f"smooth must be a positive int, got {smooth!r}")
     runs = dict(metrics_csv) if isinstance(metrics_csv, Mapping) else {None: metrics_csv}
-    fig = Figure(figsize=(9, 3.2))
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
     ax_d, ax_g = fig.subplots(1, 2, sharex=True)
+    spacings = set()
     for label, path in runs.items():
         cols = read_metrics_csv(path)
-        ax_d.plot(cols["step"], _moving_average(cols["loss_d"], smooth), label=label)
-        ax_g.plot(cols["step"], _moving_average(cols["loss_g"], smooth), label=label)
-    ax_d.set_title("discriminator loss")
-    ax_g.set_title("generator loss")
+        color = None if label is None else model_color(label)
+        ax_d.plot(cols["step"], _moving_average(cols["loss_d"], smooth), label=label, color=color)
+        ax_g.plot(cols["step"], _moving_average(cols["loss_g"], smooth), label=label, color=color)
+        spacings.add(float(np.median(np.diff(cols["step"]))) if len(cols["step"]) > 1 else 1.0)
+    # the window in steps when every run logs at the same spacing, else in logged values
+    average = "" if smooth == 1 else (
+        f" (average over {smooth * spacings.pop():g} steps)" if len(spacings) == 1
+        else f" (average over {smooth} logged values)")
+    ax_d.set_title("discriminator loss $\\mathcal{L}_D$" + average, fontsize=11)
+    ax_g.set_title("generator loss $\\mathcal{L}_G$" + average, fontsize=11)
     for ax in (ax_d, ax_g):
-        ax.set_xlabel("step")
+        ax.set_xlabel("step", fontsize=10)
         ax.grid(alpha=0.3)
         if len(runs) > 1:
-            ax.legend()
-    fig.tight_layout()
+            ax.legend(fontsize=10)
     return fig
 
 
@@ -550,7 +637,9 @@ def equivariance_charts(errors_90: Mapping[str, float], errors_45: Mapping[str, 
         if not np.all(np.isfinite(values)) or np.any(values < 0):
             raise ValueError(f"{name} must be finite and >= 0, got {dict(errors)}")
     floor = 1e-17
-    fig = Figure(figsize=(max(7.0, 0.9 * (len(errors_90) + len(errors_45)) + 2.5), 3.4))
+    # about 0.6 inches a bar: the six layers of notebook 03 make a figure under 10 inches, shown
+    # by a notebook at (nearly) its own size
+    fig = Figure(figsize=(max(7.0, 0.6 * (len(errors_90) + len(errors_45)) + 2.6), 3.6))
     ax90, ax45 = fig.subplots(1, 2)
     v90 = np.array([float(v) for v in errors_90.values()])
     ax90.bar(range(len(v90)), np.maximum(v90, floor), color="tab:blue")
@@ -583,6 +672,18 @@ _METRIC_COLUMNS = (  # key in evaluate_images' dict -> column title (FID on MNIS
 )
 
 
+#: Which way each metric improves (said in the panels of :func:`metrics_bar_chart`).
+METRIC_BETTER = {"fid": "lower", "kl": "lower", "mnist_score": "higher", "precision": "higher",
+                 "recall": "higher"}
+
+
+def _better(metric: str, sep: str = " ") -> str:
+    """``" (lower is better)"`` for a metric known by its key or title, else ``""``."""
+    keys = {title: key for key, title in _METRIC_COLUMNS}
+    better = METRIC_BETTER.get(keys.get(metric, metric))
+    return f"{sep}({better} is better)" if better else ""
+
+
 def _fmt(value) -> str:
     if isinstance(value, (tuple, list)) and len(value) == 2:  # (mean, spread over seeds)
         return f"{float(value[0]):.3f} ± {float(value[1]):.3f}"
@@ -610,45 +711,54 @@ def metrics_table(results: Mapping[str, Mapping[str, float]]) -> str:
 
 def metrics_bar_chart(results: Mapping[str, Mapping[str, float]],
                       metrics: Sequence[str] = ("fid", "kl", "mnist_score")) -> Figure:
-    """Side-by-side bars of a few metrics for several models (one panel per metric)."""
+    """Side-by-side bars of a few metrics for several models (one panel per metric).
+
+    Each bar has its model's colour (:func:`model_color`); each panel's title says whether
+    higher or lower is better (:data:`METRIC_BETTER`).
+    """
     if not isinstance(results, Mapping) or not results:
         raise ValueError("results must be a non-empty mapping {model name: metrics dict}")
     titles = dict(_METRIC_COLUMNS)
-    fig = Figure(figsize=(3.2 * len(metrics), 3.6))
+    fig = Figure(figsize=(3.4 * len(metrics), 3.9), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     names = list(results)
     for ax, key in zip(axes, metrics):
         vals = [results[m].get(key, np.nan) for m in names]
         means = [float(v[0]) if isinstance(v, (tuple, list)) else float(v) for v in vals]
         errs = [float(v[1]) if isinstance(v, (tuple, list)) else 0.0 for v in vals]
-        ax.bar(range(len(names)), means, yerr=errs, color=[f"C{i}" for i in range(len(names))])
-        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-        ax.set_title(titles.get(key, key))
-    fig.tight_layout()
+        ax.bar(range(len(names)), means, yerr=errs, color=[model_color(m) for m in names])
+        ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=10)
+        ax.set_title(titles.get(key, key) + _better(key, "\n"), fontsize=11)
+        ax.grid(axis="y", alpha=0.3)
     return fig
 
 
 def sanity_curves(levels: Mapping[str, Sequence[float]],
-                  values: Mapping[str, Sequence[float]], ylabel: str = "FID_MNIST") -> Figure:
+                  values: Mapping[str, Sequence[float]], ylabel: str = "FID_MNIST",
+                  xlabels: Mapping[str, str] | None = None) -> Figure:
     """A metric against the strength of a corruption, one panel per corruption.
 
     ``levels`` and ``values`` map a corruption name (``"noise"``, ``"blur"``) to the strengths
-    and to the metric measured at each strength (same lengths).
+    and to the metric measured at each strength (same lengths). ``xlabels`` names each
+    strength on its axis (``{"noise": "noise level σ", ...}``; default ``"<name> strength"``).
     """
     if set(levels) != set(values) or not levels:
         raise ValueError("levels and values must be non-empty mappings with the same keys")
-    fig = Figure(figsize=(4.0 * len(levels), 3.0))
+    xlabels = dict(xlabels or {})
+    if not set(xlabels) <= set(levels):
+        raise ValueError(f"xlabels must name corruptions of levels {sorted(levels)}, got "
+                         f"{sorted(xlabels)}")
+    fig = Figure(figsize=(4.4 * len(levels), 3.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(levels)))
     for ax, name in zip(axes, levels):
         x, y = np.asarray(levels[name], float), np.asarray(values[name], float)
         if x.shape != y.shape:
             raise ValueError(f"levels[{name!r}] and values[{name!r}] must have the same length")
-        ax.plot(x, y, "o-")
-        ax.set_xlabel(f"{name} strength")
-        ax.set_ylabel(ylabel)
-        ax.set_title(f"{ylabel} vs {name}")
+        ax.plot(x, y, "o-", color="tab:gray")
+        ax.set_xlabel(xlabels.get(name, f"{name} strength"), fontsize=10)
+        ax.set_ylabel(ylabel + _better(ylabel), fontsize=10)
+        ax.set_title(f"{ylabel} against {name}", fontsize=11)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
     return fig
 
 
@@ -661,18 +771,17 @@ def cpu_minute_curves(curves: Mapping[str, Mapping[str, Sequence[Mapping[str, fl
     """
     if not curves or not all(curves.values()):
         raise ValueError("curves must map each dataset to a non-empty {model: points} mapping")
-    fig = Figure(figsize=(4.2 * len(curves), 3.2))
+    fig = Figure(figsize=(4.2 * len(curves), 3.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(curves), sharey=True))
     for ax, (dataset, models) in zip(axes, curves.items()):
         for label, points in models.items():
             if not points:
                 raise ValueError(f"curves[{dataset!r}][{label!r}] has no points")
             ax.plot([p["minutes"] for p in points], [p["fid"] for p in points], "o-",
-                    label=label)
-        ax.set_xlabel("CPU minutes (one thread)")
-        ax.set_title(dataset)
+                    label=label, color=model_color(label))
+        ax.set_xlabel("CPU minutes (one thread)", fontsize=10)
+        ax.set_title(dataset, fontsize=11)
         ax.grid(alpha=0.3)
-        ax.legend()
-    axes[0].set_ylabel(ylabel)
-    fig.tight_layout()
+        ax.legend(fontsize=10)
+    axes[0].set_ylabel(ylabel + _better(ylabel), fontsize=10)
     return fig

@@ -9,16 +9,18 @@
 # %% [markdown]
 # # 1. Max-plus algebra: dilation and erosion as "linear" operators
 #
-# GM-GAN replaces the convolutions and ReLUs of a GAN by **morphological** operators: dilations and
-# erosions. This first notebook shows that these are not ad-hoc non-linearities: they are the
-# *linear* operators of another algebra, the max-plus (or min-plus) semiring, in the same way that a
-# convolution is a linear operator of ordinary $(+,\times)$ arithmetic.
+# GM-GAN builds its generator from **morphological** operators, dilations and erosions: they take
+# the place of the ReLUs of a classical GAN (notebook 4 shows the whole network). A dilation makes
+# the bright parts of an image grow, an erosion makes them shrink. This first notebook shows that
+# these are not ad-hoc nonlinearities: they are the *linear* operators of another algebra, the
+# max-plus (or min-plus) semiring, in the same way that a convolution is a linear operator of
+# ordinary $(+,\times)$ arithmetic.
 #
 # Outline
 # 1. the max-plus and min-plus semirings, and matrix products in them;
 # 2. erosion and dilation on $\mathbb{R}^2$ as min-plus / max-plus convolutions;
 # 3. flat versus quadratic structuring elements;
-# 4. opening and closing, on real MNIST digits;
+# 4. opening and closing, and an explorer to try them on MNIST digits;
 # 5. exercises (each with a check cell).
 #
 # Every notebook starts by reading the one switch of the course, `GMGAN_FAST`: with `GMGAN_FAST=1`
@@ -42,8 +44,11 @@ torch.manual_seed(0);
 # %% [markdown]
 # ## 1. Two semirings
 #
-# A *semiring* has an "addition" $\oplus$ and a "multiplication" $\otimes$ with the usual
-# associativity and distributivity laws, but no subtraction. Two of them matter here:
+# Ordinary arithmetic has two operations, $+$ and $\times$. Keep their rules (both associative,
+# the addition commutative, the multiplication distributing over the addition, a neutral element
+# for each) but do without subtraction and division, and other pairs of operations qualify: such a
+# pair, an "addition" $\oplus$ and a "multiplication" $\otimes$, is a *semiring*. Two of them
+# matter here:
 #
 # | semiring | $a \oplus b$ | $a \otimes b$ | neutral for $\oplus$ | neutral for $\otimes$ |
 # |---|---|---|---|---|
@@ -92,19 +97,41 @@ print("distributes over min:", torch.equal(minplus(A, torch.minimum(B, C)),
 # %% [markdown]
 # ## 2. Erosion and dilation: min-plus and max-plus convolutions
 #
-# Take a structuring function (kernel) $k:\mathbb{R}^2 \to \mathbb{R}\cup\{+\infty\}$. The
-# **erosion** of an image $f$ is its min-plus convolution with $k$, the **dilation** its max-plus
-# convolution:
-# $$(k \,\square\, f)(x) = \inf_{y}\; f(y) + k(x-y), \qquad
-#   (k \oplus f)(x) = \sup_{y}\; f(y) - k(x-y) = -\big(k \,\square\, (-f)\big)(x).$$
-# Compare with a convolution $\sum_y f(y)\,k(x-y)$: the sum became an infimum, the product a sum.
-# On the pixel grid `gmgan_lib` uses the correlation form
-# `out[b,c,y,x] = min_{i,j} f[b,c,y+i-ph,x+j-pw] + kernel[c,i,j]` (`F.erosion_r2`), with samples
-# outside the image never winning.
+# The idea first. Slide a small window over an image. At each pixel, the **erosion** writes the
+# smallest value it sees through the window, the **dilation** the largest. On a white digit on a
+# black background, strokes thinner than the window vanish under erosion and thicken under
+# dilation. Here is a 3x3 "plus" window (a pixel and its four neighbours) on MNIST test digits,
+# scaled to $[-1, 1]$ ($-1$ black, $1$ white); the opening and closing panels are section 4's, the
+# last panel is the window itself.
+
+# %%
+images, labels = load_tensors("mnist", "test")
+digits = images[:16]                        # [16, 1, 28, 28], float32 in [-1, 1]
+print(digits.shape, labels[:16].tolist())
+viz.plot_grid(digits, nrow=8, title="MNIST test digits")
+
+# %% tags=["nbval-ignore-output"]
+viz.erosion_dilation_panel(digits[0], kernel="disk", size=3)
+
+# %% [markdown]
+# A window is the simplest **structuring function** $k$: it says what a neighbour at offset $m$
+# (a vector of pixels) must pay to be seen, $k(m) = 0$ inside the window and $k(m) = +\infty$
+# outside (a neighbour at infinite price never wins a minimum). In general $k$ takes any values in
+# $\mathbb{R}\cup\{+\infty\}$, and the erosion and dilation of an image $f$ at a point $x$ are
+# $$\varepsilon f(x) = (k \,\square\, f)(x) = \inf_{y}\; f(y) + k(x-y), \qquad
+#   \delta f(x) = (k \oplus f)(x) = \sup_{y}\; f(y) - k(x-y) = -\big(k \,\square\, (-f)\big)(x),$$
+# over all points $y$ of the plane (on pixels, $\inf$ and $\sup$ are a minimum and a maximum).
+# Read $k \,\square\, f$ as "the min-plus convolution of $f$ with $k$" and $k \oplus f$ as "the
+# max-plus convolution". Compare with an ordinary convolution $\sum_y f(y)\,k(x-y)$: the sum
+# became an infimum (the semiring's $\oplus$), the product a sum (its $\otimes$). On the pixel
+# grid `gmgan_lib` uses the correlation form
+# `out[b,c,y,x] = min_{i,j} f[b,c,y+i-ph,x+j-pw] + kernel[c,i,j]` (`F.erosion_r2`; `ph, pw` are
+# half the kernel's height and width), with samples outside the image never winning.
 #
 # An erosion is a min-plus *matrix-vector product*: with the Toeplitz matrix
-# $K_{xy} = k(y-x)$ we have $\text{erosion}(f) = K \otimes f$. Let us check that on a 1-D signal
-# (an image of height 1).
+# $K_{xy} = k(y-x)$ (the kernel's values laid along the diagonals; this is the grid's correlation
+# form, and for a symmetric kernel such as the one below $k(y-x) = k(x-y)$) we have
+# $\text{erosion}(f) = K \otimes f$. Let us check that on a 1-D signal (an image of height 1).
 
 # %% tags=["nbval-check-output"]
 n = 12
@@ -119,18 +146,21 @@ print("erosion == min-plus matrix-vector product:",
       torch.allclose(F.erosion_r2(signal, kernel)[0, 0, 0], as_matrix))
 
 # %% [markdown]
-# Being linear in the min-plus sense means: erosion commutes with $\min$ and with adding constants,
+# Being linear in the min-plus sense means that erosion $E$ commutes with $\min$ and with adding
+# constants $a, b$ to whole images:
 # $$E\big(\min(f_1 + a,\, f_2 + b)\big) = \min\big(E f_1 + a,\; E f_2 + b\big).$$
-# A ReLU network has nothing like this. Let us check it on real MNIST digits (scaled to $[-1, 1]$).
-
-# %%
-images, labels = load_tensors("mnist", "test")
-digits = images[:16]                        # [16, 1, 28, 28], float32 in [-1, 1]
-print(digits.shape, labels[:16].tolist())
-viz.plot_grid(digits, nrow=8, title="MNIST test digits")
+#
+# Where does the ReLU fit in? $\mathrm{relu}(x) = \max(x, 0) = x \oplus 0$ is itself a max-plus
+# expression, but a *pointwise* one: each pixel is compared with a constant, on its own. What
+# morphology adds is the max (or min) over a **neighbourhood**, each neighbour shifted by a
+# structuring function that a network can learn, as it learns the weights of a convolution: a
+# dilation is a nonlinear *convolution*, where a ReLU is a nonlinear function of one number. Max
+# pooling with stride 1 is the special case of a flat window that nobody learns.
+#
+# The linearity, checked on real digits:
 
 # %% tags=["nbval-check-output"]
-k = F.quadratic(5)                          # |x|^2 / 2, a [1, 5, 5] kernel
+k = F.quadratic(5)                          # |x|^2 / 2, a [1, 5, 5] kernel (section 3)
 f1, f2 = digits[:8], digits[8:]
 lhs = F.erosion_r2(torch.minimum(f1 + 0.25, f2 - 0.5), k)
 rhs = torch.minimum(F.erosion_r2(f1, k) + 0.25, F.erosion_r2(f2, k) - 0.5)
@@ -141,12 +171,20 @@ print("dilation == -erosion(-f):", torch.equal(F.dilation_r2(digits, k), -F.eros
 # ## 3. Flat and quadratic structuring elements
 #
 # A **flat** kernel is $0$ on a set $B$ and $+\infty$ outside: the erosion is then the minimum of
-# $f$ over the window $B$ (a min filter) and the dilation the maximum (max pooling with stride 1).
-# A **quadratic** kernel $k(x) = |x|^2/(2t)$ is "soft": far neighbours may still win, but they pay
-# a price that grows with their distance. Notebook 2 shows that the quadratic kernel solves a PDE,
-# and that a whole family of power kernels interpolates between the two.
+# $f$ over the window $B$ (a min filter) and the dilation the maximum (max pooling with stride 1),
+# as in the picture of section 2. A **quadratic** kernel $k(x) = |x|^2/(2t)$, with a width $t > 0$,
+# is "soft": far neighbours may still win, but they pay a price that grows with their distance.
 #
-# Both have $k(0)=0$ and $k\ge 0$, hence **erosion $\le f \le$ dilation**.
+# Between the two lies a family of **power** kernels, the ones GM-GAN uses,
+# $$k(x) = \frac{t}{\beta}\Big(\frac{|x|}{t}\Big)^{\beta}, \qquad \beta = \frac{2\alpha}{2\alpha-1},
+#   \qquad \alpha \in (\tfrac12, 1].$$
+# For $\alpha = 1$, $\beta = 2$: the quadratic kernel. As $\alpha$ decreases towards $\tfrac12$,
+# $\beta$ grows without bound, the kernel tends to $0$ inside the disk $|x| < t$ and to $+\infty$
+# outside: the flat disk of radius $t$. Notebook 2 shows where this family comes from (each member
+# solves a PDE, and $t$ is its time); the explorer of section 4 offers it as `power`, with
+# sliders for $\alpha$ and $t$.
+#
+# All these kernels have $k(0)=0$ and $k\ge 0$, hence **erosion $\le f \le$ dilation**.
 
 # %% tags=["nbval-check-output"]
 square, disk, quad = F.flat_square(3), F.flat_disk(2), F.quadratic(5)
@@ -158,25 +196,30 @@ for name, k in [("square", square), ("disk", disk), ("quadratic", quad)]:
     print(f"{name:9s} erosion <= f <= dilation:", bool((e <= digits).all() and (digits <= d).all()))
 
 # %% tags=["nbval-ignore-output"]
-viz.erosion_dilation_panel(digits[0], kernel="disk", size=3)
-
-# %% tags=["nbval-ignore-output"]
 viz.erosion_dilation_panel(digits[0], kernel="quadratic", size=5, t=2.0)
 
 
 # %% [markdown]
-# The flat disk of radius 1 takes the minimum (maximum) over the pixel and its four neighbours:
-# thin strokes vanish under erosion and thicken under dilation. The quadratic kernel with $t = 2$
-# is soft: a neighbour one pixel away costs $1/4$, two pixels away $1$ (half the dynamic range of
-# the image), so strokes shrink and grow gradually, through grey levels.
+# Compare with the flat disk of section 2, which takes the minimum (maximum) over the pixel and
+# its four neighbours: thin strokes vanish under its erosion and thicken under its dilation. The
+# quadratic kernel with $t = 2$ is soft: a neighbour one pixel away costs $1/4$, two pixels away
+# $1$ (half the dynamic range of the image), so strokes shrink and grow gradually, through grey
+# levels.
 #
 # ## 4. Opening and closing
 #
-# An **opening** is an erosion followed by a dilation, $\gamma = \delta \circ \varepsilon$: it
-# removes bright details smaller than the structuring element and keeps the rest. A **closing**
-# $\varphi = \varepsilon \circ \delta$ fills dark gaps. Because erosion and dilation by the same
-# symmetric kernel form an *adjunction*, the opening is anti-extensive and idempotent:
-# $$\gamma f \le f \le \varphi f, \qquad \gamma\gamma f = \gamma f, \qquad \varphi\varphi f = \varphi f.$$
+# An **opening** is an erosion followed by a dilation, $\gamma = \delta \circ \varepsilon$: the
+# erosion removes the bright details too small to hold the structuring element, and the dilation
+# grows what survived back to its old size, so thin bright parts are gone for good and the rest
+# is kept. A **closing** $\varphi = \varepsilon \circ \delta$ does the same to dark gaps: it fills
+# them. Both come from one relation between erosion and dilation by the same symmetric kernel
+# ($k(-x) = k(x)$): dilating an image $g$ stays below $f$ exactly when $g$ stays below the
+# erosion of $f$,
+# $$\delta g \le f \iff g \le \varepsilon f$$
+# (an *adjunction*). From it follow, for every image $f$,
+# $$\gamma f \le f \le \varphi f, \qquad \gamma\gamma f = \gamma f, \qquad \varphi\varphi f = \varphi f:$$
+# an opening never brightens a pixel, a closing never darkens one, and doing either twice changes
+# nothing more.
 
 # %% tags=["nbval-check-output"]
 def opening(f, k):
@@ -194,11 +237,12 @@ for name, k in [("disk", disk), ("quadratic", quad)]:
 # %% [markdown]
 # ### The digit explorer
 #
-# Pick a digit, a structuring element and an operation; the sixth panel shows what the operation
-# changed and the last one the structuring element itself. `alpha` and `t` are greyed out when the
-# element ignores them (a flat square or disk reads neither; the quadratic reads only `t`). (The
-# widget only wires controls to `viz.erosion_dilation_panel`, a plain function that is
-# unit-tested; on a static page such as GitHub the widget shows nothing, the figures above do.)
+# Pick a digit, a structuring element (`kernel`: flat `square` or `disk`, `quadratic`, or
+# `power`, section 3), its `size` in pixels, and an operation (`op`). The sixth panel shows what
+# the operation changed, $\mathrm{op}(f) - f$ (red: brighter, blue: darker), and the last one the
+# structuring element itself. `alpha` ($\alpha$) and `t` are greyed out when the element ignores
+# them: a flat square or disk reads neither, the quadratic reads only `t`. The widget needs a
+# running kernel; on a static page it shows nothing, and the figures above show the same panels.
 
 # %% tags=["nbval-ignore-output"]
 viz.make_morphology_widget(digits)
@@ -219,7 +263,7 @@ from gmgan_lib import exercises
 # **Exercise 1.** Eroding by a flat $a \times a$ square and then by a flat $b \times b$ square is
 # eroding once by a flat square: which one? Write `equivalent_size(a, b)` (odd $a$, $b$), the side
 # of that square (an `int`). *Hint:* erosion by $B_1$ then $B_2$ is erosion by their Minkowski sum
-# $B_1 \oplus B_2$.
+# $B_1 + B_2 = \{\,b_1 + b_2 : b_1 \in B_1,\ b_2 \in B_2\,\}$, every sum of one offset of each.
 
 # %%
 # Exercise 1: your code here

@@ -10,12 +10,14 @@
 # # 2. PDE semigroups: Hamilton-Jacobi equations, Hopf-Lax kernels, convection
 #
 # Notebook 1 treated erosion and dilation as operators of the min-plus algebra. Here they appear as
-# the **exact solvers of partial differential equations**. That is the idea of PDE-G-CNNs and of
-# GM-GAN: a layer does not learn an arbitrary filter, it solves a PDE for a fixed time, and only
-# the PDE's few coefficients (a metric, a transport vector) are learned.
+# the **exact solvers of partial differential equations** (PDEs): equations that say how an image
+# changes in time. That is the idea of PDE-G-CNNs (PDE-based group-equivariant CNNs, Smets et al.,
+# 2023) and of GM-GAN: a layer does not learn an arbitrary filter, it solves a PDE for a fixed
+# time, and only the PDE's few coefficients are learned (a metric, which says how far a step in
+# each direction counts, and a transport vector, which says where the image moves).
 #
 # Outline
-# 1. the Hamilton-Jacobi equations whose viscosity solutions are erosions and dilations;
+# 1. the Hamilton-Jacobi equations whose solutions are erosions and dilations;
 # 2. the Hopf-Lax kernels and the role of $\alpha$: from quadratic to flat;
 # 3. the semigroup property $E_s E_t = E_{t+s}$, checked numerically with an error bound;
 # 4. convection: the PDE of transport, solved by resampling;
@@ -42,21 +44,69 @@ digits = images[:16].double()      # float64: the identities below are checked t
 # %% [markdown]
 # ## 1. Erosion and dilation solve Hamilton-Jacobi equations
 #
-# Fix $\alpha \in (\tfrac12, 1]$ and consider, for an image $U$,
+# Think of the grey levels of an image as the height of a landscape, and let the landscape evolve
+# in time $t$. Under the **dilation** equation below, every point rises at a speed set only by the
+# steepness of the slope there: flat regions stay where they are, slopes move, and bright regions
+# spread out into the dark background like an advancing front. Under the **erosion** equation the
+# landscape sinks instead, and bright regions shrink. Here is a 1-D profile with two bright bumps,
+# at four times (in pixel units, with the kernel of $\alpha = 1$ of section 2).
+
+# %% tags=["nbval-ignore-output"]
+xs = np.arange(200.0)
+profile = torch.tensor(-1 + 1.6 * np.exp(-((xs - 75) / 14) ** 2)
+                       + 1.2 * np.exp(-((xs - 130) / 9) ** 2))[None, None, None]   # [1, 1, 1, 200]
+
+def row_kernel(t, size=401):
+    # the alpha = 1 kernel |x|^2 / (2t) along one row: [1, 1, size], wide enough for 200 pixels
+    return F.quadratic(size, t=t, dtype=torch.float64)[:, size // 2:size // 2 + 1, :]
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+for ax, name, op in [(axes[0], "dilation", F.dilation_r2), (axes[1], "erosion", F.erosion_r2)]:
+    for t, colour in zip((0, 100, 400, 1600), ("k", "tab:blue", "tab:orange", "tab:red")):
+        W = profile if t == 0 else op(profile, row_kernel(t))
+        ax.plot(xs, W[0, 0, 0], color=colour, label=f"t = {t}")
+    ax.set_title(name, fontsize=11)
+    ax.set_xlabel("x (pixels)", fontsize=10)
+axes[0].set_ylabel("W(x, t)", fontsize=10)
+axes[1].legend(fontsize=9)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Two things to see. The fronts move, outwards under dilation and inwards under erosion. And
+# **kinks** (corners) appear: where the two spreading bumps meet, and at the top of a shrinking
+# bump. At a kink the slope jumps, so the derivative that the equation speaks of does not exist
+# there.
+#
+# Now the equations. Fix a shape parameter $\alpha \in (\tfrac12, 1]$. Starting from an image $U$,
+# the evolving image $W(x, t)$ solves
 # $$\partial_t W = -\tfrac{1}{2\alpha}\,\|\nabla W\|^{2\alpha} \quad\text{(erosion)}, \qquad
 #   \partial_t W = +\tfrac{1}{2\alpha}\,\|\nabla W\|^{2\alpha} \quad\text{(dilation)}, \qquad
-#   W(\cdot, 0) = U .$$
-# The Hamiltonian $H(p) = \tfrac{1}{2\alpha}|p|^{2\alpha}$ is convex; its Legendre transform is the
-# Lagrangian $L(v) = \tfrac1\beta |v|^\beta$ with the conjugate exponent
+#   W(\cdot, 0) = U ,$$
+# where $\nabla W$ is the gradient in $x$ and $\|\nabla W\|$ the steepness. The speed is a function
+# of the slope $p = \nabla W$ alone, $H(p) = \tfrac{1}{2\alpha}|p|^{2\alpha}$, the **Hamiltonian**
+# of the equation; it is convex.
+#
+# Because of the kinks, no differentiable $W$ solves these equations for all times, so "solution"
+# needs a weaker meaning. The standard one: add a little blurring to the equation, a term
+# $\varepsilon\,\Delta W$ (a *viscosity*, as in a fluid), which keeps the solution smooth, and let
+# $\varepsilon \to 0$. For equations such as these the limit exists and is unique; it is the
+# **viscosity solution** (the theory is due to Crandall and Lions, 1983), and it is the one drawn
+# above, kinks included.
+#
+# For a convex $H$ the viscosity solution has a closed form. Think of $L(v)$ as the cost of
+# travelling at velocity $v$ for one unit of time. It is obtained from $H$ by the Legendre
+# transform, $L(v) = \sup_p\, \big(p \cdot v - H(p)\big)$, and here it is
+# $L(v) = \tfrac1\beta |v|^\beta$, the **Lagrangian**, with the conjugate exponent
 # $$\frac{1}{2\alpha} + \frac{1}{\beta} = 1 \quad\Longleftrightarrow\quad \beta = \frac{2\alpha}{2\alpha - 1}.$$
-# These equations develop kinks (shocks) in finite time, so classical solutions do not exist; the
-# right notion is the **viscosity solution** (Crandall-Lions), and for convex $H$ it is given by the
-# **Hopf-Lax formula**
+# The **Hopf-Lax formula** says: the eroded value at $x$ after time $t$ is the best trade-off, over
+# all starting points $y$, between the starting value $U(y)$ and the cost of travelling from $y$
+# to $x$ in time $t$ (at the constant velocity $(x-y)/t$):
 # $$W(x, t) = \inf_y \Big[\, U(y) + t\,L\Big(\frac{x-y}{t}\Big) \Big] = (k_t \,\square\, U)(x),
-#   \qquad k_t(x) = \frac{t}{\beta}\Big(\frac{|x|}{t}\Big)^{\beta}.$$
-# So the solution operator of the erosion PDE *is* an erosion by the kernel $k_t$, and the dilation
-# PDE is solved by the dilation $-(k_t \,\square\, (-U))$. No finite differences: the network
-# applies the closed form.
+#   \qquad k_t(x) = t\,L\Big(\frac{x}{t}\Big) = \frac{t}{\beta}\Big(\frac{|x|}{t}\Big)^{\beta}.$$
+# So the solution operator of the erosion PDE *is* an erosion by the kernel $k_t$ (notebook 1's
+# min-plus convolution $\square$), and the dilation PDE is solved by the dilation
+# $-(k_t \,\square\, (-U))$. No finite differences: the network applies the closed form.
 
 # %% tags=["nbval-check-output"]
 for alpha in (1.0, 0.65, 0.55):    # (0.75 is exercise 1's)
@@ -66,10 +116,11 @@ for alpha in (1.0, 0.65, 0.55):    # (0.75 is exercise 1's)
 # ## 2. From quadratic to flat: the role of $\alpha$
 #
 # * $\alpha = 1$: $\beta = 2$ and $k_t(x) = |x|^2/(2t)$, the quadratic kernel of notebook 1;
-# * $\alpha = 0.65$ (the default of lietorch and of our layers): $\beta = 13/3$;
+# * $\alpha = 0.65$ (the default of lietorch, the reference implementation of PDE-G-CNNs, and of
+#   GM-GAN's layers): $\beta = 13/3$;
 # * $\alpha \to \tfrac12$: $\beta \to \infty$ and $(|x|/t)^\beta \to 0$ inside the ball $|x| < t$,
 #   $\to \infty$ outside: the **flat** disk of radius $t$, i.e. min/max pooling. The PDE becomes
-#   $\partial_t W = \pm |\nabla W|$, the classical flat morphology.
+#   $\partial_t W = \pm |\nabla W|$ (fronts move at unit speed), the classical flat morphology.
 #
 # The library keeps $\alpha \in [0.55, 1]$: near $\tfrac12$ the kernel values (and their gradients)
 # explode. Below, the kernel along one row, for $t = 3$.
@@ -80,9 +131,10 @@ x = np.arange(size) - size // 2
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for alpha in (1.0, 0.75, 0.65, 0.55):
     k = F.power(size, alpha, t=t, dtype=torch.float64)[0, size // 2]
-    ax.plot(x, k, "o-", ms=3, label=f"alpha={alpha} (beta={F.beta_of_alpha(alpha):.3g})")
-ax.axvspan(-t, t, color="grey", alpha=0.15, label="flat disk |x| <= t")
-ax.set_ylim(0, 4); ax.set_xlabel("x (pixels)"); ax.set_ylabel("k_t(x)"); ax.legend(fontsize=8)
+    ax.plot(x, k, "o-", ms=3, label=f"α = {alpha} (β = {F.beta_of_alpha(alpha):.3g})")
+ax.axvspan(-t, t, color="grey", alpha=0.15, label="flat disk |x| ≤ t")
+ax.set_ylim(0, 4); ax.set_xlabel("x (pixels)", fontsize=10); ax.set_ylabel("k_t(x)", fontsize=10)
+ax.set_title(f"the kernel along one row, t = {t:g}", fontsize=11); ax.legend(fontsize=9)
 plt.show()
 
 # %% tags=["nbval-check-output"]
@@ -100,10 +152,12 @@ print("alpha=0.55: k < 0.1 inside |x| <= 0.75 t:", bool((k55[radius <= 0.75 * t]
       "| k > 2 outside |x| >= 1.25 t:", bool((k55[radius >= 1.25 * t] > 2).all()))
 
 # %% [markdown]
-# The kernels need not be isotropic: replacing $|x|$ by a distance $\rho$ of a metric gives
-# elongated structuring elements (in notebook 3 these become left-invariant metrics on the
-# roto-translation group). The time $t$ is redundant with a global scale of the metric (see
-# Exercise 2), which is why the layers keep $t = 1$ and learn the metric.
+# The kernels need not be round. A **metric** says how far a step counts in each direction: with
+# horizontal steps cheaper than vertical ones, the distance $\rho(x)$ from the centre replaces
+# $|x|$ and the structuring element becomes an ellipse, elongated along the cheap direction (in
+# notebook 3 these metrics live on the roto-translation group and turn with each orientation).
+# The time $t$ is redundant with a global scale of the metric (see Exercise 2), which is why the
+# layers keep $t = 1$ and learn the metric.
 #
 # Dilating a digit by $k_t$ for growing $t$ shows the PDE's evolution: the bright strokes grow,
 # smoothly for $\alpha = 1$, with the flat look of max pooling for $\alpha = 0.55$.
@@ -113,12 +167,12 @@ times = (0.5, 1.0, 2.0, 4.0)
 fig, axes = plt.subplots(2, len(times) + 1, figsize=(9, 4))
 for row, alpha in enumerate((1.0, 0.55)):
     axes[row, 0].imshow(digits[1, 0], cmap="gray", vmin=-1, vmax=1)
-    axes[row, 0].set_title("U" if row == 0 else "", fontsize=9)
-    axes[row, 0].set_ylabel(f"alpha={alpha}")
+    axes[row, 0].set_title("U" if row == 0 else "", fontsize=10)
+    axes[row, 0].set_ylabel(f"α = {alpha}", fontsize=10)
     for j, t in enumerate(times):
         W = F.dilation_r2(digits[1:2], F.power(11, alpha, t=t, dtype=torch.float64))
         axes[row, j + 1].imshow(W[0, 0], cmap="gray", vmin=-1, vmax=1)
-        axes[row, j + 1].set_title(f"t={t}", fontsize=9)
+        axes[row, j + 1].set_title(f"t = {t}", fontsize=10)
 for ax in axes.flat:
     ax.set_xticks([]); ax.set_yticks([])
 plt.show()
@@ -127,8 +181,11 @@ plt.show()
 # %% [markdown]
 # ## 3. The semigroup property, and what the grid does to it
 #
-# In the continuum the kernels satisfy $k_t \,\square\, k_s = k_{t+s}$, hence the solution
-# operators form a semigroup: eroding for time $t$ and then for time $s$ is eroding for time $t+s$,
+# A PDE does not remember how its solution got where it is: running it for time $t$, stopping,
+# and running it again for time $s$ from there must give what running it for $t + s$ gives. For
+# the erosion $E_t$ (the solution operator at time $t$, $E_t U = k_t \,\square\, U$) this is the
+# kernel identity $k_t \,\square\, k_s = k_{t+s}$, and the solution operators form a
+# **semigroup**:
 # $$E_s E_t = E_{t+s}.$$
 # On the pixel grid the intermediate point of the infimum is restricted to pixels, so the identity
 # becomes a pair of inequalities we can prove and then measure. Write $k_t \,\square_{\mathbb Z^2}\, k_s$
@@ -191,16 +248,43 @@ print("0 <= E_s E_t f - E_(t+s) f <= delta in every case:",
 #
 # ## 4. Convection: transport along a vector field
 #
-# The third PDE of a PDE-G-CNN layer is the transport equation $\partial_t W + c \cdot \nabla W = 0$.
-# Its exact solution after unit time is a shift: $W(x) = U(x - c)$. On the roto-translation group
-# (notebook 3) the vector field is *left-invariant*: on the orientation slice $\theta$ of an
-# orientation score the spatial shift is the vector $(x_0, y_0)$ **rotated by $\theta$**, and the
-# orientation axis is shifted cyclically by $\theta_0$:
+# The third PDE of a PDE-G-CNN layer moves the image without changing its values, as a current
+# carries a dye: the transport equation $\partial_t W + c \cdot \nabla W = 0$, with a constant
+# velocity $c$. Its exact solution after unit time is a shift by $c$: $W(x) = U(x - c)$.
+#
+# In a PDE-G-CNN the image has first been lifted to an **orientation score**: a stack of $O_r$
+# images, one per orientation $\theta = 2\pi o / O_r$ ($o = 0, \dots, O_r - 1$), each lighting up
+# the strokes of the image that run along its $\theta$ (notebook 3 builds them). There the
+# velocity is *left-invariant*: it is given once, as $g_0 = (x_0, y_0, \theta_0)$, in each
+# slice's own frame, so "$x_0$ pixels forward" means to the right on the slice $\theta = 0$ and
+# up on the slice $\theta = 90^\circ$. Below, a digit's orientation score (top row) and the same
+# score transported by $g_0 = (5, 0, 0)$, five pixels forward (bottom row): every slice moves
+# *along its own orientation*.
+
+# %% tags=["nbval-ignore-output"]
+score = viz.orientation_score(digits[0, 0], orientations=8)[None, None]    # [1, 1, 8, 28, 28]
+moved = F.convection_m2(score, torch.tensor([[5.0, 0.0, 0.0]], dtype=torch.float64))
+vmax = score.abs().max().item()
+fig, axes = plt.subplots(2, 8, figsize=(10, 3.1), layout="constrained")
+for o in range(8):
+    for row, m in enumerate((score, moved)):
+        shown = axes[row, o].imshow(m[0, 0, o], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        axes[row, o].set_xticks([]); axes[row, o].set_yticks([])
+    axes[0, o].set_title(f"θ = {45 * o}°", fontsize=10)
+axes[0, 0].set_ylabel("U", fontsize=10); axes[1, 0].set_ylabel("moved", fontsize=10)
+bar = fig.colorbar(shown, ax=axes, shrink=0.85)
+bar.set_label("response U(x, θ)", fontsize=10)
+plt.show()
+
+# %% [markdown]
+# In formulas: on the slice $\theta$ the spatial shift is the vector $(x_0, y_0)$ **rotated by
+# the orientation** (by $\theta - \theta_0$, the orientation the slice's content comes from), and
+# the orientation axis is shifted cyclically by $\theta_0$:
 # $$W(x, \theta) = U\big(x - R_{\theta-\theta_0}(x_0, y_0),\; \theta - \theta_0\big),
-#   \qquad g_0 = (x_0, y_0, \theta_0).$$
-# `F.convection_m2(f, g0)` computes this with trilinear interpolation (periodic in $\theta$, zero
-# outside the image). For integer shifts and angles that are multiples of $2\pi/O_r$ the
-# interpolation is exact.
+#   \qquad g_0 = (x_0, y_0, \theta_0),$$
+# where $R_\varphi$ is the rotation by the angle $\varphi$. `F.convection_m2(f, g0)` computes
+# this with trilinear interpolation (periodic in $\theta$, zero outside the image). For integer
+# shifts and angles that are multiples of $2\pi/O_r$ the interpolation is exact.
 
 # %% tags=["nbval-check-output"]
 torch.manual_seed(0)
@@ -238,22 +322,6 @@ print("convection(g_b) o convection(g_a) == convection(g_a g_b):",
       torch.allclose(twice, F.convection_m2(f, as_g0(group_product(ga, gb))), atol=1e-12))
 print("... and != convection(g_b g_a):",
       not torch.allclose(twice, F.convection_m2(f, as_g0(group_product(gb, ga))), atol=1e-3))
-
-# %% [markdown]
-# On a real orientation score (a digit lifted with oriented line filters, see notebook 3) the same
-# $g_0 = (5, 0, 0)$ moves every slice *along its own orientation*:
-
-# %% tags=["nbval-ignore-output"]
-score = viz.orientation_score(digits[0, 0], orientations=8)[None, None]    # [1, 1, 8, 28, 28]
-moved = F.convection_m2(score, torch.tensor([[5.0, 0.0, 0.0]], dtype=torch.float64))
-fig, axes = plt.subplots(2, 8, figsize=(12, 3.2))
-for o in range(8):
-    for row, m in enumerate((score, moved)):
-        axes[row, o].imshow(m[0, 0, o], cmap="RdBu_r", vmin=-0.6, vmax=0.6)
-        axes[row, o].set_xticks([]); axes[row, o].set_yticks([])
-    axes[0, o].set_title(f"theta={45 * o} deg", fontsize=8)
-axes[0, 0].set_ylabel("U"); axes[1, 0].set_ylabel("moved")
-plt.show()
 
 # %% [markdown]
 # ## 5. Exercises

@@ -9,18 +9,22 @@
 # %% [markdown]
 # # 3. Lie-group equivariance: roto-translations, orientation scores, rotated kernels
 #
-# A convolution commutes with translations: shift the image and the feature map shifts. It does not
-# commute with rotations unless its filters are constrained. PDE-G-CNNs (and GM-GAN) get rotation
-# equivariance *by construction*: they lift the image to a function on the **roto-translation
-# group** and solve PDEs there whose coefficients are left-invariant.
+# A convolution commutes with translations: shift the image and the feature map shifts with it
+# (it is *equivariant* to translations). It does not commute with rotations unless its filters are
+# constrained: turn a digit, and a filter that detects horizontal strokes now sees vertical ones.
+# PDE-G-CNNs (and GM-GAN) get rotation equivariance *by construction*: they lift the image to a
+# function of position and orientation, on the **roto-translation group**, and solve PDEs there
+# whose coefficients are the same in every orientation's own frame (*left-invariant*).
 #
 # Outline
 # 1. the group $SE(2)$ and the space of positions and orientations $M_2 = \mathbb{R}^2 \times S^1$;
 # 2. lifting an image to an orientation score (with a viewer widget);
 # 3. left-invariant metrics and the four distance approximations, the structuring-element explorer;
 # 4. rotated kernel stacks;
-# 5. equivariance measured: exact at 90 degrees, approximate at 45 degrees, for layers and for the
-#    whole GM-GAN discriminator; and why a CNN with ReLUs is not equivariant;
+# 5. equivariance measured, for layers and for the whole GM-GAN discriminator: exact for quarter
+#    turns, approximate at 45 degrees, where the pixel grid must be resampled; and why the DCGAN's
+#    discriminator is not invariant (its free filters and weights, not its ReLUs, which commute
+#    with every rotation);
 # 6. exercises.
 
 # %%
@@ -46,12 +50,18 @@ digits = images[:8]
 # %% [markdown]
 # ## 1. The roto-translation group
 #
-# An element $g = (x, y, \theta)$ of $SE(2)$ rotates the plane by $\theta$ and then translates by
-# $(x, y)$. Composition and inverse:
+# A **roto-translation** is a rigid motion of the plane: turn it by an angle $\theta$ about the
+# origin, then shift it by $(x, y)$. The same three numbers describe a *pose*, a position with an
+# orientation, like a small arrow drawn at $(x, y)$ pointing along $\theta$: the pose that the
+# motion gives to the reference arrow at the origin pointing right. The roto-translations form the
+# group $SE(2)$; an element $g = (x, y, \theta)$ rotates by $\theta$ and then translates by
+# $(x, y)$, and doing $g_2$ first, then $g_1$, is the motion $g_1 g_2$ (composition and
+# inverse, with $R_\theta$ the rotation by $\theta$):
 # $$(x_1,y_1,\theta_1)\,(x_2,y_2,\theta_2) = \big((x_1,y_1) + R_{\theta_1}(x_2,y_2),\;\theta_1+\theta_2\big),
 # \qquad (x,y,\theta)^{-1} = \big(-R_{-\theta}(x,y),\,-\theta\big).$$
-# The group acts on $M_2 = \mathbb{R}^2\times S^1$ (a position and an orientation) transitively and
-# freely, so $M_2$ can be identified with the group itself. At a point $(x, y, \theta)$ the
+# The group acts on the poses, $M_2 = \mathbb{R}^2\times S^1$ (a position and an orientation,
+# $S^1$ being the circle of angles): every pose is reached from the reference pose by exactly one
+# motion, so $M_2$ can be identified with the group itself. At a point $(x, y, \theta)$ the
 # **left-invariant frame** is
 # $$\mathcal A_1 = \cos\theta\,\partial_x + \sin\theta\,\partial_y \;\text{(main)},\quad
 #   \mathcal A_2 = -\sin\theta\,\partial_x + \cos\theta\,\partial_y \;\text{(lateral)},\quad
@@ -82,16 +92,27 @@ print("not commutative:", not np.allclose(mul(g, h), mul(h, g)))
 # %% [markdown]
 # ## 2. Lifting: from an image to an orientation score
 #
-# A **lift** turns an image $f$ on $\mathbb{R}^2$ into a function on $M_2$ by correlating it with
-# rotated copies of one filter $\psi$:
-# $$U_f(x, \theta) = \big(\psi_\theta \star f\big)(x), \qquad \psi_\theta(y) = \psi(R_{-\theta}\,y).$$
-# In GM-GAN the filters are learned (`gnn.LiftM2`). To *see* what a lift does we use a fixed line
-# detector (`viz.line_filter`, a zero-mean second derivative of an elongated Gaussian): slice
-# $\theta$ lights up where the digit has a stroke along $\theta$. Rotating the image rotates each
-# slice *and* moves it to another orientation: that is the action of the group on $M_2$.
+# The idea: look at the image through one small stroke detector, turned to each of $O_r$
+# orientations in turn, and keep every answer. The result, an **orientation score**, is a stack of
+# images, one per orientation $\theta$: the slice $\theta$ lights up where the image has a stroke
+# running along $\theta$. Below, a digit seen through a fixed line detector (`viz.line_filter`, a
+# zero-mean second derivative of an elongated Gaussian): the horizontal bar of the 7 answers at
+# $0^\circ$ and $180^\circ$ (a line has no direction, so $\theta$ and $\theta + 180^\circ$ look
+# alike), its slanted stroke near $60^\circ$, between the slices of $45^\circ$ and $90^\circ$. Red is a
+# strong response, blue a negative one (the detector's flanks); the left column shows which
+# orientation wins at each pixel.
 
 # %% tags=["nbval-ignore-output"]
 viz.orientation_score_panel(digits[0], orientations=8)
+
+# %% [markdown]
+# In formulas, a **lift** turns an image $f$ on $\mathbb{R}^2$ into a function on $M_2$ by
+# correlating it ($\star$, a convolution without the flip of the filter) with rotated copies of
+# one filter $\psi$:
+# $$U_f(x, \theta) = \big(\psi_\theta \star f\big)(x), \qquad \psi_\theta(y) = \psi(R_{-\theta}\,y).$$
+# In GM-GAN the filters are learned (`gnn.LiftM2`); the fixed line detector only makes the result
+# easy to read. Rotating the image rotates each slice *and* moves it to another orientation: that
+# is the action of the group on $M_2$.
 
 
 # %% [markdown]
@@ -111,7 +132,8 @@ print([int(viz.orientation_score(bar(a), 8)[:, 14, 14].argmax()) for a in (0, 45
 
 # %% [markdown]
 # ### The orientation-score viewer
-# Pick a digit, the number of orientations and the length and width of the line filter.
+# Pick a digit, the number of orientations (`Or`, $O_r$) and the `length` and `width` of the line
+# filter (the standard deviations of its Gaussian along and across the line, in pixels).
 
 # %% tags=["nbval-ignore-output"]
 viz.make_orientation_score_widget(digits)
@@ -119,29 +141,45 @@ viz.make_orientation_score_widget(digits)
 # %% [markdown]
 # ## 3. Left-invariant metrics and four distance approximations
 #
-# A diagonal left-invariant metric weighs the three frame directions:
-# $\|\dot\gamma\|^2 = w_1^2\,(\text{main})^2 + w_2^2\,(\text{lateral})^2 + w_3^2\,(\text{angular})^2$.
-# With $w_2 > w_1$ moving sideways is expensive: the distance ball is elongated along the
-# orientation, and curved, because turning while moving forward is cheaper than sliding sideways.
-# The morphological kernel on $M_2$ is the Hopf-Lax kernel of notebook 2 with $|x|$ replaced by the
-# distance $\rho$ from the identity: $k(g) = \frac1\beta\rho(g)^\beta$ ($t=1$).
+# The structuring elements of notebook 2 measured distances in the plane. On $M_2$ a distance must
+# say how far apart two *poses* are, and the natural way is a car's: a **metric** gives the cost
+# of each kind of motion, measured relative to where the car points. Driving forward (main),
+# sliding sideways (lateral) and turning (angular) get the weights $w_1, w_2, w_3$; a path
+# $\gamma$ of poses whose velocity $\dot\gamma$ has these three components in the frame of
+# section 1 costs, per unit of time,
+# $$\|\dot\gamma\| = \sqrt{w_1^2\,(\text{main})^2 + w_2^2\,(\text{lateral})^2 + w_3^2\,(\text{angular})^2}.$$
+# Because the weights apply in each pose's own frame, the metric is *left-invariant*: turning and
+# shifting a whole path does not change its cost. The **distance** $\rho(g)$ from the reference
+# pose (the identity $e$) to a pose $g$ is the cost of the cheapest path between them. With
+# $w_2 > w_1$ moving sideways is expensive: the distance ball is elongated along the orientation,
+# and curved, because turning while moving forward is cheaper than sliding sideways. The
+# morphological kernel on $M_2$ is the Hopf-Lax kernel of notebook 2 with $|x|$ replaced by this
+# distance: $k(g) = \frac1\beta\rho(g)^\beta$ (at $t=1$).
 #
-# The exact Riemannian distance has no closed form. With the half-angle coordinates
+# The exact distance has no closed form, so the library offers four estimates (`distance=`).
+# They use the *half-angle coordinates* of $g = (x, y, \theta)$, its offset turned back by half
+# its angle,
 # $b_1 = x\cos\frac\theta2 + y\sin\frac\theta2$, $b_2 = -x\sin\frac\theta2 + y\cos\frac\theta2$,
-# $b_3 = \theta$ and $c_{1,2} = b_{1,2}/\mathrm{sinc}\frac\theta2$ (the exponential coordinates,
-# $\log g$), the library offers (`distance=`):
+# $b_3 = \theta$, and the *exponential coordinates* $c_{1,2} = b_{1,2}/\mathrm{sinc}\frac\theta2$,
+# $c_3 = \theta$, with $\mathrm{sinc}\,u = \sin u / u$: $c = \log g$ is the velocity, constant in
+# the moving frame, that reaches $g$ in unit time.
 #
-# | name | formula | notes |
+# | name | formula | what it is |
 # |---|---|---|
-# | `"logarithmic"` | $\rho_c = \sqrt{w_1^2c_1^2 + w_2^2c_2^2 + w_3^2c_3^2}$ | $\lVert\log g\rVert$; what lietorch implements |
-# | `"half_angle"` | $\rho_b = \sqrt{w_1^2b_1^2 + w_2^2b_2^2 + w_3^2b_3^2}$ | tighter bounds (Bellaard et al.) |
-# | `"sub_riemannian"` | $\big((w_1^2b_1^2 + w_3^2b_3^2)^2 + \nu^4 w_1^2w_3^2 b_2^2\big)^{1/4}$ | lateral motion costs second order |
-# | `"combined"` | $\max\big(l,\ \min(\rho_{sr}, \rho_b)\big)$ | good at any anisotropy |
+# | `"logarithmic"` | $\rho_c = \sqrt{w_1^2c_1^2 + w_2^2c_2^2 + w_3^2c_3^2}$ | the cost of that constant-velocity path, $\lVert\log g\rVert$; lietorch's choice |
+# | `"half_angle"` | $\rho_b = \sqrt{w_1^2b_1^2 + w_2^2b_2^2 + w_3^2b_3^2}$ | the same without the $\mathrm{sinc}$ factor |
+# | `"sub_riemannian"` | $\rho_{sr} = \big((w_1^2b_1^2 + w_3^2b_3^2)^2 + \nu\, w_1^2w_3^2 b_2^2\big)^{1/4}$ | for sideways motion far dearer than the rest: a car reaches a spot a small distance $y$ to its side by manoeuvring (forward, turn, back), at a cost that grows like $\sqrt{y}$, not like $y$ |
+# | `"combined"` | $\max\big(l,\ \min(\rho_{sr}, \rho_b)\big)$ | the smaller of the two estimates, never below the lower bound $l$ |
 #
-# with $l$ a simple lower bound of the distance (see `gmgan_lib.nn.metric.distance_m2`; the constant
-# $\nu$ and the exact forms follow Bellaard et al. 2023 as recalled in the design notes, not re-read).
-# All four vanish at the identity and are symmetric, $\rho(g^{-1}) = \rho(g)$, as a distance from
-# the identity must be.
+# Here $\nu$ is a constant (`F.SUB_RIEMANNIAN_NU`), and
+# $l = \sqrt{\min(w_1, w_2)^2\,(x^2 + y^2) + w_3^2\,\theta^2}$ is a lower bound of the exact
+# distance: no path moves its position at less than $\min(w_1, w_2)$ per pixel, nor turns at less
+# than $w_3$ per radian. The last three estimates follow Bellaard et al. (2023); the value
+# $\nu = 44$ has not been checked against that paper, and the first power in which $\nu$ enters
+# $\rho_{sr}$ is this library's choice ([docs/method.md](../docs/method.md), section 1.5, gives
+# the reasons). All four
+# vanish at the identity and are symmetric, $\rho(g^{-1}) = \rho(g)$, as a distance from the
+# identity must be.
 
 # %% tags=["nbval-check-output"]
 metric = torch.tensor([[1.0, 3.0, 0.8]], dtype=torch.float64)       # (main, lateral, angular)
@@ -157,10 +195,12 @@ for d in F.DISTANCES:
 
 # %% [markdown]
 # ### The structuring-element explorer
-# Move $\alpha$, $t$, the three metric weights, the distance approximation and the orientation: the
-# left panel is the kernel on $\mathbb{R}^2$ (weights $(w_x, w_y) = (\text{main}, \text{lateral})$),
-# the others are the slices of the $M_2$ kernel of the chosen output orientation, one per angular
-# offset $\Delta\theta$. Values above 2 are clipped: for images in $[-1, 1]$ they can never win.
+# Move $\alpha$, $t$, the three metric weights (`main`, `lateral`, `angular`: $w_1, w_2, w_3$),
+# the distance estimate and the orientation $\theta$ (in degrees): the left panel is the kernel on
+# $\mathbb{R}^2$ (weights $(w_x, w_y) = (\text{main}, \text{lateral})$), the others are the slices
+# of the $M_2$ kernel of the chosen output orientation, one per angular offset $\Delta\theta$.
+# Dark is cheap: the dark region of each slice is where a neighbour at that offset can win. Values
+# above 2 are clipped: for images in $[-1, 1]$ they can never win.
 
 # %% tags=["nbval-ignore-output"]
 viz.plot_structuring_element(alpha=0.65, metric=(0.4, 1.2, 0.6), distance="logarithmic", orientation=1)
@@ -190,11 +230,16 @@ print("orientation 1 == rot90(orientation 0)?", torch.equal(stack[:, 1], torch.r
 # %% [markdown]
 # ## 5. Equivariance, measured
 #
-# A layer $L$ from $M_2$ to $M_2$ is equivariant if $L(\mathcal R f) = \mathcal R L(f)$, where
-# $\mathcal R$ rotates every slice *and* rolls the orientation axis. On the pixel grid only quarter
+# A layer is equivariant when rotating its input rotates its output the same way, and no more:
+# for a layer $L$ from $M_2$ to $M_2$, $L(\mathcal R f) = \mathcal R L(f)$, where $\mathcal R$
+# rotates every slice *and* rolls the orientation axis (section 2). On the pixel grid only quarter
 # turns map pixels to pixels, so only they can be exact: `gnn.rot90_m2` is
 # `roll(rot90(y), Or/4, dims=orientation)`. Every module of `gmgan_lib.nn` has
-# `check_equivariance(x)` returning $\max|L(\mathcal Rx) - \mathcal R L(x)|$.
+# `check_equivariance(x)` returning $\max|L(\mathcal Rx) - \mathcal R L(x)|$. The layers below are
+# the lift (`LiftM2`, section 2, with learned filters), the three PDE layers of notebook 2
+# (`ConvectionM2`, `DilationM2`, `ErosionM2`), `CDELayerM2` (convection, dilation and erosion in
+# a row, the PDE-G-CNN layer) and `MaxProjectM2` (the maximum over the orientations, back to
+# $\mathbb{R}^2$).
 
 # %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
@@ -220,12 +265,14 @@ print("(float32 round-off is about 1e-7: every layer commutes with quarter turns
 print("every layer's quarter-turn error < 1e-5:", all(err < 1e-5 for err in errors_90.values()))
 
 # %% [markdown]
-# At $45^\circ$ the grid must be resampled (bilinear), so the error is not zero; it is measured as a
-# relative $L^2$ error over a central disk, on smooth input (a blurred digit). The chart keeps the
-# two on their own axes: quarter turns on a log scale against $10^{-5}$, 45-degree turns on a linear
-# scale against 0.25, the bound the unit tests hold every layer to *with smooth filters and smooth
-# inputs* (there resampling alone costs about 0.05, and a 2-pixel shift, which is not equivariant,
-# measures 0.42). Here the lifting layer keeps its random, unsmoothed 5x5 initial filters: its
+# At $45^\circ$ the grid must be resampled (bilinear interpolation between pixels), so the error is
+# not zero. It is measured as a relative $L^2$ error,
+# $\|L(\mathcal Rx) - \mathcal R L(x)\| / \|\mathcal R L(x)\|$ over a central disk (the corners are
+# cut off by the rotation), on smooth input (a blurred digit). The chart keeps the two on their
+# own axes: quarter turns on a log scale against $10^{-5}$, 45-degree turns on a linear scale
+# against 0.25, a bound that every layer meets *with smooth filters and smooth inputs* (there
+# resampling alone costs about 0.05, and a 2-pixel shift, which is not equivariant, measures
+# 0.42). Here the lifting layer keeps its random, unsmoothed 5x5 initial filters: its
 # 45-degree error is well above the line, and the CDE layer, fed with its output, inherits part of
 # it. Pixel-level detail does not survive a resampled rotation; that is why the 45-degree error is
 # a measurement that depends on the input, not a property of the layer alone.
@@ -244,13 +291,19 @@ viz.equivariance_charts(errors_90, errors_45, tolerance_90=1e-5, tolerance_45=0.
 #
 # A GM-GAN discriminator with the invariant head (`d_head="invariant"`) is a lift, three CDE
 # layers with pooling, a max-projection and a global mean: every piece commutes with quarter turns,
-# so its output is **invariant**, $D(\mathrm{rot}\,x) = D(x)$. (That is the right discriminator for
+# so its output is **invariant**, $D(\mathrm{rot}\,x) = D(x)$. That is the right discriminator for
 # rotation-invariant data such as rotated MNIST. On upright MNIST it is a handicap, since it cannot
 # tell a 7 from a 7 lying on its side: the default `gmgan` keeps the equivariant features and lets
-# a last Linear layer see orientation; notebook 4 shows what the invariant head did to the samples.) The DCGAN baseline (convolutions and leaky ReLUs) is not: its
-# filters are free, nothing ties the response to a rotated digit to the response to the original.
-# (The ReLU is not to blame: it acts pixel by pixel and commutes with any rotation. The culprits
-# are the unconstrained filters.) We compare the change of the output under a quarter turn with the
+# a last Linear layer see orientation (notebook 4 shows what the invariant head did to the
+# samples).
+#
+# The DCGAN's discriminator (convolutions, leaky ReLUs, a last Linear layer) is not invariant, and
+# its ReLUs are not the reason: a ReLU acts on each pixel alone, so it commutes with every
+# rotation (the last check below). Nor, here, are its strides: a quarter turn maps the sampling
+# grid of its stride-2 layers on $28 \times 28$ images onto itself. The reason is its free
+# weights: its filters are not rotated copies of one another, and its Linear layer weighs each
+# position of the last feature map separately, so nothing ties its answer for a turned digit to
+# its answer for the original. We compare the change of the output under a quarter turn with the
 # spread of the outputs over different digits.
 
 # %%

@@ -9,27 +9,27 @@
 # %% [markdown]
 # # 5. Evaluating generative models: FID_MNIST, class KL, MNIST score, precision and recall
 #
-# How good is a generator? The eye is a poor judge of diversity (a generator that draws only
-# perfect 1s looks great), and every number has a catch. This notebook defines the metrics of
-# `gmgan_lib.metrics` precisely, checks them on real data and on corrupted data, and compares
-# GM-GAN with the DCGAN baseline.
+# How good is a generator? The eye is a poor judge of variety: a generator that draws only
+# perfect 1s looks great, page after page. So we measure, and every measure has a catch. This
+# notebook defines the metrics of `gmgan_lib.metrics`, checks that they react as they should to
+# real, noisy, blurred and one-class data, and then compares the two generators of notebook 4.
 #
 # Outline
-# 1. the feature network;
-# 2. FID_MNIST, class KL, MNIST score, precision and recall, with the real-versus-real floor;
+# 1. the feature network: a digit classifier that every metric reads;
+# 2. FID_MNIST, class KL, MNIST score, precision and recall, and what real digits score;
 # 3. sanity curves: the metrics must get worse as noise or blur grows;
-# 4. mode dropping;
-# 5. GM-GAN against GAN, one table and plots;
+# 4. mode dropping: a generator that only draws 1s;
+# 5. GM-GAN against the DCGAN, one table and one chart;
 # 6. exercises.
 #
-# **FAST mode** (`GMGAN_FAST=1`) uses $N$ = `profile().metric_n`
-# samples. FID is biased upward for small $N$, and the bias depends on the model: every number
-# below is a **smoke test**, not a result. Reported comparisons use $N = 10{,}000$
-# (`python -m gmgan_lib evaluate --checkpoint PATH --n 10000 --seeds 3`).
+# Every metric compares $N$ generated images with $N$ real ones. In fast mode (`make lab`,
+# `GMGAN_FAST=1`) $N$ = `profile().metric_n` = 1,000; the course's reported figures use
+# $N = 10{,}000$ and three seeds (`python -m gmgan_lib evaluate --checkpoint PATH --n 10000
+# --seeds 3`). With the smaller $N$ the numbers below are a quick look, not results: FID in
+# particular comes out larger for small $N$ (section 2).
 
 # %%
 # %matplotlib inline
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +57,17 @@ other = train_images[torch.randperm(len(train_images), generator=g)[:N]]    # re
 # %% [markdown]
 # ## 1. The feature network
 #
-# Inception-v3 FID needs weights downloaded at run time; this course runs offline. So every metric
-# reads a **small LeNet classifier** trained once on MNIST (committed under `data/classifiers/`,
-# checked by sha256 on loading): its penultimate layer gives 128 features per image, its softmax the
-# class probabilities $p(y\mid x)$. Consequence: FID on these features, which we call **FID_MNIST**,
-# is *not comparable* with Inception FID, nor with FID on another classifier. Always name the
-# feature network (and its checksum) next to a number.
+# Comparing images pixel by pixel says little: a digit shifted by one pixel is as good a digit,
+# yet far away in pixels. So the metrics compare what a **digit classifier** sees in the
+# images. The course uses a small LeNet (a convolutional network) trained once on MNIST and
+# committed under `data/classifiers/` (checked by its sha256 checksum when loaded). For an image
+# $x$ it gives two things: $\phi(x)$, the 128 numbers of its last hidden layer (the *features*),
+# and $p(y\mid x)$, its probability that $x$ shows digit $y \in \{0, \dots, 9\}$.
+#
+# The usual FID reads the features of Inception-v3, a large ImageNet classifier whose weights
+# would have to be downloaded; this course runs offline. FID on our LeNet's features, which we
+# call **FID_MNIST**, is therefore *not comparable* with published (Inception) FIDs, nor with FID
+# on another classifier: always name the feature network next to a number.
 
 # %% tags=["nbval-ignore-output"]
 classifier = load_classifier("mnist")
@@ -78,29 +83,44 @@ print("accuracy on 2000 test digits >= 0.99:", accuracy >= 0.99)
 # %% [markdown]
 # ## 2. The metrics
 #
-# Let $\phi$ be the feature map, $\mu_r, \Sigma_r$ and $\mu_g, \Sigma_g$ the mean and covariance of
-# $\phi$ over real and generated images.
+# Picture the features of the real digits as a cloud of points in 128 dimensions, and those of
+# the generated images as a second cloud. A good generator's cloud lies on the real one and
+# covers all of it. Each metric looks at the two clouds in its own way. Write $\mu_r, \Sigma_r$
+# for the mean vector and the covariance matrix of the real features, $\mu_g, \Sigma_g$ for
+# those of the generated ones.
 #
-# * **FID_MNIST** (Heusel et al. 2017, on our features): the Fréchet distance between the two fitted
-#   Gaussians,
-#   $$\mathrm{FID} = \lVert\mu_r - \mu_g\rVert^2 + \mathrm{Tr}\big(\Sigma_r + \Sigma_g - 2(\Sigma_r\Sigma_g)^{1/2}\big).$$
-#   Lower is better; 0 only for identical Gaussians. Biased upward for small $N$; the covariance is
-#   singular when $N$ is not well above the feature dimension.
-# * **class KL**: $\mathrm{KL}\big(p_{real}(y)\,\Vert\,p_{gen}(y)\big)$ between the histograms of the
-#   predicted classes (with a small $\epsilon$ smoothing): large when the generator drops modes.
-# * **MNIST score** (the Inception-score analogue): $\exp\big(\mathbb E_x\, \mathrm{KL}(p(y\mid x)\,\Vert\,p(y))\big)$,
-#   high when each image is confidently one digit and all digits occur; at most 10.
-# * **precision and recall** (Kynkäänniemi et al. 2019, $k = 3$): the fraction of generated
-#   features inside the real data's $k$-NN manifold (fidelity), and of real features inside the
-#   generated one (coverage).
+# * **FID_MNIST** (the Fréchet inception distance of Heusel et al. 2017, on our features): fit a
+#   Gaussian to each cloud and measure how far apart the two Gaussians are,
+#   $$\mathrm{FID} = \lVert\mu_r - \mu_g\rVert^2 + \mathrm{Tr}\big(\Sigma_r + \Sigma_g - 2(\Sigma_r\Sigma_g)^{1/2}\big),$$
+#   where $\mathrm{Tr}$ is the trace (the sum of the diagonal) and $(\cdot)^{1/2}$ the matrix
+#   square root. The first term compares the centres of the clouds, the second their spreads.
+#   **Lower is better**; 0 only for identical Gaussians. Estimated from $N$ samples it comes out
+#   too large, the more so the smaller $N$, and the covariances cannot be estimated at all
+#   unless $N$ is well above the 128 features.
+# * **class KL**: let the classifier name the digit of every image and count how often each digit
+#   occurs, among the real images ($p_{real}(y)$) and among the generated ones ($p_{gen}(y)$).
+#   Then $\mathrm{KL}(p_{real}\Vert p_{gen}) = \sum_y p_{real}(y) \log \frac{p_{real}(y)}{p_{gen}(y)}$,
+#   the Kullback-Leibler divergence (after adding a small $\epsilon$ to every probability and
+#   renormalising, so that no digit has probability 0). **Lower is better**: 0 when every digit is as frequent as in real
+#   data, large when the generator leaves some digits out ("drops modes").
+# * **MNIST score** (the MNIST analogue of the Inception score):
+#   $\exp\big(\mathbb E_x\, \mathrm{KL}(p(y\mid x)\,\Vert\,p(y))\big)$, where $\mathbb E_x$ is the
+#   average over the generated images $x$ and $p(y) = \mathbb E_x\, p(y\mid x)$ the classifier's
+#   average answer. It is large when each image is confidently one digit ($p(y\mid x)$ sharp) and
+#   all digits occur ($p(y)$ flat). **Higher is better**, at most 10 (the number of digits).
+# * **precision and recall** (Kynkäänniemi et al. 2019): around every real feature draw a ball
+#   reaching to its $k$-th nearest real neighbour ($k = 3$); the union of the balls is the real
+#   cloud's *shape*. **Precision** is the fraction of generated features inside it (are the
+#   images realistic?), **recall** the fraction of real features inside the same construction
+#   made from the generated cloud (is all of the real data covered?). **Higher is better** for
+#   both, at most 1.
 #
-# First the **floor**: real test digits against real training digits, same $N$. No generator can be
-# expected to beat it at this $N$.
+# First the **floor**: real test digits against other real digits (from the training set), same
+# $N$. That is what a perfect generator would score at this $N$; no generator can be expected to
+# beat it.
 
 # %%
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")            # the small-N warning: we know, this is a smoke test
-    floor = evaluate_images(other, real, classifier=classifier)
+floor = evaluate_images(other, real, classifier=classifier)
 display(Markdown(viz.metrics_table({f"real vs real (N={N})": floor})))
 
 # %% tags=["nbval-check-output"]
@@ -112,9 +132,13 @@ print("N used:", floor["n"] == N)
 # %% [markdown]
 # ## 3. Sanity curves: noise and blur
 #
-# A metric worth its name must get worse, monotonically, as the images get worse. We corrupt the
-# *real* digits with Gaussian noise of growing standard deviation, and with Gaussian blur of
-# growing width, and measure against the clean reference set.
+# A metric worth its name must get worse, steadily, as the images get worse. We corrupt the
+# *real* digits in two ways and measure them against the clean reference set:
+# * **noise**: add to every pixel an independent Gaussian number of standard deviation
+#   $\sigma$ (the *noise level*; pixel values lie in $[-1, 1]$), then clip back to $[-1, 1]$;
+# * **blur**: smooth the image with a Gaussian of standard deviation $\sigma$ pixels.
+#
+# First the corrupted digits, one row per level, then FID_MNIST against the level.
 
 # %%
 noise_levels = [0.0, 0.1, 0.2, 0.4, 0.8]
@@ -126,35 +150,43 @@ def noisy(x, s):
 def blurred(x, s):
     return x if s == 0 else gaussian_blur(x, kernel_size=9, sigma=s)
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    curves = {"noise": [evaluate_images(noisy(other, s), real, classifier=classifier) for s in noise_levels],
-              "blur": [evaluate_images(blurred(other, s), real, classifier=classifier) for s in blur_levels]}
+# %% tags=["nbval-ignore-output"]
+viz.plot_grid(torch.cat([noisy(other[:8], s) for s in noise_levels] +
+                        [blurred(other[:8], s) for s in blur_levels]), nrow=8,
+              row_labels=[f"noise σ = {s:g}" for s in noise_levels]
+                         + [f"blur σ = {s:g} px" for s in blur_levels],
+              title="the same 8 digits, corrupted more and more")
+
+# %%
+curves = {"noise": [evaluate_images(noisy(other, s), real, classifier=classifier) for s in noise_levels],
+          "blur": [evaluate_images(blurred(other, s), real, classifier=classifier) for s in blur_levels]}
 fid_curves = {k: [r["fid"] for r in v] for k, v in curves.items()}
 
 # %% tags=["nbval-ignore-output"]
-viz.sanity_curves({"noise": noise_levels, "blur": blur_levels}, fid_curves)
+viz.sanity_curves({"noise": noise_levels, "blur": blur_levels}, fid_curves,
+                  xlabels={"noise": "noise level σ (pixel values in [-1, 1])",
+                           "blur": "blur σ (pixels)"})
+
+# %% [markdown]
+# Both curves rise steadily from the floor: FID_MNIST passes the test. Note how differently the
+# two corruptions count: noise of $\sigma = 0.2$, plainly visible above, costs less than a blur
+# of $\sigma = 1$ pixel: the classifier's features change less with scattered specks than with
+# strokes that lose their edges.
 
 # %% tags=["nbval-check-output"]
 for kind, fids in fid_curves.items():
     print(f"FID_MNIST grows with {kind}:", all(a < b for a, b in zip(fids, fids[1:])))
 
-# %% tags=["nbval-ignore-output"]
-viz.plot_grid(torch.cat([noisy(other[:8], s) for s in noise_levels] +
-                        [blurred(other[:8], s) for s in blur_levels]), nrow=8,
-              title="rows: noise 0 ... 0.8, then blur 0 ... 2 pixels")
-
 # %% [markdown]
 # ## 4. Mode dropping
 #
-# A "generator" that only ever draws the digit 1 (here: real 1s) makes perfect-looking images. FID
-# and class KL see through it; precision (fidelity) does not, recall (coverage) does.
+# A "generator" that only ever draws the digit 1 (here: real 1s) makes perfect-looking images.
+# FID_MNIST and class KL see through it; precision (are the images realistic?) does not, recall
+# (is all of the real data covered?) does.
 
 # %%
 ones = test_images[test_labels == 1][:N]
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    only_ones = evaluate_images(ones, real, classifier=classifier)
+only_ones = evaluate_images(ones, real, classifier=classifier)
 display(Markdown(viz.metrics_table({"real vs real": floor, "only 1s": only_ones})))
 
 # %% tags=["nbval-check-output"]
@@ -165,50 +197,49 @@ print("its FID_MNIST is over 10x the floor:", only_ones["fid"] > 10 * floor["fid
 # %% [markdown]
 # ## 5. GM-GAN against GAN
 #
-# The committed CPU runs (notebook 4), $N$ samples each, against the same reference set.
-# **Smoke test**: small $N$, a few minutes of CPU training, one seed. It shows the protocol; the
-# figures at $N = 10{,}000$ are in `data/checkpoints/README.md` and
-# [docs/experiments.md](../docs/experiments.md)
-# (`python -m gmgan_lib evaluate --checkpoint PATH --n 10000 --seeds 3`).
+# The two generators of notebook 4 (5 CPU minutes of training each), $N$ samples each, against
+# the same reference set, next to the floor. GM-GAN is blue and the DCGAN orange, as in
+# notebook 4; the grey bar is real data. One seed and a small $N$ in fast mode: a quick look.
+# The figures at $N = 10{,}000$ are in `data/checkpoints/README.md`.
 
 # %%
-CHECKPOINTS = sorted((ROOT / "data" / "checkpoints").glob("*.pt"))
+CHECKPOINTS = sorted((ROOT / "data" / "checkpoints").glob("*.pt"), reverse=True)   # GM-GAN first
 assert CHECKPOINTS, f"no generator checkpoints in {ROOT / 'data' / 'checkpoints'}"
+LABELS = {"gmgan": "GM-GAN", "gan": "DCGAN"}
 results = {"real vs real": floor}
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    for path in CHECKPOINTS:
-        config = load_checkpoint(path, require=("config", "generator"))["config"]
-        if config["dataset"] != "mnist":
-            continue                                  # compared with MNIST test digits only
-        fake = sample(path, N, seed=0)
-        results[f"{config['model']} ({path.stem})"] = evaluate_images(fake, real, classifier=classifier)
+for path in CHECKPOINTS:
+    config = load_checkpoint(path, require=("config", "generator"))["config"]
+    if config["dataset"] != "mnist":
+        continue                                  # compared with MNIST test digits only
+    fake = sample(path, N, seed=0)
+    results[LABELS.get(config["model"], path.stem)] = evaluate_images(fake, real, classifier=classifier)
 
 # %% tags=["nbval-ignore-output"]
-print(f"FID_MNIST on LeNet[mnist] features (sha256 {classifier.sha256[:12]}...), N = {N}, one seed: SMOKE TEST")
+print(f"FID_MNIST on LeNet[mnist] features (sha256 {classifier.sha256[:12]}...), N = {N}, one seed")
 display(Markdown(viz.metrics_table(results)))
 viz.metrics_bar_chart(results)
 
 # %% tags=["nbval-check-output"]
-print("at least one GM-GAN and one GAN checkpoint evaluated:",
-      any(name.startswith("gmgan") for name in results) and any(name.startswith("gan") for name in results))
+print("GM-GAN and the DCGAN evaluated:", {"GM-GAN", "DCGAN"} <= set(results))
 print("every row: N samples, finite metrics, MNIST score in [1, 10]:",
       all(r["n"] == N and 1 <= r["mnist_score"] <= 10
           and all(np.isfinite(r[k]) for k in ("fid", "kl", "mnist_score", "precision", "recall"))
           for r in results.values()))
 
 # %% [markdown]
-# **Why can a generator of fragments score a higher precision than one of digits?** Precision asks
-# only: *is each generated image inside the real data's feature manifold?*, that is, closer to some
-# real image's features than that image's $k$-th nearest real neighbour. A generator that draws the
-# same few stroke fragments, all alike, can land most of them in one dense region of the real
-# features (thin, simple strokes resemble the 1s and 7s, where real digits crowd together): high
-# precision. A generator that tries every class and sometimes misses the manifold has a lower
-# precision but a far higher **recall** (does the real manifold get covered?), a lower FID and a
-# lower class KL. An early GM-GAN of this repository (thin strokes, 10 CPU minutes) had precision
-# 0.58 and recall 0.02, against the DCGAN's 0.45 and 0.24. So read precision and recall together,
-# never precision alone: a generator collapsed to one grey image scored precision 1.0 and recall 0
-# ([docs/experiments.md](../docs/experiments.md), the collapsed runs).
+# **What the numbers say.** Both generators are far from the floor on every metric, and the
+# DCGAN is ahead of GM-GAN on FID_MNIST, class KL and the MNIST score after the same 5 CPU
+# minutes (notebook 4: GM-GAN's steps cost 1.3 times as much, so it made fewer of them). Their
+# recall is a little below the floor's: both cover most of the real digits. Their precision is
+# far below it: many of their images lie outside the real cloud, as the broken strokes of
+# notebook 4 suggest.
+#
+# **Read precision and recall together, never precision alone.** Precision asks only: *is each
+# generated image inside the real cloud's shape?* A generator that draws a few similar, simple
+# strokes can land most of them where real digits crowd together (thin 1s and 7s): high
+# precision, tiny recall. The one-class "generator" of section 4 had the floor's precision, and
+# a generator that collapsed to one grey image for every $z$ scored precision 1.0 and recall 0
+# ([docs/experiments.md](../docs/experiments.md), section 2).
 #
 # For scale, the GM-GAN paper reports FID 0.93 (GM-GAN) against 15.55 (GAN) on MNIST, and KL 0.95
 # against 1.07, without saying which features, which $N$ or which distributions; those numbers

@@ -65,6 +65,20 @@ def test_one_output_updated_in_place(monkeypatch):
     assert [c[0] for c in calls] == ["display", "update"] and calls[0][1] is True
 
 
+def test_a_model_colour_draws_both_losses_in_it():
+    """The notebook passes a model's colour: discriminator solid, generator dashed, both in it,
+    so GM-GAN is drawn in the same colour here as in every other plot."""
+    from matplotlib.colors import to_hex
+
+    figures = []
+    view = LiveTraining(every_seconds=0, samples=4, show=figures.append, color="tab:orange")
+    view(Progress(1, 3, 0, 1.2, 0.7, 0.5, torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1)),
+                  torch.zeros(4, 1, 28, 28)))
+    d, g = figures[-1].axes[0].lines
+    assert to_hex(d.get_color()) == to_hex(g.get_color()) == to_hex("tab:orange")
+    assert (d.get_linestyle(), g.get_linestyle()) == ("-", "--")
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"every_seconds": -1}, "every_seconds must be >= 0"),
     ({"every_seconds": float("nan")}, "every_seconds must be >= 0"),

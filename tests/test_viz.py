@@ -82,6 +82,17 @@ def test_plot_grid_shows_the_grid():
     assert fig.axes[0].get_title() == "digits"
 
 
+def test_plot_grid_names_its_rows():
+    """Row labels sit at the middle of their rows, on the left, readable (>= 10 points)."""
+    fig = viz.plot_grid(_digits(6), nrow=3, row_labels=["noise σ = 0", "noise σ = 0.5"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["noise σ = 0", "noise σ = 0.5"]
+    np.testing.assert_allclose(ax.get_yticks(), [15.5, 45.5])     # rows of 2 + 28 pixels
+    assert min(t.get_fontsize() for t in ax.get_yticklabels()) >= 10
+    with pytest.raises(ValueError, match="one label per row"):
+        viz.plot_grid(_digits(6), nrow=3, row_labels=["only one"])
+
+
 # ---------------------------------------------------------------------------- curves
 
 def _write_metrics(path, n=20, seed=0):
@@ -115,6 +126,13 @@ def test_training_curves_smoothing_is_a_moving_average(tmp_path):
     np.testing.assert_allclose(y[4:], np.convolve(raw, np.ones(5) / 5, mode="valid"))
     np.testing.assert_allclose(y[:4], np.cumsum(raw[:4]) / np.arange(1, 5))
     assert len(fig.axes[0].lines) == 2  # two runs on shared axes
+
+
+def test_training_curves_say_how_much_they_smooth(tmp_path):
+    _write_metrics(tmp_path / "a.csv", n=30)
+    fig = viz.training_curves({"a": tmp_path / "a.csv"}, smooth=5)
+    assert fig.axes[0].get_title().endswith("(average over 5 steps)")   # logged every step
+    assert "average" not in viz.training_curves(tmp_path / "a.csv").axes[0].get_title()
 
 
 def test_training_curves_bad_input(tmp_path):
@@ -169,11 +187,61 @@ def test_metrics_bar_chart_and_sanity_curves_draw_the_values():
                                                                   "mnist_score": 8.0}}
     fig = viz.metrics_bar_chart(res)
     assert [p.get_height() for p in fig.axes[0].patches] == [2.0, 4.0]
-    assert fig.axes[0].get_title() == "FID_MNIST"
+    assert fig.axes[0].get_title().startswith("FID_MNIST")
     fig = viz.sanity_curves({"noise": [0, 0.1, 0.2]}, {"noise": [1.0, 5.0, 9.0]})
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [1.0, 5.0, 9.0])
     with pytest.raises(ValueError, match="same length"):
         viz.sanity_curves({"noise": [0, 1]}, {"noise": [1.0]})
+
+
+def test_metrics_bar_chart_says_which_way_is_better():
+    res = {"GM-GAN": {k: 1.0 for k in viz.METRIC_BETTER}}
+    fig = viz.metrics_bar_chart(res, metrics=("fid", "kl", "mnist_score", "precision", "recall"))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["FID_MNIST\n(lower is better)", "class KL\n(lower is better)",
+                      "MNIST score\n(higher is better)", "precision\n(higher is better)",
+                      "recall\n(higher is better)"]
+    assert min(ax.title.get_fontsize() for ax in fig.axes) >= 10
+    assert min(t.get_fontsize() for ax in fig.axes for t in ax.get_xticklabels()) >= 10
+
+
+def test_sanity_curves_name_the_strength_on_the_axis():
+    fig = viz.sanity_curves({"noise": [0, 0.1], "blur": [0, 1]}, {"noise": [1, 2], "blur": [1, 3]},
+                            xlabels={"noise": "noise level σ", "blur": "blur σ (pixels)"})
+    assert [ax.get_xlabel() for ax in fig.axes] == ["noise level σ", "blur σ (pixels)"]
+    assert fig.axes[0].get_ylabel() == "FID_MNIST (lower is better)"
+    fig = viz.sanity_curves({"noise": [0, 0.1]}, {"noise": [1, 2]})
+    assert fig.axes[0].get_xlabel() == "noise strength"                   # the default
+    with pytest.raises(ValueError, match="xlabels"):
+        viz.sanity_curves({"noise": [0, 0.1]}, {"noise": [1, 2]}, xlabels={"blur": "σ"})
+
+
+def test_each_model_keeps_its_colour_in_every_plot(tmp_path):
+    """GM-GAN has one colour and the DCGAN another in the loss curves (in either order), the
+    metric bars and the CPU-minute curves, whatever the label's spelling."""
+    from matplotlib.colors import to_hex
+
+    gm, dc, real = (to_hex(viz.MODEL_COLORS[k]) for k in ("GM-GAN", "DCGAN", "real data"))
+    assert len({gm, dc, real}) == 3
+    _write_metrics(tmp_path / "a.csv")
+    _write_metrics(tmp_path / "b.csv", seed=1)
+    for runs in ({"GM-GAN": tmp_path / "a.csv", "DCGAN": tmp_path / "b.csv"},
+                 {"DCGAN": tmp_path / "b.csv", "GM-GAN": tmp_path / "a.csv"}):
+        fig = viz.training_curves(runs)
+        for ax in fig.axes:
+            assert {line.get_label(): to_hex(line.get_color()) for line in ax.lines} == {
+                "GM-GAN": gm, "DCGAN": dc}
+    res = {"real vs real": {"fid": 1.0}, "gmgan (gmgan-mnist-cpu)": {"fid": 3.0},
+           "DCGAN": {"fid": 2.0}, "gan": {"fid": 2.5}}
+    bars = viz.metrics_bar_chart(res, metrics=("fid",)).axes[0].patches
+    assert [to_hex(b.get_facecolor()) for b in bars] == [real, gm, dc, dc]
+    points = [{"minutes": 1, "fid": 200.0}, {"minutes": 2, "fid": 150.0}]
+    fig = viz.cpu_minute_curves({"mnist": {"DCGAN": points, "GM-GAN": points},
+                                 "rotmnist": {"GM-GAN": points}})
+    assert [to_hex(line.get_color()) for ax in fig.axes for line in ax.lines] == [dc, gm, gm]
+    # a label of no known model gets a colour of neither, the same one every time
+    other = viz.model_color("pdecnn-r2")
+    assert to_hex(other) not in {gm, dc, real} and viz.model_color("pdecnn-r2") == other
 
 
 # ---------------------------------------------------------------------------- structuring elements
@@ -256,7 +324,8 @@ def test_erosion_dilation_panel_content_and_bad_input():
     f = _digits(1, seed=5)[0, 0]
     fig = viz.erosion_dilation_panel(f, kernel="disk", size=3, op="closing")
     arr = viz.morphology_arrays(f, kernel="disk", size=3)
-    shown = [ax.images[0].get_array() for ax in fig.axes]
+    pictures = [ax for ax in fig.axes if ax.images]         # the panels, not the colour bars
+    shown = [ax.images[0].get_array() for ax in pictures]
     assert len(shown) == 7
     np.testing.assert_allclose(shown[1], arr["erosion"])
     # the last panel is the structuring element: the 3x3 disk is 0 on its cross, +inf (masked)
@@ -265,7 +334,12 @@ def test_erosion_dilation_panel_content_and_bad_input():
     assert element.shape == (3, 3) and element.mask.tolist() == [[True, False, True],
                                                                  [False, False, False],
                                                                  [True, False, True]]
-    assert fig.axes[6].get_title() == "structuring element"
+    assert pictures[6].get_title() == "structuring\nelement k"
+    # every panel's colours are explained: grey levels, the change op(f) - f, the element's k
+    bars = [ax.get_ylabel() for ax in fig.axes if not ax.images]
+    assert bars == ["grey level", "change", "k (white: +∞)"]
+    titles = [t for t in fig.texts + [ax.title for ax in fig.axes]]
+    assert min(t.get_fontsize() for t in titles if t.get_text()) >= 10
     assert np.all(shown[1] <= f.numpy() + 1e-12)  # the erosion image is <= the original
     np.testing.assert_allclose(shown[5], arr["closing"] - arr["f"])
     assert np.all(shown[5] >= 0)
@@ -313,9 +387,10 @@ def test_orientation_score_is_equivariant_under_quarter_turns():
     torch.testing.assert_close(turned, expected, atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("orientations,rows", [(4, 1), (8, 1), (12, 2), (16, 2)])
+@pytest.mark.parametrize("orientations,rows", [(4, 1), (8, 2), (12, 3), (16, 4)])
 def test_orientation_score_panel_draws_the_score(orientations, rows):
-    """Every slice on one colour scale (with its bar), at most 8 per row, an angle legend."""
+    """Every slice on one colour scale (with its bar), 4 per row, an angle legend, and text
+    that a notebook shows at a readable size (a figure under 10 inches, titles of 10 points)."""
     f = _bar(45)
     fig = viz.orientation_score_panel(f, orientations=orientations)
     score = viz.orientation_score(f, orientations).numpy()
@@ -330,6 +405,8 @@ def test_orientation_score_panel_draws_the_score(orientations, rows):
     labels = [ax.get_xlabel() + ax.get_ylabel() for ax in fig.axes]
     assert "response U(x, θ)" in labels                      # the slices' colour bar
     assert "θ mod 180° (hue)" in labels                      # the angle legend
+    assert fig.get_figwidth() <= 10
+    assert min(ax.title.get_fontsize() for ax in slices) >= 10
     with pytest.raises(ValueError, match="size"):
         viz.line_filter(4)
 
@@ -348,6 +425,23 @@ def test_widgets_construct_and_draw_with_their_defaults():
         # an interact callback is only logged, so this is what proves it worked)
         assert isinstance(widget.result, Figure)
         assert len(widget.children) >= 3
+
+
+def test_structuring_element_widget_orientation_reads_in_degrees():
+    """The orientation slider shows the angle its panels name, and passes the exact index."""
+    widget = viz.make_structuring_element_widget(orientations=8, kernel_size=(3, 7, 7))
+    controls = {c.description: c for c in widget.children if hasattr(c, "description")}
+    slider = controls["orientation"]
+    assert slider.options == (("0°", 0), ("45°", 1), ("90°", 2), ("135°", 3), ("180°", 4),
+                              ("225°", 5), ("270°", 6), ("315°", 7))
+    assert slider.label == "45°" and "θ = 45°" in widget.result.texts[0].get_text()
+    slider.value = 6
+    assert slider.label == "270°" and "θ = 270°" in widget.result.texts[0].get_text()
+    expected = viz.structuring_element_arrays(alpha=0.65, metric=(0.4, 1.0, 0.6), orientation=6,
+                                              kernel_size=(3, 7, 7))["m2"]
+    np.testing.assert_allclose(widget.result.axes[1].images[0].get_array(), expected[0])
+    assert [label for label, _ in viz.orientation_options(16)][:3] == ["0°", "22.5°", "45°"]
+    assert [o for _, o in viz.orientation_options(12)] == list(range(12))
 
 
 def test_morphology_widget_greys_out_what_the_kernel_ignores():

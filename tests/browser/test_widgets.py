@@ -42,18 +42,28 @@ def kernel_errors(where) -> list[str]:
     return [t for t in (e.inner_text() for e in stderr) if "Error" in t or "Traceback" in t]
 
 
-def move_a_slider(explorer) -> str:
-    """Press the right arrow on the first enabled slider (the keyboard path of noUiSlider)."""
+def move_a_slider(explorer, label: str | None = None) -> str:
+    """Press the right arrow on the first enabled slider, or on the slider named ``label`` (the
+    keyboard path of noUiSlider)."""
     for slider in explorer.locator(".widget-slider").all():
         if slider.locator(".slider[disabled]").count():
             continue
+        name = slider.locator(".widget-label").inner_text()
+        if label is not None and name != label:
+            continue
         handle = slider.locator(".noUi-handle")
-        label = slider.locator(".widget-label").inner_text()
         handle.scroll_into_view_if_needed()
         handle.focus()
         handle.press("ArrowRight")
-        return label
-    raise AssertionError("the explorer has no enabled slider")
+        return name
+    raise AssertionError(f"the explorer has no enabled slider {label or ''}")
+
+
+def readout(explorer, label: str) -> str:
+    """What the slider named ``label`` shows next to its track."""
+    slider = explorer.locator(".widget-slider").filter(
+        has=explorer.page.locator(".widget-label", has_text=label))
+    return slider.locator(".widget-readout").inner_text()
 
 
 def pick_another_option(explorer) -> str:
@@ -78,8 +88,17 @@ def exercise(page, count: int) -> list[str]:
         label = move_a_slider(explorer)
         after_slider = wait_for_picture(explorer, before=first)
         choice = pick_another_option(explorer)
-        wait_for_picture(explorer, before=after_slider)
+        after_dropdown = wait_for_picture(explorer, before=after_slider)
         moved.append(f"{label} slider, dropdown to {choice}")
+        if "orientation" in explorer.inner_text():
+            # the structuring-element explorer: its orientation slider reads in degrees, as
+            # its panels do, and moving it turns the kernel
+            before = readout(explorer, "orientation")
+            move_a_slider(explorer, "orientation")
+            wait_for_picture(explorer, before=after_dropdown)
+            after = readout(explorer, "orientation")
+            assert before.endswith("°") and after.endswith("°") and after != before, (before, after)
+            moved.append(f"orientation {before} -> {after}")
     assert kernel_errors(page) == [] and page.errors == []
     return moved
 
@@ -92,7 +111,9 @@ def test_widgets_redraw_in_jupyterlab(page, lab, name, count):
                            f" && {app}.shell.currentWidget.sessionContext?.session?.kernel"
                            f"?.status === 'idle'", timeout=120_000)
     page.evaluate(f"{app}.commands.execute('notebook:run-all-cells')")
-    exercise(page, count)
+    moved = exercise(page, count)
+    if name.startswith("03"):   # the structuring-element explorer's orientation, in degrees
+        assert any(m.startswith("orientation ") for m in moved), moved
 
 
 def test_make_explore_page_redraws(page, voila):
@@ -100,6 +121,7 @@ def test_make_explore_page_redraws(page, voila):
     its three explorers redraws when a control moves."""
     # Voila streams the page while the kernel runs it: "load" comes late or not at all.
     page.goto(voila.url + "/", wait_until="commit")
-    exercise(page, 3)
+    moved = exercise(page, 3)
+    assert any(m.startswith("orientation ") for m in moved), moved
     shown = page.inner_text("body")     # rendered text only: hidden elements do not count
     assert "GM-GAN explorers" in shown and "make_morphology_widget" not in shown
