@@ -2,14 +2,14 @@
 
     python -m gmgan_lib demo --out runs/demo [--steps 4600] [--minutes M] [--threads 2]
 
-What it does, in about six minutes on two CPU cores:
+What it does (5 to 10 minutes on the development VM's two cores, depending on the day):
 
 1. trains the default ``gmgan`` (the hybrid reconstruction: p4 group convolutions with
    morphological PDE layers as the generator's nonlinearity, a p4 group-convolution
    discriminator, :mod:`gmgan_lib.models.hybrid`) with
    :func:`gmgan_lib.train.train`: the same procedure, run directory and checkpoints as
    ``python -m gmgan_lib train``, for a fixed number of steps (``--steps``, 4,600), so every
-   machine draws the same digits and only the time differs (``--minutes`` adds a time budget,
+   machine reaches the same figures and only the time differs (``--minutes`` adds a time budget,
    for whoever wants one: then the machine's speed decides the result);
 2. evaluates it with the project's protocol (:func:`gmgan_lib.metrics.evaluate.evaluate_generator`):
    ``--eval-n`` samples (10,000) against the 10,000 MNIST test digits, FID_MNIST, class KL,
@@ -53,8 +53,9 @@ from gmgan_lib.training.rundir import run_lock
 DEMO_LR = 4e-4
 DEMO_BETAS = (0.0, 0.9)
 # The demo's length, in steps rather than minutes, so that a slow laptop and a fast workstation
-# draw the same digits: 4,600 steps are what 5 training minutes on 2 threads made on the
-# development VM (4,604 steps, 2026-12-01; docs/results.md, "What five CPU minutes give").
+# reach the same figures: 4,600 steps are what 5 training minutes on 2 threads made on the
+# development VM (4,604 steps, 2026-12-01; README, "What `make demo` gives", which also shows
+# one thread and two giving the same figures).
 DEMO_STEPS = 4600
 NOTE = ("a short CPU run evaluated with the project's protocol (docs/evaluation.md); comparable "
         "with runs of the same budget (docs/experiments.md), not with the paper's 200 epochs")
@@ -68,8 +69,8 @@ DEMO_MARK = ".gmgan-demo"
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument("--steps", "--max-steps", dest="steps", type=int, default=DEMO_STEPS,
-                   help="training steps (default %(default)d: about 5 minutes on 2 threads of "
-                        "the development VM; the same digits on any machine, in another time)")
+                   help="training steps (default %(default)d: 5-10 minutes on the 2 cores of "
+                        "the development VM; the same figures on any machine, in another time)")
     p.add_argument("--minutes", type=float, default=None,
                    help="also stop after this many minutes of training (default: no time "
                         "budget; with one, a slower machine makes fewer steps)")
