@@ -40,6 +40,21 @@ def label(row: str) -> str:
     return LABELS.get(row) or ABLATION_LABELS.get(row) or row
 
 
+def style(row: str) -> dict[str, str]:
+    """How a row is drawn in every figure: the model's colour of the course (GM-GAN blue, the
+    DCGAN orange: :func:`gmgan_lib.viz.model_color`), a line and a marker per augmentation
+    (none solid, DiffAugment dashed, rotations dash-dotted); the ablations each in a colour of
+    their own, dotted."""
+    from gmgan_lib.viz import OTHER_COLORS, model_color
+
+    if row in ABLATIONS:
+        return {"color": OTHER_COLORS[list(ABLATIONS).index(row) % len(OTHER_COLORS)],
+                "ls": ":", "marker": "x"}
+    augment = row.split("-", 1)[1] if "-" in row else "none"
+    ls, marker = {"none": ("-", "o"), "diffaug": ("--", "s"), "rotate": ("-.", "^")}[augment]
+    return {"color": model_color(LABELS.get(row, row)), "ls": ls, "marker": marker}
+
+
 def spread(values: list[float], digits: int) -> str:
     """``mean ± sample standard deviation`` (the mean alone for one value)."""
     mean = statistics.fmean(values)
@@ -98,7 +113,7 @@ def fraction_axes(ax: Any, rows: dict[str, dict], dataset: str) -> None:
             xs = sorted(points)
             ax.errorbar(xs, [statistics.fmean(points[x]) for x in xs],
                         yerr=[statistics.stdev(points[x]) if len(points[x]) > 1 else 0
-                              for x in xs], marker="o", capsize=3, label=LABELS[row])
+                              for x in xs], capsize=3, label=LABELS[row], **style(row))
     ax.set_xscale("log")
     ax.set_xlabel("training images")
     ax.set_ylabel("FID_MNIST at the budget (lower is better)")
@@ -106,6 +121,9 @@ def fraction_axes(ax: Any, rows: dict[str, dict], dataset: str) -> None:
     ax.grid(alpha=0.3)
     if ax.has_data():
         ax.legend(fontsize=8)
+    else:                             # say so, rather than show empty axes
+        ax.text(0.5, 0.5, "no finished run yet", transform=ax.transAxes, ha="center",
+                va="center", color="grey")
 
 
 def curve_axes(ax: Any, rows: dict[str, dict], key: str,
@@ -118,7 +136,7 @@ def curve_axes(ax: Any, rows: dict[str, dict], key: str,
                     and r["dataset"] == dataset and r["images"] == images), None)
         if run and run["curve"]:
             ax.plot([c["steps"] for c in run["curve"]], [c[key] for c in run["curve"]],
-                    marker="o", ls="-" if row in MODELS else ":", label=label(row))
+                    label=label(row), **style(row))
     where = f"{images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits, seed 0"
     ax.set_xlabel("training steps")
     ax.set_ylabel({"fid": "FID_MNIST (lower is better)",

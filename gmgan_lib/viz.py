@@ -37,7 +37,7 @@ __all__ = [
     "training_curves", "read_metrics_csv",
     "equivariance_bar_chart",
     "metrics_table", "metrics_bar_chart", "sanity_curves", "cpu_minute_curves",
-    "MODEL_COLORS", "model_color", "METRIC_BETTER",
+    "MODEL_COLORS", "OTHER_COLORS", "model_color", "METRIC_BETTER",
 ]
 
 
@@ -535,7 +535,7 @@ def _moving_average(y: np.ndarray, window: int) -> np.ndarray:
 MODEL_COLORS = {"GM-GAN": "tab:blue", "DCGAN": "tab:orange", "real data": "tab:gray"}
 _MODEL_ALIASES = {"gmgan": "GM-GAN", "gm-gan": "GM-GAN", "gan": "DCGAN", "dcgan": "DCGAN",
                   "real": "real data"}
-_OTHER_COLORS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+OTHER_COLORS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 
 
 def model_color(label) -> str:
@@ -552,7 +552,7 @@ def model_color(label) -> str:
     name = _MODEL_ALIASES.get(words[0] if words else "")
     if name is not None:
         return MODEL_COLORS[name]
-    return _OTHER_COLORS[zlib.crc32(str(label).encode()) % len(_OTHER_COLORS)]
+    return OTHER_COLORS[zlib.crc32(str(label).encode()) % len(OTHER_COLORS)]
 
 
 def training_curves(metrics_csv, smooth: int = 1) -> Figure:

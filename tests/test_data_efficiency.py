@@ -47,3 +47,23 @@ def test_an_empty_result_set_gives_an_empty_table():
     assert len(markdown_table({}).splitlines()) == 2
     with pytest.raises(KeyError):
         markdown_table({"x": {"row": "gm"}})
+
+
+def test_every_row_keeps_the_courses_colour_and_the_rows_stay_apart():
+    from gmgan_lib.data_efficiency import ABLATIONS, MODELS, style
+    from gmgan_lib.viz import MODEL_COLORS
+
+    assert {style(r)["color"] for r in MODELS if r.startswith("gm")} == {MODEL_COLORS["GM-GAN"]}
+    assert {style(r)["color"] for r in MODELS if r.startswith("gan")} == {MODEL_COLORS["DCGAN"]}
+    drawn = [tuple(sorted(style(r).items())) for r in [*MODELS, *ABLATIONS]]
+    assert len(set(drawn)) == len(drawn)                     # no two rows look alike
+    assert len({style(r)["color"] for r in ABLATIONS}) == len(ABLATIONS)
+
+
+def test_a_panel_without_runs_says_so():
+    from matplotlib.figure import Figure
+
+    from gmgan_lib.data_efficiency import fraction_axes
+    ax = Figure().subplots()
+    fraction_axes(ax, {}, "mnist")
+    assert [t.get_text() for t in ax.texts] == ["no finished run yet"]
