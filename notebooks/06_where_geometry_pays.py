@@ -199,9 +199,10 @@ de.figure(RESULTS)
 # gap (right). Three questions to ask of them: does GM-GAN's invariant discriminator memorise
 # more slowly than the DCGAN's (its gap grows less steeply)? Does that make its samples better
 # (its FID_MNIST lower) at the same number of steps? And does one seed's difference exceed the
-# spread between seeds? The first runs answered yes to the first question and no to the second;
-# `docs/results.md`, "Where geometry pays", gives the current answer with all seeds that have
-# finished.
+# spread between seeds? The runs so far answer yes to the first question, and to the second
+# "not beyond the seeds' spread": one seed of GM-GAN ends better than the DCGAN's, the other
+# worse. `docs/results.md`, "Where geometry pays", gives the current answer with all seeds that
+# have finished.
 
 # %% [markdown]
 # ## 6. The committed generators, side by side
