@@ -163,7 +163,13 @@ def test_every_command_answers_a_signal_with_one_line_and_the_shells_code(
         return 0
 
     monkeypatch.setattr(gmgan_lib.sampling, "run_sample", killed_mid_write)
-    assert main(["sample", "--checkpoint", "x.pt", "--out", str(target)]) == code
+    # As in a terminal: a job that a script starts in the background inherits SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        rc = main(["sample", "--checkpoint", "x.pt", "--out", str(target)])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert rc == code
     err = capsys.readouterr().err
     assert err == f"error: sample: {'stopped by' if code == 143 else 'interrupted by'} {word}\n"
     assert os.listdir(tmp_path) == []
@@ -182,6 +188,8 @@ def test_an_input_file_that_cannot_be_read_is_one_line_naming_it(
     import builtins
     import io
 
+    import gmgan_lib.data
+    gmgan_lib.data.clear_cache()       # an earlier test's decoded split would spare the read
     repo = Path(__file__).resolve().parents[1]
     target = (repo / unreadable).resolve()
     if not target.exists():

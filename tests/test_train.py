@@ -691,7 +691,13 @@ def _disk_full(*args, **kwargs):
 def test_disk_full_in_train_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
     # Issue 28, item 9: 47 lines of traceback. Exit code 1 (a failure of the machine); the new
     # run had no checkpoint yet, so its folder is gone.
-    monkeypatch.setattr(torch, "save", _disk_full)
+    # The disk fills while the checkpoint's bytes are written (the checkpoint is serialised in
+    # memory first; tests/test_faults.py fills a real tmpfs).
+    import gmgan_lib.checkpoint
+    from gmgan_lib.files import atomic_write
+
+    monkeypatch.setattr(gmgan_lib.checkpoint, "atomic_write",
+                        lambda path, write: atomic_write(path, _disk_full))
     out = tmp_path / "run"
     rc = main([*SMALL_ARGS, "--max-steps", "1", "--checkpoint-every", "1", "--out", str(out)])
     lines = capsys.readouterr().err.strip().splitlines()   # (tqdm's bar, then the error)
@@ -711,6 +717,9 @@ def load_tensors(*args, **kwargs):      # the signal arrives while the data are 
     raise AssertionError("the signal was ignored")
 
 gmgan_lib.data.load_tensors = load_tensors
+# As a terminal starts a command: a job started in the background by a non-interactive shell
+# (nohup, `&` in a script) inherits SIGINT ignored, and Python then installs no handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from gmgan_lib.__main__ import main
 sys.exit(main(sys.argv[2:]))
 """
