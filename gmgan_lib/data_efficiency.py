@@ -11,6 +11,7 @@ figures that docs/results.md and notebook 06 show.
 """
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
 
@@ -101,26 +102,43 @@ def markdown_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def fraction_axes(ax: Any, rows: dict[str, dict], dataset: str) -> None:
+#: How far apart (in decades of the log axis) the models' points of one data setting are drawn.
+DODGE = 0.025
+
+
+def fraction_axes(ax: Any, rows: dict[str, dict], dataset: str, legend: bool = True) -> None:
     """FID_MNIST at the budget against the number of training images of ``dataset``: a line
-    per model, error bars over seeds."""
-    for row in MODELS:
+    per model, error bars over seeds. The models' points of one setting are drawn side by side,
+    a little apart around its x (ticks name the settings), so that their error bars do not hide
+    one another. ``legend=False`` leaves the legend to the figure (:func:`figure`)."""
+    xs_drawn: set[int] = set()
+    for i, row in enumerate(MODELS):
         points: dict[int, list[float]] = {}
         for r in rows.values():
             if r["row"] == row and r["dataset"] == dataset:
                 points.setdefault(r["images"], []).append(r["metrics"]["fid"])
         if points:
             xs = sorted(points)
-            ax.errorbar(xs, [statistics.fmean(points[x]) for x in xs],
+            xs_drawn.update(xs)
+            apart = 10 ** (DODGE * (i - (len(MODELS) - 1) / 2))
+            ax.errorbar([x * apart for x in xs], [statistics.fmean(points[x]) for x in xs],
                         yerr=[statistics.stdev(points[x]) if len(points[x]) > 1 else 0
                               for x in xs], capsize=3, label=LABELS[row], **style(row))
     ax.set_xscale("log")
+    if xs_drawn:                      # ticks at the data settings drawn, read as numbers
+        ax.set_xticks(sorted(xs_drawn), [f"{x:,}" for x in sorted(xs_drawn)])
+        ax.set_xlim(min(xs_drawn) / 2, max(xs_drawn) * 2)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.minorticks_off()
     ax.set_xlabel("training images")
-    ax.set_ylabel("FID_MNIST at the budget (lower is better)")
-    ax.set_title("rotated MNIST" if dataset == "rotmnist" else "MNIST (upright)")
+    ax.set_ylabel("FID_MNIST at the budget\n(lower is better)")
+    ax.set_title("rotated MNIST" if dataset == "rotmnist" else "MNIST (upright)", fontsize=10)
     ax.grid(alpha=0.3)
     if ax.has_data():
-        ax.legend(fontsize=8)
+        if legend:
+            ax.legend(fontsize=9)
     else:                             # say so, rather than show empty axes
         ax.text(0.5, 0.5, "no finished run yet", transform=ax.transAxes, ha="center",
                 va="center", color="grey")
@@ -129,40 +147,64 @@ def fraction_axes(ax: Any, rows: dict[str, dict], dataset: str) -> None:
 def curve_axes(ax: Any, rows: dict[str, dict], key: str,
                setting: tuple[str, int] = ("rotmnist", 600)) -> None:
     """``key`` ("fid", "gap" or "r_t") along training, for the seed-0 runs of ``setting``
-    (dataset, training images): the models solid, the ablations dotted."""
+    (dataset, training images), each row in its style (:func:`style`); a grey vertical line at
+    the runs' budget, where the table reads them (a run trained further goes on beyond it)."""
     dataset, images = setting
+    budgets = set()
     for row in [*MODELS, *ABLATIONS]:
         run = next((r for r in rows.values() if r["row"] == row and r["seed"] == 0
                     and r["dataset"] == dataset and r["images"] == images), None)
         if run and run["curve"]:
             ax.plot([c["steps"] for c in run["curve"]], [c[key] for c in run["curve"]],
                     label=label(row), **style(row))
+            budgets.add(run["steps"])
     where = f"{images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits, seed 0"
+    if len(budgets) == 1:    # where the table's figures are read; a run may go on beyond it
+        ax.axvline(budgets.pop(), color="grey", lw=1.5, alpha=0.5)
+        where += "; grey line: the budget"
     ax.set_xlabel("training steps")
     ax.set_ylabel({"fid": "FID_MNIST (lower is better)",
                    "gap": "mean D(train) - mean D(held out)",
                    "r_t": "r_t = E[sign D(train)]"}[key])
     ax.set_title({"fid": "FID_MNIST along training", "gap": "D's overfitting gap",
-                  "r_t": "D's certainty on its training images"}[key] + f", {where}", fontsize=10)
+                  "r_t": "D's certainty on its training images"}[key] + f"\n{where}", fontsize=10)
     ax.grid(alpha=0.3)
     if key != "fid":
         ax.axhline(0, color="grey", lw=0.8)
 
 
+def shared_legend(fig: Any, axes: Any) -> None:
+    """One legend for the whole figure, under its panels: every row drawn in any of ``axes``,
+    once, in the table's order (9-point text, so that it stays legible in a notebook)."""
+    found: dict[str, Any] = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            found.setdefault(text, handle)
+    order = [label(r) for r in [*MODELS, *ABLATIONS]]
+    texts = sorted(found, key=lambda t: order.index(t) if t in order else len(order))
+    if texts:
+        fig.legend([found[t] for t in texts], texts, loc="outside lower center",
+                   ncols=2, fontsize=9, frameon=False)
+
+
+# A notebook shows a figure at most about 950 pixels wide; at 100 dots per inch a figure 9.4
+# inches wide is shown at its own size, and its 9- and 10-point text stays 9 and 10 points.
+WIDTH = 9.4
+
+
 def figure(rows: dict[str, dict]) -> Any:
     """docs/img/data_efficiency.png: FID_MNIST against the training images (rotated MNIST,
-    MNIST), and FID_MNIST and D's overfitting gap along the seed-0 runs on 600 rotated digits."""
+    MNIST), and FID_MNIST and D's overfitting gap along the seed-0 runs on 600 rotated digits;
+    one legend for the four panels, under them."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 8))
+    fig = Figure(figsize=(WIDTH, 8.4), layout="constrained")
     axes = fig.subplots(2, 2)
-    fraction_axes(axes[0][0], rows, "rotmnist")
-    fraction_axes(axes[0][1], rows, "mnist")
+    fraction_axes(axes[0][0], rows, "rotmnist", legend=False)
+    fraction_axes(axes[0][1], rows, "mnist", legend=False)
     curve_axes(axes[1][0], rows, "fid")
     curve_axes(axes[1][1], rows, "gap")
-    if axes[1][0].has_data():
-        axes[1][0].legend(fontsize=7)
-    fig.tight_layout()
+    shared_legend(fig, axes.flat)
     return fig
 
 
@@ -170,29 +212,31 @@ def overfitting_figure(rows: dict[str, dict], setting: tuple[str, int] = ("rotmn
     """D's overfitting gap and r_t along training, for the seed-0 runs of ``setting``."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(12, 4))
+    fig = Figure(figsize=(WIDTH, 5.0), layout="constrained")
     axes = fig.subplots(1, 2)
     curve_axes(axes[0], rows, "gap", setting)
     curve_axes(axes[1], rows, "r_t", setting)
-    if axes[0].has_data():
-        axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    shared_legend(fig, axes)
     return fig
 
 
 def samples_figure(generators: dict[str, Any], n: int = 64, seed: int = 0) -> Any:
     """``n`` samples (noise ``seed``) of each generator (a checkpoint path or a module), side by
-    side, titled by the dict's keys."""
+    side (up to four in a row, then rows of three), titled by the dict's keys."""
     from matplotlib.figure import Figure
 
     from gmgan_lib.sampling import sample
     from gmgan_lib.viz import image_grid
 
-    fig = Figure(figsize=(2.9 * len(generators), 3.3))
-    axes = fig.subplots(1, len(generators), squeeze=False)[0]
+    count = max(len(generators), 1)
+    cols = count if count <= 4 else 3
+    rows = math.ceil(count / cols)
+    side = min(2.9, WIDTH / cols)
+    fig = Figure(figsize=(side * cols, (side + 0.4) * rows), layout="constrained")
+    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
+    for ax in axes:
+        ax.axis("off")
     for ax, (title, generator) in zip(axes, generators.items()):
         ax.imshow(image_grid(sample(generator, n=n, seed=seed)), cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=10)
-        ax.axis("off")
-    fig.tight_layout()
     return fig

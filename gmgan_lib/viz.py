@@ -312,13 +312,17 @@ def morphology_arrays(image, kernel: str = "quadratic", size: int = 5, alpha: fl
 
 
 def erosion_dilation_panel(image, kernel: str = "quadratic", size: int = 5,
-                           alpha: float = 0.65, t: float = 1.0, op: str | None = None) -> Figure:
+                           alpha: float = 0.65, t: float = 1.0, op: str | None = None,
+                           title: str | None = None) -> Figure:
     """``f``, erosion, dilation, opening and closing side by side (see :func:`morphology_arrays`).
 
     With ``op`` (one of ``"erosion"``, ``"dilation"``, ``"opening"``, ``"closing"``) a sixth
     panel shows what that operation changed, ``op(f) - f``, in a signed colour map. The last
     panel draws the structuring element itself (its values; white where it is +inf, outside a
-    flat element's support). Each kind of panel has its colour bar: grey levels, change, ``k``.
+    flat element's support). Each kind of panel has its colour bar: grey levels, change, ``k``;
+    a flat element, 0 wherever it is finite, has a note instead of a bar (a bar for one value
+    would show a range the element does not have). ``title`` (which image this is) goes before
+    the structuring element in the figure's title.
     """
     names = ("erosion", "dilation", "opening", "closing")
     if op is not None and op not in names:
@@ -341,33 +345,53 @@ def erosion_dilation_panel(image, kernel: str = "quadratic", size: int = 5,
         ax.set_axis_off()
     kernel_ax = axes[-1]
     finite = arr["kernel"][np.isfinite(arr["kernel"])]
+    flat = bool(np.all(finite == 0))
     element = kernel_ax.imshow(np.ma.masked_invalid(arr["kernel"]), cmap="viridis",
                                vmin=0.0, vmax=max(float(finite.max()), 1.0),
                                interpolation="nearest")
     kernel_ax.set_title("structuring\nelement k", fontsize=10)
     kernel_ax.set_axis_off()
-    bars = [(grey, axes[:5], "grey level"), (element, [kernel_ax], "k (white: +∞)")]
+    if flat:
+        kernel_ax.text(0.5, -0.06, "k = 0 on every\ncoloured pixel,\n+∞ outside them",
+                       transform=kernel_ax.transAxes, ha="center", va="top", fontsize=9)
+    bars = [(grey, axes[:5], "grey level")] + ([] if flat else
+                                               [(element, [kernel_ax], "k (white: +∞)")])
     if diff_image is not None:
         bars.insert(1, (diff_image, [axes[5]], "change"))
     for mappable, where, label in bars:
         bar = fig.colorbar(mappable, ax=list(where), shrink=0.8, aspect=12, pad=0.03)
         bar.set_label(label, fontsize=9)
         bar.ax.tick_params(labelsize=9)
-    fig.suptitle(f"{kernel} structuring element, size {size}"
-                 + (f", α = {alpha:g}" if kernel == "power" else "")
-                 + (f", t = {t:g}" if kernel in ("quadratic", "power") else ""), fontsize=10)
+    what = {"square": f"flat square structuring element, size {size} (a {size}x{size} window)",
+            "disk": f"flat disk structuring element, size {size} (the pixels at distance "
+                    f"≤ {size // 2} from the centre)"}.get(
+        kernel, f"{kernel} structuring element, size {size}"
+        + (f", α = {alpha:g}" if kernel == "power" else "") + f", t = {t:g}")
+    fig.suptitle(f"{title}: {what}" if title else what, fontsize=10)
     return fig
 
 
-def make_morphology_widget(images):
-    """A digit explorer: pick a digit, a structuring element and an operation.
-    ``images`` is ``[N, 1, H, W]`` (e.g. MNIST test digits). Returns the ``interactive``."""
+def _image_title(index: int, labels) -> str:
+    """``image 3`` (the position in the batch), and its class where ``labels`` are given."""
+    if labels is None:
+        return f"image {index}"
+    return f"image {index}, the digit {int(labels[index])}"
+
+
+def make_morphology_widget(images, labels=None):
+    """A digit explorer: pick an image, a structuring element and an operation.
+    ``images`` is ``[N, 1, H, W]`` (e.g. MNIST test digits); ``labels`` (``N`` classes, optional)
+    name the digit of each image in the figure's title. The ``image`` slider is the position in
+    ``images``. Returns the ``interactive``."""
     import ipywidgets as W
 
     batch = _as_image_batch(images)
+    if labels is not None and len(labels) != len(batch):
+        raise ValueError(f"labels must name each of the {len(batch)} images, got {len(labels)}")
 
     def draw(index, kernel, size, alpha, t, op):
-        return erosion_dilation_panel(batch[index, 0], kernel, size, alpha, t, op)
+        return erosion_dilation_panel(batch[index, 0], kernel, size, alpha, t, op,
+                                      title=_image_title(index, labels))
 
     kernel = W.Dropdown(options=list(KERNEL_KINDS), value="disk", description="kernel")
     alpha = W.FloatSlider(value=0.65, min=0.55, max=1.0, step=0.05, description="alpha")
@@ -381,7 +405,7 @@ def make_morphology_widget(images):
     grey_out_unused()
     return W.interactive(
         draw, {"auto_display": True},
-        index=W.IntSlider(value=0, min=0, max=len(batch) - 1, description="digit"),
+        index=W.IntSlider(value=0, min=0, max=len(batch) - 1, description="image"),
         kernel=kernel,
         size=W.IntSlider(value=3, min=1, max=9, step=2, description="size"),
         alpha=alpha, t=t,
@@ -437,10 +461,11 @@ ORIENTATIONS_PER_ROW = 4
 
 
 def orientation_score_panel(image, orientations: int = 8, size: int = 9,
-                            sigma_main: float = 2.0, sigma_lateral: float = 0.8) -> Figure:
+                            sigma_main: float = 2.0, sigma_lateral: float = 0.8,
+                            title: str | None = None) -> Figure:
     """The image, every orientation slice of its score, and the winning orientation per pixel.
 
-    Left column: the image ``f`` and the winning orientation (hue = orientation modulo 180
+    Left column: the image ``f`` (titled ``f``, or ``f: <title>``) and the winning orientation (hue = orientation modulo 180
     degrees, brightness = the maximal response), with an angle legend. Right: one panel per
     orientation, ``ORIENTATIONS_PER_ROW`` per row (so 8 orientations make two rows, 16 four), on
     one symmetric colour scale with its colour bar.
@@ -456,7 +481,7 @@ def orientation_score_panel(image, orientations: int = 8, size: int = 9,
     left, right = fig.subfigures(1, 2, width_ratios=[2.4, 1.5 * cols + 1.2])
     ax_f, ax_best = left.subplots(2, 1)
     ax_f.imshow(f, cmap="gray", vmin=-1, vmax=1)
-    ax_f.set_title("f", fontsize=10)
+    ax_f.set_title(f"f: {title}" if title else "f", fontsize=10)
     vmax = max(float(np.abs(score).max()), 1e-12)
     axes = right.subplots(rows, cols, squeeze=False)
     for o, ax in enumerate(axes.flat):
@@ -483,20 +508,23 @@ def orientation_score_panel(image, orientations: int = 8, size: int = 9,
     return fig
 
 
-def make_orientation_score_widget(images):
-    """An orientation-score viewer: pick a digit, the number of orientations and the filter's
-    length and width. ``images`` is ``[N, 1, H, W]``. Returns the ``interactive``."""
+def make_orientation_score_widget(images, labels=None):
+    """An orientation-score viewer: pick an image, the number of orientations and the filter's
+    length and width. ``images`` is ``[N, 1, H, W]``; ``labels`` (optional) as for
+    :func:`make_morphology_widget`. Returns the ``interactive``."""
     import ipywidgets as W
 
     batch = _as_image_batch(images)
+    if labels is not None and len(labels) != len(batch):
+        raise ValueError(f"labels must name each of the {len(batch)} images, got {len(labels)}")
 
     def draw(index, orientations, sigma_main, sigma_lateral):
         return orientation_score_panel(batch[index, 0], orientations, 9, sigma_main,
-                                       sigma_lateral)
+                                       sigma_lateral, title=_image_title(index, labels))
 
     return W.interactive(
         draw, {"auto_display": True},
-        index=W.IntSlider(value=0, min=0, max=len(batch) - 1, description="digit"),
+        index=W.IntSlider(value=0, min=0, max=len(batch) - 1, description="image"),
         orientations=W.Dropdown(options=[4, 8, 12, 16], value=8, description="Or"),
         sigma_main=W.FloatSlider(value=2.0, min=0.5, max=4.0, step=0.25, description="length"),
         sigma_lateral=W.FloatSlider(value=0.8, min=0.4, max=2.0, step=0.1, description="width"))

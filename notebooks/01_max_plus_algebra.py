@@ -100,9 +100,10 @@ print("distributes over min:", torch.equal(minplus(A, torch.minimum(B, C)),
 # The idea first. Slide a small window over an image. At each pixel, the **erosion** writes the
 # smallest value it sees through the window, the **dilation** the largest. On a white digit on a
 # black background, strokes thinner than the window vanish under erosion and thicken under
-# dilation. Here is a 3x3 "plus" window (a pixel and its four neighbours) on MNIST test digits,
-# scaled to $[-1, 1]$ ($-1$ black, $1$ white); the opening and closing panels are section 4's, the
-# last panel is the window itself.
+# dilation. Here the window is a flat disk of size 3: the pixels at distance at most 1 from the
+# centre, which on the 3x3 pixel grid is a plus (a pixel and its four neighbours). It slides over
+# MNIST test digits, scaled to $[-1, 1]$ ($-1$ black, $1$ white); the opening and closing panels
+# are section 4's, the last panel is the window itself.
 
 # %%
 images, labels = load_tensors("mnist", "test")
@@ -119,11 +120,13 @@ viz.erosion_dilation_panel(digits[0], kernel="disk", size=3)
 # outside (a neighbour at infinite price never wins a minimum). In general $k$ takes any values in
 # $\mathbb{R}\cup\{+\infty\}$, and the erosion and dilation of an image $f$ at a point $x$ are
 # $$\varepsilon f(x) = (k \,\square\, f)(x) = \inf_{y}\; f(y) + k(x-y), \qquad
-#   \delta f(x) = (k \oplus f)(x) = \sup_{y}\; f(y) - k(x-y) = -\big(k \,\square\, (-f)\big)(x),$$
+#   \delta f(x) = (k \,\boxplus\, f)(x) = \sup_{y}\; f(y) - k(x-y) = -\big(k \,\square\, (-f)\big)(x),$$
 # over all points $y$ of the plane (on pixels, $\inf$ and $\sup$ are a minimum and a maximum).
-# Read $k \,\square\, f$ as "the min-plus convolution of $f$ with $k$" and $k \oplus f$ as "the
-# max-plus convolution". Compare with an ordinary convolution $\sum_y f(y)\,k(x-y)$: the sum
-# became an infimum (the semiring's $\oplus$), the product a sum (its $\otimes$). On the pixel
+# Read $k \,\square\, f$ as "the min-plus convolution of $f$ with $k$" and $k \,\boxplus\, f$ as
+# "the max-plus convolution". (The boxed plus $\boxplus$ is this course's sign for the dilation;
+# the circled $\oplus$ keeps its one meaning, the semiring's addition.) Compare with an ordinary
+# convolution $\sum_y f(y)\,k(x-y)$: in the erosion the sum became an infimum (the min-plus
+# semiring's $\oplus = \min$), the product a sum (its $\otimes = +$). On the pixel
 # grid `gmgan_lib` uses the correlation form
 # `out[b,c,y,x] = min_{i,j} f[b,c,y+i-ph,x+j-pw] + kernel[c,i,j]` (`F.erosion_r2`; `ph, pw` are
 # half the kernel's height and width), with samples outside the image never winning.
@@ -231,13 +234,14 @@ def closing(f, k):
 for name, k in [("disk", disk), ("quadratic", quad)]:
     o, c = opening(digits, k), closing(digits, k)
     print(f"{name:9s} opening <= f <= closing:", bool((o <= digits).all() and (digits <= c).all()),
-          "| idempotent:", torch.allclose(opening(o, k), o, atol=1e-6),
-          torch.allclose(closing(c, k), c, atol=1e-6))
+          "| opening twice = once:", torch.allclose(opening(o, k), o, atol=1e-6),
+          "| closing twice = once:", torch.allclose(closing(c, k), c, atol=1e-6))
 
 # %% [markdown]
 # ### The digit explorer
 #
-# Pick a digit, a structuring element (`kernel`: flat `square` or `disk`, `quadratic`, or
+# Pick an image (`image`: its position among the 16 test digits above, from 0; the figure's title
+# names its digit), a structuring element (`kernel`: flat `square` or `disk`, `quadratic`, or
 # `power`, section 3), its `size` in pixels, and an operation (`op`). The sixth panel shows what
 # the operation changed, $\mathrm{op}(f) - f$ (red: brighter, blue: darker), and the last one the
 # structuring element itself. `alpha` ($\alpha$) and `t` are greyed out when the element ignores
@@ -245,7 +249,7 @@ for name, k in [("disk", disk), ("quadratic", quad)]:
 # running kernel; on a static page it shows nothing, and the figures above show the same panels.
 
 # %% tags=["nbval-ignore-output"]
-viz.make_morphology_widget(digits)
+viz.make_morphology_widget(digits, labels[:16])
 
 # %% [markdown]
 # ## 5. Exercises

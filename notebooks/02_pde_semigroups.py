@@ -89,10 +89,10 @@ plt.show()
 #
 # Because of the kinks, no differentiable $W$ solves these equations for all times, so "solution"
 # needs a weaker meaning. The standard one: add a little blurring to the equation, a term
-# $\varepsilon\,\Delta W$ (a *viscosity*, as in a fluid), which keeps the solution smooth, and let
-# $\varepsilon \to 0$. For equations such as these the limit exists and is unique; it is the
-# **viscosity solution** (the theory is due to Crandall and Lions, 1983), and it is the one drawn
-# above, kinks included.
+# $\mu\,\Delta W$ (a *viscosity* $\mu > 0$, as in a fluid; $\Delta$ is the Laplacian, the sum of
+# the second derivatives), which keeps the solution smooth, and let $\mu \to 0$. For equations
+# such as these the limit exists and is unique; it is the **viscosity solution** (the theory is
+# due to Crandall and Lions, 1983), and it is the one drawn above, kinks included.
 #
 # For a convex $H$ the viscosity solution has a closed form. Think of $L(v)$ as the cost of
 # travelling at velocity $v$ for one unit of time. It is obtained from $H$ by the Legendre
@@ -106,10 +106,11 @@ plt.show()
 #   \qquad k_t(x) = t\,L\Big(\frac{x}{t}\Big) = \frac{t}{\beta}\Big(\frac{|x|}{t}\Big)^{\beta}.$$
 # So the solution operator of the erosion PDE *is* an erosion by the kernel $k_t$ (notebook 1's
 # min-plus convolution $\square$), and the dilation PDE is solved by the dilation
-# $-(k_t \,\square\, (-U))$. No finite differences: the network applies the closed form.
+# $k_t \,\boxplus\, U = -\big(k_t \,\square\, (-U)\big)$ (notebook 1's max-plus convolution
+# $\boxplus$). No finite differences: the network applies the closed form.
 
 # %% tags=["nbval-check-output"]
-for alpha in (1.0, 0.65, 0.55):    # (0.75 is exercise 1's)
+for alpha in (1.0, 0.65, 0.55):    # alpha = 0.75 is left out: exercise 1 asks for its beta
     print(f"alpha = {alpha:4}:  beta = {F.beta_of_alpha(alpha):.4f}")
 
 # %% [markdown]
@@ -128,13 +129,14 @@ for alpha in (1.0, 0.65, 0.55):    # (0.75 is exercise 1's)
 # %% tags=["nbval-ignore-output"]
 size, t = 15, 3.0
 x = np.arange(size) - size // 2
-fig, ax = plt.subplots(figsize=(6, 3.2))
-for alpha in (1.0, 0.75, 0.65, 0.55):
+fig, ax = plt.subplots(figsize=(8, 3.2), layout="constrained")
+for alpha in (1.0, 0.65, 0.6, 0.55):
     k = F.power(size, alpha, t=t, dtype=torch.float64)[0, size // 2]
     ax.plot(x, k, "o-", ms=3, label=f"α = {alpha} (β = {F.beta_of_alpha(alpha):.3g})")
 ax.axvspan(-t, t, color="grey", alpha=0.15, label="flat disk |x| ≤ t")
 ax.set_ylim(0, 4); ax.set_xlabel("x (pixels)", fontsize=10); ax.set_ylabel("k_t(x)", fontsize=10)
-ax.set_title(f"the kernel along one row, t = {t:g}", fontsize=11); ax.legend(fontsize=9)
+ax.set_title(f"the kernel along one row, t = {t:g}", fontsize=11)
+ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.02, 0.5))   # beside the curves
 plt.show()
 
 # %% tags=["nbval-check-output"]
@@ -190,21 +192,23 @@ plt.show()
 # On the pixel grid the intermediate point of the infimum is restricted to pixels, so the identity
 # becomes a pair of inequalities we can prove and then measure. Write $k_t \,\square_{\mathbb Z^2}\, k_s$
 # for the infimal convolution over grid points, and
-# $$\delta = \max\big\{\, (k_t \,\square_{\mathbb Z^2}\, k_s)(m) - k_{t+s}(m) \;:\; k_{t+s}(m) \le 2 \,\big\}.$$
-# Then, for images with values in $[-1, 1]$ (and far enough from the image border),
-# $$0 \;\le\; E_s E_t f - E_{t+s} f \;\le\; \delta .$$
+# $$\eta = \max\big\{\, (k_t \,\square_{\mathbb Z^2}\, k_s)(m) - k_{t+s}(m) \;:\; k_{t+s}(m) \le 2 \,\big\},$$
+# the largest amount by which the grid's two-step kernel exceeds the one-step kernel, over the
+# offsets $m$ that can matter. Then, for images with values in $[-1, 1]$ (and far enough from the
+# image border),
+# $$0 \;\le\; E_s E_t f - E_{t+s} f \;\le\; \eta .$$
 # *Proof.* $E_sE_tf(x) = \min_m f(x+m) + (k_t \,\square_{\mathbb Z^2}\, k_s)(m)$, and an infimum over
 # grid points is never below the infimum over the plane: that is the left inequality. For the
 # right one let $m^*$ win $E_{t+s}f(x)$; since $m = 0$ is a candidate,
 # $k_{t+s}(m^*) \le f(x) - f(x+m^*) \le 2$, and
-# $E_sE_tf(x) \le f(x+m^*) + k_{t+s}(m^*) + \delta = E_{t+s}f(x) + \delta$. $\square$
+# $E_sE_tf(x) \le f(x+m^*) + k_{t+s}(m^*) + \eta = E_{t+s}f(x) + \eta$. $\blacksquare$
 #
 # We compute $k_t \,\square_{\mathbb Z^2}\, k_s$ with the library itself: it is the erosion of the
 # image "$k_t$" (placed on a canvas of $+\infty$, here $10^6$) by $k_s$.
 
 # %%
 def semigroup_gap(alpha, t, s, size=9):
-    # delta: the largest excess of the grid inf-convolution over k_{t+s}, where k_{t+s} <= 2
+    # eta: the largest excess of the grid inf-convolution over k_{t+s}, where k_{t+s} <= 2
     big = 2 * size - 1                                   # k_t [] k_s lives on this window
     kt, ks = (F.power(size, alpha, t=v, dtype=torch.float64) for v in (t, s))
     kts = F.power(big, alpha, t=t + s, dtype=torch.float64)[0]
@@ -230,17 +234,17 @@ cases = [(1.0, 1.0, 2.0), (0.65, 1.0, 2.0), (0.65, 2.0, 2.0), (0.75, 1.0, 1.0)]
 errors = {case: semigroup_error(digits, *case) for case in cases}
 gaps = {case: semigroup_gap(*case) for case in cases}
 for (alpha, t, s), err in errors.items():
-    print(f"alpha={alpha}, t={t}, s={s}: delta = {gaps[alpha, t, s]:.4f}, "
+    print(f"alpha={alpha}, t={t}, s={s}: eta = {gaps[alpha, t, s]:.4f}, "
           f"largest measured error {err.max().item():.4f}, mean {err.mean().item():.2e}")
 
 # %% tags=["nbval-check-output"]
-print("0 <= E_s E_t f - E_(t+s) f <= delta in every case:",
+print("0 <= E_s E_t f - E_(t+s) f <= eta in every case:",
       all(bool(err.min() >= -1e-12 and err.max() <= gaps[case] + 1e-12)
           for case, err in errors.items()))
 
 # %% [markdown]
-# Every measured error lies between $0$ and $\delta$, as proved. The bound is tight (for
-# $\alpha=1$ the measured maximum reaches $\delta = 1/6$), and the mean error is tiny: most
+# Every measured error lies between $0$ and $\eta$, as proved. The bound is tight (for
+# $\alpha=1$ the measured maximum reaches $\eta = 1/6$), and the mean error is tiny: most
 # pixels sit in flat background or on plateaus where the grid restriction costs nothing. With a
 # semigroup, one layer with time $t+s$ can replace two layers; in a network it is the metric (not
 # $t$) that is learned, so depth buys other things: different metrics per layer, and the channel

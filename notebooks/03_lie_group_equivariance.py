@@ -21,10 +21,10 @@
 # 2. lifting an image to an orientation score (with a viewer widget);
 # 3. left-invariant metrics and the four distance approximations, the structuring-element explorer;
 # 4. rotated kernel stacks;
-# 5. equivariance measured, for layers and for the whole GM-GAN discriminator: exact for quarter
-#    turns, approximate at 45 degrees, where the pixel grid must be resampled; and why the DCGAN's
-#    discriminator is not invariant (its free filters and weights, not its ReLUs, which commute
-#    with every rotation);
+# 5. equivariance measured, for layers and for a whole all-PDE GM-GAN discriminator: exact for
+#    quarter turns, approximate at 45 degrees, where the pixel grid must be resampled; and why the
+#    DCGAN's discriminator is not invariant (its free filters and weights, not its ReLUs, which
+#    commute with every rotation);
 # 6. exercises.
 
 # %%
@@ -59,6 +59,8 @@ digits = images[:8]
 # inverse, with $R_\theta$ the rotation by $\theta$):
 # $$(x_1,y_1,\theta_1)\,(x_2,y_2,\theta_2) = \big((x_1,y_1) + R_{\theta_1}(x_2,y_2),\;\theta_1+\theta_2\big),
 # \qquad (x,y,\theta)^{-1} = \big(-R_{-\theta}(x,y),\,-\theta\big).$$
+# The motion that moves nothing, $e = (0, 0, 0)$, is the group's **identity**: $g\,e = e\,g = g$
+# for every $g$, and the inverse $g^{-1}$ undoes $g$, $g\,g^{-1} = g^{-1}g = e$.
 # The group acts on the poses, $M_2 = \mathbb{R}^2\times S^1$ (a position and an orientation,
 # $S^1$ being the circle of angles): every pose is reached from the reference pose by exactly one
 # motion, so $M_2$ can be identified with the group itself. At a point $(x, y, \theta)$ the
@@ -132,11 +134,13 @@ print([int(viz.orientation_score(bar(a), 8)[:, 14, 14].argmax()) for a in (0, 45
 
 # %% [markdown]
 # ### The orientation-score viewer
-# Pick a digit, the number of orientations (`Or`, $O_r$) and the `length` and `width` of the line
-# filter (the standard deviations of its Gaussian along and across the line, in pixels).
+# Pick an image (`image`: its position among the 8 test digits of this notebook, from 0; the
+# title above it names its digit), the number of orientations (`Or`, $O_r$) and the `length` and
+# `width` of the line filter (the standard deviations of its Gaussian along and across the line,
+# in pixels).
 
 # %% tags=["nbval-ignore-output"]
-viz.make_orientation_score_widget(digits)
+viz.make_orientation_score_widget(digits, labels[:8])
 
 # %% [markdown]
 # ## 3. Left-invariant metrics and four distance approximations
@@ -201,12 +205,25 @@ for d in F.DISTANCES:
 # of the $M_2$ kernel of the chosen output orientation, one per angular offset $\Delta\theta$.
 # Dark is cheap: the dark region of each slice is where a neighbour at that offset can win. Values
 # above 2 are clipped: for images in $[-1, 1]$ they can never win.
+#
+# First two pictures with the explorer's starting values ($\alpha = 0.65$, $t = 1$, weights
+# $(0.4, 1.0, 0.6)$, orientation $45^\circ$): the logarithmic estimate, then the sub-Riemannian
+# one.
 
 # %% tags=["nbval-ignore-output"]
-viz.plot_structuring_element(alpha=0.65, metric=(0.4, 1.2, 0.6), distance="logarithmic", orientation=1)
+viz.plot_structuring_element(alpha=0.65, metric=(0.4, 1.0, 0.6), distance="logarithmic", orientation=1)
 
 # %% tags=["nbval-ignore-output"]
-viz.plot_structuring_element(alpha=0.65, metric=(0.4, 1.2, 0.6), distance="sub_riemannian", orientation=1)
+viz.plot_structuring_element(alpha=0.65, metric=(0.4, 1.0, 0.6), distance="sub_riemannian", orientation=1)
+
+# %% [markdown]
+# The left panels are the same (the distance estimate concerns $M_2$ only), and on $M_2$ the two
+# estimates agree on the shape: a footprint along the orientation that turns with $\Delta\theta$.
+# They differ in what a neighbour pays. The sub-Riemannian estimate charges less far from the
+# centre, so its region below 2 is larger in every slice (more neighbours can win, sideways and at
+# $\Delta\theta = \pm 90^\circ$ too), and more close to it, so its darkest core is smaller at
+# $\Delta\theta = \pm 45^\circ$: that is the $\sqrt{y}$ cost of manoeuvring sideways, in the
+# table above. Now try them yourself:
 
 # %% tags=["nbval-ignore-output"]
 viz.make_structuring_element_widget()
@@ -289,13 +306,20 @@ viz.equivariance_charts(errors_90, errors_45, tolerance_90=1e-5, tolerance_45=0.
 # %% [markdown]
 # ### A whole discriminator
 #
-# A GM-GAN discriminator with the invariant head (`d_head="invariant"`) is a lift, three CDE
-# layers with pooling, a max-projection and a global mean: every piece commutes with quarter turns,
-# so its output is **invariant**, $D(\mathrm{rot}\,x) = D(x)$. That is the right discriminator for
-# rotation-invariant data such as rotated MNIST. On upright MNIST it is a handicap, since it cannot
-# tell a 7 from a 7 lying on its side: the default `gmgan` keeps the equivariant features and lets
-# a last Linear layer see orientation (notebook 4 shows what the invariant head did to the
-# samples).
+# The discriminator measured here is **not** GM-GAN's default one. The default `gmgan`
+# discriminator (notebook 4) is built from p4 group convolutions with leaky ReLUs, and its last
+# Linear layer sees orientation, on purpose. Here we build the *all-PDE* variant,
+# `build("gmgan", preset="pde", d_head="invariant")`, because it is made of nothing but the
+# layers measured above: a lift, three CDE layers with pooling between them, a max-projection
+# over the orientations, then a global mean and a Linear layer that reads only the channels. So
+# it shows what a network made entirely of PDE layers inherits from them. Every piece commutes
+# with quarter turns (the $2\times2$ pooling too: on an even-sized grid a quarter turn maps
+# $2\times2$ blocks onto $2\times2$ blocks), so its output is **invariant**,
+# $D(\mathrm{rot}\,x) = D(x)$, whatever its weights. An invariant discriminator is the right one
+# for rotation-invariant data such as rotated MNIST. On upright MNIST it is a handicap, since it
+# cannot tell a 7 from a 7 lying on its side: that is why the default `gmgan` keeps equivariant
+# features and lets its last Linear layer see orientation (notebook 4 shows what an invariant head
+# did to the samples).
 #
 # The DCGAN's discriminator (convolutions, leaky ReLUs, a last Linear layer) is not invariant, and
 # its ReLUs are not the reason: a ReLU acts on each pixel alone, so it commutes with every
@@ -320,16 +344,16 @@ eighth = lambda x: gnn.rotate_r2(x, math.pi / 4)
 d_gm = build("gmgan", preset="pde", d_head="invariant").discriminator   # all-PDE, Or = 8
 d_cnn = build("gan").discriminator
 invariance_table = {name: (invariance(D, quarter), invariance(D, eighth))
-                    for name, D in [("GM-GAN D", d_gm), ("DCGAN D", d_cnn)]}
+                    for name, D in [("all-PDE GM-GAN D", d_gm), ("DCGAN D", d_cnn)]}
 
 # %% tags=["nbval-ignore-output"]
 for name, (q, e) in invariance_table.items():
     print(f"{name}: relative change of D under 90 deg = {q:.2e}, under 45 deg = {e:.3f}")
-print("(GM-GAN's D does not move under a quarter turn; the DCGAN's moves by a visible fraction)")
+print("(the all-PDE GM-GAN D does not move under a quarter turn; the DCGAN's moves by a visible fraction)")
 
 # %% tags=["nbval-check-output"]
-print("GM-GAN discriminator invariant to quarter turns (relative change < 1e-5):",
-      invariance_table["GM-GAN D"][0] < 1e-5)
+print("all-PDE GM-GAN discriminator invariant to quarter turns (relative change < 1e-5):",
+      invariance_table["all-PDE GM-GAN D"][0] < 1e-5)
 print("DCGAN discriminator changes by more than 1% of its spread:", invariance_table["DCGAN D"][0] > 1e-2)
 print("ReLU commutes with rotations:", torch.equal(torch.relu(gnn.rot90_r2(batch)), gnn.rot90_r2(torch.relu(batch))))
 

@@ -103,6 +103,22 @@ print(f"each model trains {STEPS} steps of {BATCH} images, Adam with learning ra
 # networks here are this course's reconstruction: every choice is a field of
 # `gmgan_lib.models.GMGANConfig`, and [docs/experiments.md](../docs/experiments.md) shows the
 # runs behind each one.*
+#
+# How many numbers does each network learn? Below, the parameter counts of the two models of
+# this notebook and of three variants of GM-GAN that the course's experiments compare with it
+# ([docs/architecture.md](../docs/architecture.md), "Two readings of GM-GAN"):
+#
+# - `gmgan`: GM-GAN as described above, the default;
+# - `gmgan (pde)`: the *all-PDE* reading (`preset="pde"`): no spatial convolution but the lift,
+#   every block a CDE layer (convection, dilation, erosion) in both networks, 8 orientations;
+#   notebook 3 measured its discriminator (with the invariant head);
+# - `gmgan-de`: GM-GAN with dilation and erosion only, no convection. The default `gmgan` has no
+#   convection either, so this row counts exactly the same networks as the first; it differs
+#   from `gmgan` only under a preset that uses convection, such as `pde`;
+# - `pdecnn-r2`: the same skeleton without the rotations: plain convolutions with 4 times the
+#   channels instead of p4 group convolutions, and dilation and erosion on the plane
+#   $\mathbb R^2$ instead of $M_2$ (translation equivariance only);
+# - `gan`: the DCGAN baseline.
 
 # %% tags=["nbval-ignore-output"]
 rows = []
@@ -137,7 +153,7 @@ for name, pair in [("GM-GAN", gm), ("DCGAN", gan)]:
 # from $4C_{in}$ input maps, as many as a DCGAN layer with 4 times the channels, with a quarter
 # of that layer's weights. The morphological layers are *tiny*: per field, two metrics (the
 # dilation's and the erosion's) of 3 numbers each, the weights along a stroke, across it and in
-# angle of notebook 2. Most of the generator's weights are in the linear layer from the latent
+# angle of notebook 3. Most of the generator's weights are in the linear layer from the latent
 # vector. (Exercise 1 asks you to count.)
 #
 # ## 2. Training
@@ -204,9 +220,11 @@ gm_run = run("gmgan", "mnist", "GM-GAN")
 gan_run = run("gan", "mnist", "DCGAN")
 
 # %% tags=["nbval-check-output"]
-for r in (gm_run, gan_run):
-    files = sorted(p.name for p in r.out.iterdir() if not p.name.startswith("samples_epoch"))
-    print(r.stopped_by, r.step == STEPS, files)
+for label, r in (("GM-GAN", gm_run), ("DCGAN", gan_run)):
+    # what the run left in its directory (besides a grid per epoch, samples_epoch_XXX.png)
+    files = sorted(p.name for p in r.out.iterdir() if not p.name.startswith((".", "samples_epoch")))
+    print(f"{label} trained every step it was given: {r.step == STEPS}; "
+          f"its run directory holds {', '.join(files)}")
 
 # %% [markdown]
 # **What the pictures show.** At the first steps both generators draw nearly the same flat grey

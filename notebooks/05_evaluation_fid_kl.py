@@ -200,7 +200,8 @@ print("its FID_MNIST is over 10x the floor:", only_ones["fid"] > 10 * floor["fid
 # The two generators of notebook 4 (5 CPU minutes of training each), $N$ samples each, against
 # the same reference set, next to the floor. GM-GAN is blue and the DCGAN orange, as in
 # notebook 4; the grey bar is real data. One seed and a small $N$ in fast mode: a quick look.
-# The figures at $N = 10{,}000$ are in `data/checkpoints/README.md`.
+# The same two generators measured with $N = 10{,}000$ are in
+# [docs/results.md](../docs/results.md), section "Five CPU minutes, the default models".
 
 # %%
 CHECKPOINTS = sorted((ROOT / "data" / "checkpoints").glob("*.pt"), reverse=True)   # GM-GAN first
@@ -303,3 +304,8 @@ def class_kl(pred_real, pred_gen, eps=1e-6):
 
 # %% tags=["nbval-check-output"]
 exercises.check("05.2", class_kl)
+
+# %% [markdown]
+# **Next:** notebook 6 asks when GM-GAN's geometry should pay: with little data, where a
+# discriminator starts to memorise its training images. It uses these metrics, and measures how
+# fast each discriminator memorises.

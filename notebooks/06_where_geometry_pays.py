@@ -19,7 +19,7 @@
 # 2. a prior that counts every image four times;
 # 3. why an invariant discriminator needs a generator whose samples are turned at random;
 # 4. augmentation, the other answer;
-# 5. the measurements;
+# 5. the measurements, of an experiment still running: the runs finished so far;
 # 6. the committed generators, side by side;
 # 7. exercise.
 #
@@ -69,10 +69,14 @@ reference = test_digits[:N]        # FID_MNIST's real set: rotated test digits
 # - the **gap** $= \overline{D(x_\text{train})} - \overline{D(x_\text{held out})}$ is about 0 while
 #   $D$ judges digits, and grows as $D$ memorises;
 # - $r_t = \mathbb E\left[\operatorname{sign} D(x_\text{train})\right]$ is the fraction of
-#   training images $D$ calls real minus the fraction it calls fake: near 1 when $D$ is sure of
-#   every training image (adaptive augmentation, ADA, steers by it).
+#   training images $D$ calls real minus the fraction it calls fake: near 1 when $D$ calls every
+#   training image real, near 0 when it calls as many of them fake as real. Adaptive
+#   augmentation (ADA, Karras et al., 2020) steers by it: it augments more whenever $r_t$ rises
+#   above 0.6.
 #
-# Here they are along the committed runs on 600 rotated digits (seed 0):
+# Both are measured on the training images as they are, without augmentation. Here they are
+# along the committed runs on 600 rotated digits (seed 0; the grey line marks the budget of
+# 10,000 steps, where section 5's table reads each run):
 
 # %% tags=["nbval-ignore-output"]
 de.overfitting_figure(RESULTS)
@@ -178,31 +182,74 @@ viz.plot_grid(torch.cat([diffaugment(digit), random_rotation(digit)]), nrow=8,
 #
 # ## 5. The measurements
 #
-# Five models, the same number of steps, the same optimiser and loss, three training seeds each,
-# with 600 rotated digits (1 % of rotated MNIST), 6,000 (10 %) and 600 upright MNIST digits:
-# GM-GAN with its prior used on both sides (on upright MNIST the default GM-GAN), GM-GAN with
-# DiffAugment, and the DCGAN alone, with DiffAugment and with random rotations. The table gives
-# the mean ± standard deviation over the seeds that have finished; FID_MNIST and the class KL are
-# better when lower, the MNIST score, precision and recall when higher.
-# (`docs/results.md`, "Where geometry pays", says how each number was made.)
+# **This experiment is still running.** Its plan was fixed before the first run: five models,
+# each trained for the same 10,000 steps with the same optimiser and loss, three training seeds
+# each, in three data settings: 600 rotated digits (1 % of rotated MNIST), 6,000 (10 %) and 600
+# upright MNIST digits. The five models are GM-GAN with its prior used on both sides (on upright
+# MNIST the default GM-GAN), GM-GAN with DiffAugment, and the DCGAN alone, with DiffAugment and
+# with random rotations. Each run is added to the results file when it finishes, and the table
+# and the figure below are recomputed from that file every time this notebook runs. So they
+# show **the runs finished so far**, not the answer. How far the plan has got:
+
+# %% tags=["nbval-ignore-output"]
+PLAN = [("rotmnist", 600), ("rotmnist", 6_000), ("mnist", 600)]   # (data set, training images)
+for dataset, images in PLAN:
+    done = sum(r["row"] in de.MODELS and (r["dataset"], r["images"]) == (dataset, images)
+               for r in RESULTS.values())
+    kind = "rotated" if dataset == "rotmnist" else "upright"
+    print(f"{images:>5,} {kind} digits: {done} of {3 * len(de.MODELS)} runs finished")
+
+# %% [markdown]
+# The table has a row for each data setting and model with at least one finished run; its
+# `seeds` column says how many of the three seeds that row rests on. Each number is the mean over
+# those seeds ± their standard deviation (a row of one seed has no spread: the number stands
+# alone). FID_MNIST and the class KL are better when lower, the MNIST score, precision and recall
+# when higher; the last two columns are section 1's overfitting signals at 10,000 steps.
+# ([docs/results.md](../docs/results.md), "Where geometry pays", says how each number was made.)
 
 # %% tags=["nbval-ignore-output"]
 display(Markdown(de.markdown_table(RESULTS)))
+
+# %% [markdown]
+# **Reading the last two columns.** A gap far above 0 together with $r_t$ about 1 is a
+# discriminator that calls every one of its training images real and gives real digits it never
+# saw lower scores: it has memorised its training set. An $r_t$ well below 1 says that $D$ is not
+# sure of its training images: near 0 it calls as many of them fake as real, and by this signal
+# it has not learnt them at all. Augmentation is meant to produce exactly that: $D$ never sees a
+# training image twice in the same form, so it cannot learn the images themselves. In the runs
+# finished so far, the rows with DiffAugment have a far smaller gap than the same model without
+# it, and an $r_t$ below 1. One snapshot's $r_t$ is a noisy reading, though: along the seed-0
+# runs of section 1 it jumps between snapshots for the runs with DiffAugment, so read it
+# together with the gap.
 
 # %% tags=["nbval-ignore-output"]
 de.figure(RESULTS)
 
 # %% [markdown]
-# How to read it. Top: each model's FID_MNIST at the end of its runs against the number of
-# training images; a model that needs less data loses less as the line goes left. Bottom, along
-# the seed-0 runs with 600 rotated digits: FID_MNIST (left) and the discriminator's overfitting
-# gap (right). Three questions to ask of them: does GM-GAN's invariant discriminator memorise
-# more slowly than the DCGAN's (its gap grows less steeply)? Does that make its samples better
-# (its FID_MNIST lower) at the same number of steps? And does one seed's difference exceed the
-# spread between seeds? The runs so far answer yes to the first question, and to the second
-# "not beyond the seeds' spread": one seed of GM-GAN ends better than the DCGAN's, the other
-# worse. `docs/results.md`, "Where geometry pays", gives the current answer with all seeds that
-# have finished.
+# **How to read the figure.** Top: each model's FID_MNIST at 10,000 steps (the mean over its
+# finished seeds, with a bar of ± one standard deviation where there are two or more) against the
+# number of training images, one panel per data set. The models' points of one setting stand side
+# by side around its tick, so that their bars do not hide one another. Once every setting has
+# finished runs, each model is a line through its settings, and a model that needs less data
+# loses less (its FID_MNIST rises less) as its line goes left, towards fewer images. Until then a
+# panel has points only at the settings with finished runs, so there may be no line to follow
+# yet, and a panel without any finished run says so.
+#
+# Bottom, along the seed-0 runs with 600 rotated digits: FID_MNIST (left) and the
+# discriminator's overfitting gap (right). The grey line marks the budget, 10,000 steps, where
+# the table reads every run; the curves of GM-GAN and the DCGAN without augmentation go on to
+# 12,000 steps because those two runs were trained further to choose that budget
+# ([docs/results.md](../docs/results.md), "The budget, from two curves").
+#
+# Three questions to ask of them: does GM-GAN's invariant discriminator memorise more slowly than
+# the DCGAN's (its gap grows less steeply)? Does that make its samples better (its FID_MNIST
+# lower) at the same number of steps? And is a difference between two models larger than the
+# spread between the seeds of each (the ± of the table)? In the runs finished so far the answer
+# to the first is yes: GM-GAN's gap stays below the DCGAN's at every snapshot. The second and
+# third need every seed: until both rows' `seeds` column reads 3, compare the difference of
+# their FID_MNIST with the ± beside each, and take what you see as provisional.
+# `docs/results.md`, "Where geometry pays", gives the project's current reading, dated, with
+# the runs it rests on.
 
 # %% [markdown]
 # ## 6. The committed generators, side by side
@@ -218,20 +265,43 @@ de.samples_figure(generators)
 # %% [markdown]
 # ## 7. Exercise
 #
-# **6.1 Turn each image by its own number of quarter turns.** Write `turn_each(images, turns)`:
-# `images` is a batch of square images $[B, C, H, H]$ (a tensor), `turns` a tensor of $B$ whole
-# numbers in $\{0, 1, 2, 3\}$; return the batch in which image $b$ is turned by `turns[b]`
-# quarter turns counter-clockwise as displayed (the way `viz.plot_grid` shows it), every image
-# independently. This is what GM-GAN's invariant generator does to its samples. The check draws
-# fresh images and turns at every run; `exercises.solution("06.1")` shows one answer.
+# As in the other notebooks: complete the function under the statement, then run its check,
+# which calls it on fresh random inputs; `exercises.solution("06.1")` shows one solution.
 
 # %%
 from gmgan_lib import exercises
 
+# %% [markdown]
+# **Exercise 1 (turn each image by its own number of quarter turns).** Write
+# `turn_each(images, turns)`:
+# `images` is a batch of square images $[B, C, H, H]$ (a tensor), `turns` a tensor of $B$ whole
+# numbers in $\{0, 1, 2, 3\}$; return the batch in which image $b$ is turned by `turns[b]`
+# quarter turns counter-clockwise as displayed (the way `viz.plot_grid` shows it), every image
+# independently. This is what GM-GAN's invariant generator does to its samples. The check draws
+# fresh images and turns at every run.
 
+# %%
+# Exercise 1: your code here
 def turn_each(images, turns):
     raise NotImplementedError("your code here")
 
 
-# %%
+# %% tags=["nbval-check-output"]
 exercises.check("06.1", turn_each)
+
+# %% [markdown]
+# ## What this course has shown
+#
+# Dilations and erosions are the linear operators of the max-plus and min-plus algebras
+# (notebook 1) and the exact solutions of Hamilton-Jacobi PDEs (notebook 2); on the group of
+# shifts and turns they become layers that turn with the image (notebook 3); built into a GAN
+# they replace the generator's ReLUs (notebook 4), and notebook 5 measured what such a GAN draws.
+# This notebook asked where a geometric prior should pay: with little data, where an invariant
+# discriminator memorises more slowly, provided the generator's samples are turned at random.
+#
+# **Where to go next.** [docs/results.md](../docs/results.md), "Where geometry pays", has the
+# table with every run finished so far and the project's reading of it, dated; its other
+# sections give the comparison of GM-GAN and the DCGAN at CPU scale, claim by claim of the
+# paper. [docs/architecture.md](../docs/architecture.md) describes the networks layer by layer.
+# The repository's `README.md` (its front page) says how to train and evaluate the models
+# yourself, from a terminal.

@@ -18,7 +18,8 @@ from gmgan_lib import viz
 from gmgan_lib.data import load_tensors
 
 P = gmgan_lib.profile()
-digits = load_tensors("mnist", "test")[0][:16]    # [16, 1, 28, 28], in [-1, 1]
+images, labels = load_tensors("mnist", "test")
+digits = images[:16]                                # [16, 1, 28, 28], in [-1, 1]
 
 # %% [markdown]
 # ## Erosion, dilation, opening and closing of a digit
@@ -30,7 +31,7 @@ digits = load_tensors("mnist", "test")[0][:16]    # [16, 1, 28, 28], in [-1, 1]
 # what the chosen operation changed, the last the element itself (notebook 01).
 
 # %%
-viz.make_morphology_widget(digits)
+viz.make_morphology_widget(digits, labels[:16])
 
 # %% [markdown]
 # ## Orientation scores: a digit lifted to $\mathbb{R}^2 \times S^1$
@@ -38,7 +39,7 @@ viz.make_morphology_widget(digits)
 # orientation that answers most at each pixel (notebook 03).
 
 # %%
-viz.make_orientation_score_widget(digits[:8])
+viz.make_orientation_score_widget(digits[:8], labels[:8])
 
 # %% [markdown]
 # ## The structuring element of a left-invariant metric on $M_2$

@@ -38,9 +38,39 @@ def test_the_second_half_mean_takes_the_snapshots_after_half_the_budget():
 def test_the_figure_draws_a_line_per_model_and_the_curves_of_seed_0():
     fig = figure(ROWS)
     top_left, _, curves, gaps = fig.axes[:4]
-    assert {t.get_text() for t in top_left.get_legend().get_texts()} == {"GM-GAN", "DCGAN"}
-    assert len(curves.lines) == 3 and len(gaps.lines) == 3 + 1     # gm, gan, the ablation; the zero line
+    assert len(top_left.containers) == 2                            # GM-GAN and the DCGAN
+    # one legend under the four panels, every row drawn once, in the table's order
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "GM-GAN", "DCGAN", "GM-GAN, invariant D head (max), random turn in G"]
+    # gm, gan, the ablation; the budget's line (and the zero line of the gap)
+    assert len(curves.lines) == 3 + 1 and len(gaps.lines) == 3 + 2
+    assert "the budget" in curves.get_title()
     assert set(MODELS) >= {"gm", "gan"}
+
+
+def test_the_figures_fit_a_notebook_with_legible_text():
+    """A notebook shows a figure at most about 950 pixels wide: at 100 dots per inch the
+    figures are no wider, so their text is shown at its own size, 9 points or more."""
+    from gmgan_lib.data_efficiency import overfitting_figure
+
+    for fig in (figure(ROWS), overfitting_figure(ROWS)):
+        assert fig.get_figwidth() * 100 <= 960
+        fig.canvas.draw()
+        texts = [t for ax in fig.axes for t in (*ax.get_xticklabels(), *ax.get_yticklabels(),
+                                                 ax.title, ax.xaxis.label, ax.yaxis.label)]
+        texts += list(fig.legends[0].get_texts())
+        assert min(t.get_fontsize() for t in texts if t.get_text()) >= 9
+
+
+def test_a_setting_s_points_stand_side_by_side_at_its_tick():
+    from matplotlib.figure import Figure
+
+    from gmgan_lib.data_efficiency import fraction_axes
+    ax = Figure().subplots()
+    fraction_axes(ax, ROWS, "rotmnist")
+    xs = [c.lines[0].get_xdata()[0] for c in ax.containers]          # GM-GAN, DCGAN at 600
+    assert len(set(xs)) == 2 and all(500 < x < 720 for x in xs)
+    assert list(ax.get_xticks()) == [600, 6000]
 
 
 def test_an_empty_result_set_gives_an_empty_table():

@@ -127,6 +127,15 @@ def _erosion_difference(f, alpha, t, s, size=9):
     return out[..., pad:-pad, pad:-pad]
 
 
+def _cross_fade(G, z0, z1, steps):
+    """04.2 with the images mixed instead of the latent vectors (the weights rightly spaced)."""
+    from gmgan_lib.sampling import generate
+
+    w = torch.linspace(0, 1, steps)[:, None, None, None]
+    first, last = generate(G, torch.stack([z0, z1]))
+    return (1 - w) * first + w * last
+
+
 # Usual slips, and the words of the hint that names what is wrong with each.
 DIAGNOSED = {
     "the counts smoothed (05.2)": ("05.2", _counts_smoothed_kl, "probabilities first"),
@@ -139,6 +148,10 @@ DIAGNOSED = {
     "one turn for all (06.1)": ("06.1", WRONG["06.1"][0], "its own number"),
     "erosions for dilations (02.3)": ("02.3", _erosion_difference, "positive somewhere"),
     "a factor forgotten (04.1)": ("04.1", WRONG["04.1"][0], "4 times too few"),
+    "the images mixed, not the latent vectors (04.2)": ("04.2", _cross_fade,
+                                                        "Mix the two latent vectors first"),
+    "unequal steps (04.2)": ("04.2", lambda G, z0, z1, n: S.interpolate(G, z0, z1, n + 1)[
+        [*range(n - 1), n]], "equally spaced"),
 }
 
 
@@ -147,6 +160,15 @@ def test_usual_slips_are_named(slip, capsys):
     key, answer, words = DIAGNOSED[slip]
     exercises.check(key, answer, seed=0)
     assert words in not_yet(key, capsys)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_cross_fade_is_told_to_mix_the_latent_vectors_not_the_spacing(seed, capsys):
+    """04.2: images blended pixel by pixel, with w rightly spaced, pass both ends; the hint must
+    point at the latent vectors, not at the spacing (which is right), and give no code."""
+    exercises.check("04.2", _cross_fade, seed=seed)
+    hint = not_yet("04.2", capsys)
+    assert "latent vectors" in hint and "spaced" not in hint and "generate(" not in hint
 
 
 def test_an_answer_that_raises_gets_the_error_and_its_line_not_a_traceback(capsys):

@@ -335,9 +335,19 @@ def test_erosion_dilation_panel_content_and_bad_input():
                                                                  [False, False, False],
                                                                  [True, False, True]]
     assert pictures[6].get_title() == "structuring\nelement k"
-    # every panel's colours are explained: grey levels, the change op(f) - f, the element's k
+    # every panel's colours are explained: grey levels, the change op(f) - f; the flat element,
+    # 0 wherever it is finite, by a note (a colour bar would show a range of values it lacks)
     bars = [ax.get_ylabel() for ax in fig.axes if not ax.images]
-    assert bars == ["grey level", "change", "k (white: +∞)"]
+    assert bars == ["grey level", "change"]
+    assert "k = 0 on every\ncoloured pixel" in pictures[6].texts[0].get_text()
+    # the title says what the picture shows: the 3x3 disk is the pixels within 1 of the centre
+    assert fig.get_suptitle() == ("flat disk structuring element, size 3 (the pixels at "
+                                        "distance ≤ 1 from the centre)")
+    # an element that takes several values has its colour bar
+    soft = viz.erosion_dilation_panel(f, kernel="quadratic", size=5, title="image 2")
+    assert [ax.get_ylabel() for ax in soft.axes if not ax.images] == ["grey level",
+                                                                     "k (white: +∞)"]
+    assert soft.get_suptitle() == "image 2: quadratic structuring element, size 5, t = 1"
     titles = [t for t in fig.texts + [ax.title for ax in fig.axes]]
     assert min(t.get_fontsize() for t in titles if t.get_text()) >= 10
     assert np.all(shown[1] <= f.numpy() + 1e-12)  # the erosion image is <= the original
@@ -462,10 +472,21 @@ def test_morphology_widget_greys_out_what_the_kernel_ignores():
 
 def test_morphology_widget_redraws_when_a_control_moves():
     digits = _digits(3)
-    widget = viz.make_morphology_widget(digits)
+    widget = viz.make_morphology_widget(digits, labels=[7, 2, 1])
     controls = {c.description: c for c in widget.children if hasattr(c, "description")}
-    controls["digit"].value = 2
+    # the slider picks a position in the batch (an image), and the title names its digit
+    controls["image"].value = 2
     controls["kernel"].value = "square"
     shown = widget.result.axes[1].images[0].get_array()
     expected = viz.morphology_arrays(digits[2, 0], kernel="square", size=3)["erosion"]
     np.testing.assert_allclose(shown, expected)
+    assert widget.result.get_suptitle().startswith("image 2, the digit 1:")
+
+
+def test_orientation_score_widget_names_the_image_and_its_digit():
+    widget = viz.make_orientation_score_widget(_digits(2), labels=[4, 9])
+    controls = {c.description: c for c in widget.children if hasattr(c, "description")}
+    controls["image"].value = 1
+    assert "f: image 1, the digit 9" in [ax.get_title() for ax in widget.result.axes]
+    with pytest.raises(ValueError, match="labels"):
+        viz.make_morphology_widget(_digits(2), labels=[4])
