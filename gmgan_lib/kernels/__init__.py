@@ -13,14 +13,19 @@ after the other, with the same result).
   :mod:`.triton`, :mod:`.triton_convection`).
 
 Every operator asks :func:`select_backend` (by device and dtype: Triton, then the CPU kernels,
-then the reference); :func:`use_backend` / ``GMGAN_BACKEND`` force one (tests, benchmarks). The
-argument checks every backend applies are the ``check_*`` functions below.
+then the reference); :func:`use_backend` / ``GMGAN_BACKEND`` force one (tests, benchmarks). A
+GPU tensor that the Triton kernels do not run (an older GPU, see
+:data:`gmgan_lib.kernels.triton.MIN_CAPABILITY`) goes to the reference path with one
+:class:`BackendFallbackWarning` saying why; a forced backend that cannot run a tensor is a
+:class:`BackendError` in one line. The argument checks every backend applies are the
+``check_*`` functions below.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,10 +47,27 @@ class Backend:
     dilation_erosion_supports: Callable[[torch.Tensor], bool] | None = None
     dilation_erosion_forward: Callable | None = None   # (f, k_dil, k_ero, need_index) -> (out, i_dil, i_ero)
     dilation_erosion_backward: Callable | None = None  # (grad_out, i_dil, i_ero, shapes, need_k) -> grads
+    # why ``supports(f)`` is False, in words; a backend that says it is named in the warning of a
+    # GPU tensor sent to the reference (None: a generic sentence, and no warning)
+    why_not: Callable[[torch.Tensor], str | None] | None = None
 
     def runs(self, f: torch.Tensor) -> bool:
         """Whether this backend computes with ``f`` (its device and dtype)."""
         return self.supports is None or self.supports(f)
+
+    def reason(self, f: torch.Tensor) -> str:
+        """Why this backend does not run ``f``, one sentence."""
+        said = self.why_not(f) if self.why_not is not None else None
+        dtype = str(f.dtype).removeprefix("torch.")
+        return said or f"the {self.name} backend does not run {dtype} tensors on {f.device}"
+
+
+class BackendError(ValueError):
+    """A forced backend (``use_backend`` / ``GMGAN_BACKEND``) cannot run the tensor it was given."""
+
+
+class BackendFallbackWarning(UserWarning):
+    """The automatic choice sent a GPU tensor to the (slower) reference path, and says why."""
 
 
 def _reference() -> Backend:
@@ -66,7 +88,7 @@ def _triton() -> Backend:
     from gmgan_lib.kernels import triton, triton_convection
     return Backend("triton", triton.is_available, triton.supports, triton.erosion_forward,
                    triton.erosion_backward, triton_convection.trilinear_shift_forward,
-                   triton_convection.trilinear_shift_backward)
+                   triton_convection.trilinear_shift_backward, why_not=triton.why_not)
 
 
 # The registry: name -> how to build the record (the modules import numba / triton when first
@@ -96,15 +118,40 @@ def available(name: str) -> bool:
 
 
 def select_backend(f: torch.Tensor) -> Backend:
-    """The backend that runs the operators on ``f``: the forced one if any, else the first of
-    :data:`AUTO_ORDER` that is available and supports ``f``, else the reference."""
-    name = _forced or os.environ.get("GMGAN_BACKEND") or "auto"
-    if name != "auto":
-        return get_backend(name)
+    """The backend that runs the operators on ``f``: the forced one if any (a
+    :class:`BackendError` if it cannot run ``f``), else the first of :data:`AUTO_ORDER` that is
+    available and supports ``f``, else the reference (with one :class:`BackendFallbackWarning`
+    per reason when ``f`` is on a GPU that the fast kernels do not run)."""
+    forced = _forced or os.environ.get("GMGAN_BACKEND") or "auto"
+    if forced != "auto":
+        backend = get_backend(forced)
+        if not backend.runs(f):
+            how = ("use_backend" if _forced else "GMGAN_BACKEND") + f"={forced!r}"
+            raise BackendError(f"backend {forced!r} ({how}) cannot run this tensor: "
+                               f"{backend.reason(f)} (GMGAN_BACKEND=reference runs any tensor)")
+        return backend
+    skipped = []
     for candidate in AUTO_ORDER:
-        if available(candidate) and get_backend(candidate).runs(f):
-            return get_backend(candidate)
+        if available(candidate):
+            backend = get_backend(candidate)
+            if backend.runs(f):
+                return backend
+            skipped.append(backend)
+    if f.device.type != "cpu":       # a GPU tensor on the slow path: say which fast one refused
+        for backend in (b for b in skipped if b.why_not is not None):
+            _warn_once(f"{backend.reason(f)}: the morphological operators run on the "
+                       f"reference path (pure PyTorch: correct, slower, more memory)")
     return get_backend("reference")
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One warning per distinct reason per process (an operator is called thousands of times)."""
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, BackendFallbackWarning, stacklevel=3)
 
 
 @contextlib.contextmanager

@@ -37,6 +37,8 @@ when ``TRITON_INTERPRET=1`` is set; the dispatcher never sends CPU work here by 
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from gmgan_lib.kernels import check_backward_arguments, check_forward_arguments, index_dtype
@@ -48,7 +50,7 @@ try:
 except ImportError:  # pragma: no cover - triton is pinned, but keep the package importable
     triton = None
 
-__all__ = ["erosion_forward", "erosion_backward", "supports", "is_available"]
+__all__ = ["erosion_forward", "erosion_backward", "supports", "why_not", "is_available"]
 
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
@@ -57,17 +59,50 @@ def _interpret_requested() -> bool:
     return triton is not None and _INTERPRETED
 
 
+# The oldest NVIDIA GPUs these kernels are sent to. Triton's list of supported GPUs starts at
+# compute capability 8.0 (Ampere) since its 3.3 release, and older ones fail when a kernel is
+# first compiled, in ways that depend on the dtype (bfloat16 code needs sm_80 in hardware: a
+# Turing T4, 7.5, the free GPU of many notebooks, stops with a ptxas error). Rather than crash in
+# a user's first call, the dispatcher asks :func:`why_not` and runs the reference path instead.
+MIN_CAPABILITY = (8, 0)
+
+
 def is_available() -> bool:
     """Triton imports and there is a CUDA device (or the interpreter was asked for)."""
     return triton is not None and (torch.cuda.is_available() or _interpret_requested())
 
 
-def supports(f: torch.Tensor) -> bool:
-    """CUDA tensors of float32/float16/bfloat16/float64; CPU tensors only under
-    ``TRITON_INTERPRET=1`` (tests)."""
+@functools.cache
+def _capability(index: int) -> tuple[int, int]:
+    """(major, minor) compute capability of CUDA device ``index`` (asked once per device)."""
+    return tuple(torch.cuda.get_device_capability(index))
+
+
+def why_not(f: torch.Tensor) -> str | None:
+    """``None`` when these kernels run ``f``; otherwise why not, in words that name the device
+    and the dtype (the dispatcher's warning, or the error of a forced backend)."""
     if f.dtype not in _DTYPES:
-        return False
-    return f.is_cuda or (f.device.type == "cpu" and _interpret_requested())
+        names = ", ".join(str(d).removeprefix("torch.") for d in _DTYPES)
+        return f"the Triton kernels run {names}, not {str(f.dtype).removeprefix('torch.')}"
+    if f.device.type == "cpu":
+        return None if _interpret_requested() else \
+            "the Triton kernels run CPU tensors only under TRITON_INTERPRET=1"
+    if f.device.type != "cuda":
+        return f"the Triton kernels run CUDA tensors, not {f.device.type} ones"
+    if torch.version.hip is None:   # NVIDIA (on ROCm, Triton's own AMD support applies)
+        index = f.device.index if f.device.index is not None else torch.cuda.current_device()
+        major, minor = _capability(index)
+        if (major, minor) < MIN_CAPABILITY:
+            return (f"the Triton kernels need an NVIDIA GPU of compute capability "
+                    f"{MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer; "
+                    f"{torch.cuda.get_device_name(index)} has {major}.{minor}")
+    return None
+
+
+def supports(f: torch.Tensor) -> bool:
+    """CUDA tensors of float32/float16/bfloat16/float64 on a GPU of compute capability 8.0 or
+    newer; CPU tensors only under ``TRITON_INTERPRET=1`` (tests). :func:`why_not` says why not."""
+    return why_not(f) is None
 
 
 # --------------------------------------------------------------------------------------------
