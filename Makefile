@@ -24,7 +24,7 @@ NOTEBOOKS ?= notebooks
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c requirements/lock.txt -e '.[test,notebooks]'
-	$(BIN)/python -m gmgan_lib.kernels.cpu   # compile the CPU kernels once, into NUMBA_CACHE_DIR
+	$(BIN)/python -m gmgan_lib.kernels.warmup   # compile the CPU kernels once, into NUMBA_CACHE_DIR
 	touch $@
 
 setup: $(STAMP)

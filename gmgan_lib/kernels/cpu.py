@@ -62,34 +62,14 @@ Results do not depend on the thread count at all, bit for bit.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import itertools
-import threading
-
 import numpy as np
 import torch
 
 from gmgan_lib.kernels import check_backward_arguments, check_forward_arguments, index_dtype
-
-try:  # Numba is a dependency, but keep the package importable (reference backend) without it.
-    import numba
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised only on installs without numba
-    numba = None
+from gmgan_lib.kernels.cpu_runtime import (_LANES, _chunks, _run_chunks, is_available, njit,
+                                           numba, supports)
 
 __all__ = ["erosion_forward", "erosion_backward", "supports", "is_available"]
-
-_DTYPES = (torch.float32, torch.float64)
-
-
-def is_available() -> bool:
-    """True when Numba imports."""
-    return numba is not None
-
-
-def supports(f: torch.Tensor) -> bool:
-    """CPU tensors of float32 or float64 (other dtypes go to the reference backend)."""
-    return f.device.type == "cpu" and f.dtype in _DTYPES
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,25 +332,8 @@ if numba is not None:
 
 
 # --------------------------------------------------------------------------------------------
-# Threads
+# Backend API
 # --------------------------------------------------------------------------------------------
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
-
-
-#: Independent accumulators of the kernel gradient in the backward. Neighbouring outputs mostly
-#: share their winner (the kernel centre, as a rule), and with one accumulator every addition
-#: waits for the previous one (a store-to-load chain through memory): a backward in which the
-#: centre always won took 2.4x as long as one with random winners. Output column ``x`` adds into
-#: lane ``x % _LANES`` (a power of two), so neighbouring columns never wait on each other; the
-#: lanes are summed at the end in a fixed order (results stay independent of the thread count).
-_LANES = 8
-
-_MAX_CHUNKS = 32
-_PAIRS_PER_CHUNK = 4_000_000  # ~3-5 ms of work: below that, thread hand-offs cost more
-
-
 _GROUP_POSITIONS = 2048  # positions per pass of the forward: its row buffers stay in L1
 
 
@@ -382,55 +345,6 @@ def _batch_group(B: int, H: int, W: int, kH: int, kW: int) -> int:
     return max(1, min(B, _GROUP_POSITIONS // plane))
 
 
-def _chunks(n_blocks: int, pairs_per_block: int) -> list[tuple[int, int]]:
-    """Split the ``n_blocks`` blocks ``(b, c)`` into contiguous chunks of at least ~4 M add-min
-    pairs each, at most 32 of them. The split depends on the problem size only, never on the
-    thread count, so every result (the kernel gradient's float64 partial sums included) is
-    identical for any number of threads."""
-    n = max(1, min(n_blocks, _MAX_CHUNKS, (n_blocks * pairs_per_block) // _PAIRS_PER_CHUNK))
-    return [((n_blocks * t) // n, (n_blocks * (t + 1)) // n) for t in range(n)]
-
-
-def _run_chunks(fn, chunks, make_args) -> None:
-    """Run ``fn(*make_args(t), start, stop)`` for every chunk ``t`` on
-    ``torch.get_num_threads()`` threads: the calling thread and ``T - 1`` pool threads take the
-    next chunk from a shared counter until none is left (the Numba kernels release the GIL).
-
-    More chunks than threads, taken as threads become free: on a shared machine a thread that
-    loses its core for a while then does fewer chunks instead of holding everyone up (with one
-    static chunk per thread, 2 threads ran slower than 1 on a loaded 2-core box).
-    """
-    global _pool, _pool_size
-    T = max(1, min(torch.get_num_threads(), len(chunks)))
-    if T == 1:
-        for t, (start, stop) in enumerate(chunks):
-            fn(*make_args(t), start, stop)
-        return
-    with _pool_lock:
-        if _pool is None or _pool_size != T - 1:
-            if _pool is not None:
-                _pool.shutdown(wait=True)
-            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=T - 1,
-                                                          thread_name_prefix="gmgan-cpu")
-            _pool_size = T - 1
-        pool = _pool
-    counter = itertools.count()  # next() on it is atomic under the GIL
-
-    def worker():
-        for t in iter(counter.__next__, None):
-            if t >= len(chunks):
-                return
-            fn(*make_args(t), *chunks[t])
-
-    futures = [pool.submit(worker) for _ in range(T - 1)]
-    worker()
-    for fut in futures:
-        fut.result()  # re-raises a kernel error here
-
-
-# --------------------------------------------------------------------------------------------
-# Backend API
-# --------------------------------------------------------------------------------------------
 def _check_pair(f: torch.Tensor, kstack: torch.Tensor) -> None:
     check_forward_arguments(f, kstack)
     if not supports(f):
@@ -494,40 +408,3 @@ def erosion_backward(grad_out: torch.Tensor, index: torch.Tensor, f_shape, kstac
                 lambda t: (g_np, i_np, gf_np, partial[t], kOr, kH, kW, not winners_inside))
     grad_k = torch.from_numpy(partial.sum(axis=(0, 1))).to(grad_out.dtype).reshape(kstack_shape)
     return grad_f, grad_k
-
-
-def warmup(dtypes=(torch.float32, torch.float64)) -> None:
-    """Compile (or load from the on-disk cache) every kernel specialisation for ``dtypes``:
-    forward with a ``uint8`` and an ``int16`` index, the value-only forward and both backwards,
-    the three convection kernels (:mod:`gmgan_lib.kernels.cpu_convection`) and the fused
-    dilation-then-erosion (:mod:`gmgan_lib.kernels.cpu_fused`). Run once after
-    installing (``python -m gmgan_lib.kernels.cpu``) so that no notebook or training run ever
-    pays the compile time; later processes only load the cache."""
-    from gmgan_lib.kernels import cpu_convection, cpu_fused
-
-    for dtype in dtypes:
-        f = torch.zeros(1, 1, 2, 3, 3, dtype=dtype)
-        tables = (torch.zeros(1, 2, dtype=dtype), torch.zeros(1, 2, 4, dtype=dtype),
-                  torch.zeros(1, dtype=torch.int64), torch.zeros(1, 2, dtype=torch.int64),
-                  torch.zeros(1, 2, dtype=torch.int64))
-        cpu_convection.trilinear_shift_backward(cpu_convection.trilinear_shift_forward(f, *tables),
-                                                f, *tables)
-        f = torch.zeros(1, 1, 2, 3, 3, dtype=dtype)
-        for ksize in ((1, 3, 3), (3, 11, 11)):  # 9 offsets -> uint8 index, 363 -> int16
-            k = torch.zeros((1, 2) + ksize, dtype=dtype)
-            out, index = erosion_forward(f, k, True)
-            erosion_backward(out, index, f.shape, k.shape)   # (the flag is a run-time value)
-        erosion_forward(f, torch.zeros(1, 2, 1, 3, 3, dtype=dtype), False)
-        f = torch.zeros(cpu_fused.MIN_BATCH, 1, 2, 3, 3, dtype=dtype)
-        k = torch.zeros(1, 2, 3, 3, 3, dtype=dtype)
-        out, i_dil, i_ero = cpu_fused.dilation_erosion_forward(f, k, k, True)
-        cpu_fused.dilation_erosion_backward(out, i_dil, i_ero, k.shape, k.shape)
-
-
-if __name__ == "__main__":
-    import time
-
-    t0 = time.perf_counter()
-    warmup()
-    print(f"gmgan_lib.kernels.cpu: kernels compiled or loaded in {time.perf_counter() - t0:.1f} s "
-          f"(cache: {numba.config.CACHE_DIR or 'next to the source'})")

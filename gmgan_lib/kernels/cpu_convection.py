@@ -31,7 +31,7 @@ thrown away). A corner wholly outside the image reads a run of zeros instead.
   ``grad_theta_w = sum_b,o,k space_w D`` in float64 with numpy, in a fixed order: results do not
   depend on the thread count, bit for bit.
 
-Threads: the erosion kernels' chunking (``gmgan_lib.kernels.cpu``), same rules.
+Threads: the erosion kernels' chunking (``gmgan_lib.kernels.cpu_runtime``), same rules.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from gmgan_lib.kernels import check_shift_arguments
-from gmgan_lib.kernels import cpu as _cpu
+from gmgan_lib.kernels import cpu_runtime as _cpu
 
 __all__ = ["trilinear_shift_forward", "trilinear_shift_backward"]
 

@@ -43,16 +43,11 @@ import numpy as np
 import torch
 
 from gmgan_lib.kernels import check_forward_arguments, index_dtype
-from gmgan_lib.kernels.cpu import _LANES, _run_chunks, is_available, supports
+from gmgan_lib.kernels.cpu_runtime import _LANES, _run_chunks, is_available, njit, numba, supports
 
 if is_available():
     from gmgan_lib.kernels.cpu import _fold4 as _fold4_plus
 
-try:
-    import numba
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised only on installs without numba
-    numba = None
 
 __all__ = ["dilation_erosion_forward", "dilation_erosion_backward", "supports_pair",
            "is_available", "MIN_BATCH"]

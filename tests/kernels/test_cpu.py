@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from gmgan_lib import kernels
-from gmgan_lib.kernels import cpu, reference
+from gmgan_lib.kernels import cpu, cpu_runtime, reference
 
 pytestmark = pytest.mark.skipif(not cpu.is_available(), reason="numba is not installed")
 
@@ -157,7 +157,7 @@ def test_delta_kernel_is_an_exact_shift():
 def test_kernel_gradient_when_one_offset_always_wins():
     """The usual case in training: the kernel centre (cost 0) beats every neighbour, so every
     output adds its gradient to the same kernel entry. The backward spreads those additions
-    over several accumulators (``cpu._LANES``); their sum must be exact: integer gradients,
+    over several accumulators (``cpu_runtime._LANES``); their sum must be exact: integer gradients,
     every partial sum exactly representable."""
     B, C, Or, H, W = 3, 2, 4, 7, 14                     # W > _LANES: columns share lanes
     f = torch.randn(B, C, Or, H, W)
@@ -231,8 +231,8 @@ def test_float64_gradcheck():
 
 
 def test_thread_count_does_not_change_results(monkeypatch):
-    monkeypatch.setattr(cpu, "_PAIRS_PER_CHUNK", 1000)  # split this small problem into 32 chunks
-    assert len(cpu._chunks(40, 4 * 9 * 10 * 27)) == 32
+    monkeypatch.setattr(cpu_runtime, "_PAIRS_PER_CHUNK", 1000)  # split this small problem into 32 chunks
+    assert len(cpu_runtime._chunks(40, 4 * 9 * 10 * 27)) == 32
     f = torch.randn(8, 5, 4, 9, 10)   # 40 blocks: more than the 32 chunks
     k = torch.rand(5, 4, 3, 3, 3)
     grad = torch.randn(f.shape)
