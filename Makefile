@@ -45,9 +45,11 @@ reproduce: data
 # that hangs cannot hide the other results.
 test: lint test-unit test-notebooks test-browser
 
-# The rules are in pyproject.toml ([tool.ruff]).
+# The rules are in pyproject.toml: [tool.ruff] for the code, [tool.importlinter] for the rooms
+# (imports run down, no circle).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 test-unit: data
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/browser

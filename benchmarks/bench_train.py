@@ -7,7 +7,7 @@
     python benchmarks/bench_train.py --models gan gmgan 'gmgan={"g_activation": "pde-7x7"}'
     python benchmarks/bench_train.py --models gan gan@diffaugment 'gmgan@rotate={"preset": "hybrid-invariant"}'
 
-One *step* is what ``gmgan_lib.train`` does per batch: a discriminator update on a real and a
+One *step* is what ``gmgan_lib.training.train`` does per batch: a discriminator update on a real and a
 fake batch, then a generator update (three D forwards, two backwards, two Adam steps). The real
 batch is already on the device (as in training). We report the median and minimum wall-clock ms
 per step over ``--steps`` timed steps after ``--warmup`` untimed ones (compilation, Numba's JIT,
@@ -31,7 +31,7 @@ import time
 import torch
 
 from gmgan_lib.models import build, count_parameters
-from gmgan_lib.train import gan_losses_step
+from gmgan_lib.training.step import gan_losses_step
 from gmgan_lib.training.augment import augmentation
 
 

@@ -6,11 +6,36 @@ at angle ``2*pi*k/Or``.
 """
 from __future__ import annotations
 
+import importlib.abc
 import os
 import sys
 from dataclasses import dataclass
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+# Modules renamed in a release (CHANGELOG.md). Each concept has one name: an old one is not an
+# alias but an import error that says where the code went.
+RETIRED = {
+    "gmgan_lib.train": ("0.2.0", "gmgan_lib.training (train, TrainConfig) and gmgan_lib.sampling "
+                                 "(sample, generate, load_generator, export_generator)"),
+    "gmgan_lib.metrics": ("0.2.0", "gmgan_lib.evaluation"),
+    "gmgan_lib.models.gmgan": ("0.2.0", "gmgan_lib.models.all_pde"),
+}
+
+
+class _RetiredNames(importlib.abc.MetaPathFinder):
+    """Asked last, so only for a module that does not exist: an old name gets its new one."""
+
+    def find_spec(self, name, path=None, target=None):
+        for old, (version, new) in RETIRED.items():
+            if name == old or name.startswith(old + "."):
+                raise ModuleNotFoundError(f"{name} was renamed in gmgan_lib {version}: use {new} "
+                                          f"(CHANGELOG.md)", name=name)
+        return None
+
+
+if not any(isinstance(finder, _RetiredNames) for finder in sys.meta_path):
+    sys.meta_path.append(_RetiredNames())
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ import sys
 # command -> (module, function suffix, one-line help)
 COMMANDS = {
     "prepare-data": ("gmgan_lib.data", "prepare_data", "check/copy the raw dataset files into data/"),
-    "train": ("gmgan_lib.train", "train", "train a GAN (GM-GAN, DCGAN or an ablation)"),
+    "train": ("gmgan_lib.training.cli", "train", "train a GAN (GM-GAN, DCGAN or an ablation)"),
     "sample": ("gmgan_lib.sampling", "sample", "draw a grid of samples from a checkpoint"),
-    "train-classifier": ("gmgan_lib.metrics.classifier", "train_classifier",
+    "train-classifier": ("gmgan_lib.evaluation.classifier", "train_classifier",
                          "train the small feature classifier used by the metrics"),
-    "evaluate": ("gmgan_lib.metrics.evaluate", "evaluate",
+    "evaluate": ("gmgan_lib.evaluation.evaluate", "evaluate",
                  "FID_MNIST, class KL, MNIST score, precision/recall of a checkpoint"),
     "demo": ("gmgan_lib.demo", "demo", "the main job of `make demo`: a small GM-GAN on the CPU"),
 }

@@ -2,7 +2,7 @@
 
 The experiment (docs/results.md, "Where geometry pays"; run by ``scripts/reproduce.py --part
 data-efficiency``) trains five models on little data and records, along each run, FID_MNIST and
-the discriminator's overfitting signal (:mod:`gmgan_lib.metrics.overfitting`). Its results are
+the discriminator's overfitting signal (:mod:`gmgan_lib.evaluation.overfitting`). Its results are
 one JSON file, ``docs/results/data_efficiency.json``: a dict of runs by name, each with its
 ``row`` (a model of :data:`MODELS` or an ablation of :data:`ABLATIONS`), ``dataset``,
 ``images``, ``seed``, final ``metrics`` and its ``curve`` (one point per evaluated snapshot:

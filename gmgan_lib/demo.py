@@ -7,11 +7,11 @@ What it does (5 to 10 minutes on the development VM's two cores, depending on th
 1. trains the default ``gmgan`` (the hybrid reconstruction: p4 group convolutions with
    morphological PDE layers as the generator's nonlinearity, a p4 group-convolution
    discriminator, :mod:`gmgan_lib.models.hybrid`) with
-   :func:`gmgan_lib.train.train`: the same procedure, run directory and checkpoints as
+   :func:`gmgan_lib.training.train`: the same procedure, run directory and checkpoints as
    ``python -m gmgan_lib train``, for a fixed number of steps (``--steps``, 4,600), so every
    machine reaches the same figures and only the time differs (``--minutes`` adds a time budget,
    for whoever wants one: then the machine's speed decides the result);
-2. evaluates it with the project's protocol (:func:`gmgan_lib.metrics.evaluate.evaluate_generator`):
+2. evaluates it with the project's protocol (:func:`gmgan_lib.evaluation.evaluate.evaluate_generator`):
    ``--eval-n`` samples (10,000) against the 10,000 MNIST test digits, FID_MNIST, class KL,
    MNIST score, precision/recall, and the same figures for real train digits (the floor);
 3. writes ``samples.png`` (64 samples from the fixed noise batch) and ``metrics.json``
@@ -42,8 +42,8 @@ from gmgan_lib import check_threads, cli_error
 from gmgan_lib.checkpoint import CheckpointError
 from gmgan_lib.files import atomic_write_text
 from gmgan_lib.models import build, count_parameters
-from gmgan_lib.train import (EXIT_INTERRUPTED, EXIT_TERMINATED, NonFiniteLossError, TrainConfig,
-                             train)
+from gmgan_lib.training import NonFiniteLossError, TrainConfig, train
+from gmgan_lib.training.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
 from gmgan_lib.training.config import model_config_from_json
 from gmgan_lib.training.rundir import run_lock
 
@@ -112,9 +112,9 @@ def _evaluate(generator: torch.nn.Module, n: int) -> tuple[dict | None, dict | N
     if n == 0:
         return None, None, "skipped (--eval-n 0)"
     try:
-        from gmgan_lib.metrics.evaluate import evaluate_generator
+        from gmgan_lib.evaluation.evaluate import evaluate_generator
     except ImportError as err:
-        return None, None, f"unavailable: gmgan_lib.metrics cannot be imported ({err})"
+        return None, None, f"unavailable: gmgan_lib.evaluation cannot be imported ({err})"
     try:
         result = evaluate_generator(generator, "mnist", n, seeds=1)
     except (OSError, ValueError, RuntimeError) as err:   # e.g. the classifier weights are absent

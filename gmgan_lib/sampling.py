@@ -22,8 +22,7 @@ from gmgan_lib import cli_error, cli_os_error
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gmgan_lib.files import atomic_write, ensure_writable_folder
 from gmgan_lib.models import build, check_memory
-from gmgan_lib.training.config import DEVICES, MAX_SEED
-from gmgan_lib.training.distributed import resolve_device, unwrap
+from gmgan_lib.runtime import DEVICES, check_device, check_seed, resolve_device, unwrap
 
 MAX_SAMPLES = 100_000   # `sample --n`: one grid image
 
@@ -120,7 +119,8 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--out", default="grid.png", help="PNG file to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise")
-    p.add_argument("--device", default="cpu", choices=DEVICES)
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="auto: CUDA when there is one, else the CPU (default: %(default)s)")
 
 
 def run_sample(args: argparse.Namespace) -> int:
@@ -129,13 +129,10 @@ def run_sample(args: argparse.Namespace) -> int:
             raise ValueError(f"--out must be a .png file name, got {args.out!r}")
         if not 1 <= args.n <= MAX_SAMPLES:
             raise ValueError(f"--n must be in [1, {MAX_SAMPLES:,}], got {args.n}")
-        if not 0 <= args.seed <= MAX_SEED:
-            raise ValueError(f"--seed must be an integer in [0, {MAX_SEED}], got {args.seed}")
+        check_seed(args.seed, "--seed")
         # Checked, not created: a sample that fails leaves no empty folder behind.
         ensure_writable_folder(Path(args.out).parent, create=False)
-        if args.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for but no CUDA device is available")
-        device = resolve_device(args.device, 0)
+        device = resolve_device(check_device(args.device, "--device"), 0)
         images = sample(args.checkpoint, n=args.n, seed=args.seed, device=device)
         path = save_samples(images, args.out, nrow=max(1, math.isqrt(args.n - 1) + 1))
     except (ValueError, CheckpointError) as err:

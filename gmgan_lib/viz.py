@@ -723,7 +723,7 @@ def _fmt(value) -> str:
 def metrics_table(results: Mapping[str, Mapping[str, float]]) -> str:
     """A markdown table with one row per model: FID_MNIST, class KL, MNIST score, P, R, N.
 
-    ``results`` maps a model name to the dict returned by ``gmgan_lib.metrics.evaluate_images``
+    ``results`` maps a model name to the dict returned by ``gmgan_lib.evaluation.evaluate_images``
     (a value may also be a ``(mean, spread)`` pair). Missing metrics print as ``-``.
     """
     if not isinstance(results, Mapping) or not results:

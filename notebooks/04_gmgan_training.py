@@ -45,7 +45,8 @@ import gmgan_lib
 from gmgan_lib import nn as gnn, viz            # gnn and generate: for the exercises
 from gmgan_lib.checkpoint import load_checkpoint
 from gmgan_lib.models import build, count_parameters
-from gmgan_lib.train import TrainConfig, generate, load_generator, sample, train
+from gmgan_lib.sampling import generate, load_generator, sample
+from gmgan_lib.training import TrainConfig, train
 
 P = gmgan_lib.profile()
 print(P)

@@ -11,7 +11,7 @@
 #
 # How good is a generator? The eye is a poor judge of variety: a generator that draws only
 # perfect 1s looks great, page after page. So we measure, and every measure has a catch. This
-# notebook defines the metrics of `gmgan_lib.metrics`, checks that they react as they should to
+# notebook defines the metrics of `gmgan_lib.evaluation`, checks that they react as they should to
 # real, noisy, blurred and one-class data, and then compares the two generators of notebook 4.
 #
 # Outline
@@ -41,8 +41,8 @@ import gmgan_lib
 from gmgan_lib import viz
 from gmgan_lib.checkpoint import load_checkpoint
 from gmgan_lib.data import load_tensors
-from gmgan_lib.metrics import (classifier_outputs, evaluate_images, load_classifier)
-from gmgan_lib.train import sample
+from gmgan_lib.evaluation import (classifier_outputs, evaluate_images, load_classifier)
+from gmgan_lib.sampling import sample
 
 P = gmgan_lib.profile()
 print(P)

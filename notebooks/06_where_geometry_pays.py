@@ -37,7 +37,7 @@ from IPython.display import Markdown, display
 import gmgan_lib
 from gmgan_lib import data_efficiency as de, viz
 from gmgan_lib.data import load_tensors, rotation_angles
-from gmgan_lib.metrics import evaluate_images
+from gmgan_lib.evaluation import evaluate_images
 from gmgan_lib.models import build
 from gmgan_lib.models.hybrid import quarter_turns_of, random_quarter_turns
 from gmgan_lib.training.augment import diffaugment, random_rotation

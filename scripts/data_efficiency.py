@@ -27,7 +27,7 @@ One thread per run, two runs at a time. Optimiser, loss and stabilisers are the 
 model (``OPTIMISER``). Each run keeps a training checkpoint every ``--segment`` steps
 (``snapshots/STEP.pt``); each snapshot is evaluated (FID_MNIST and friends at ``--n`` samples
 against the test split, with the dataset's own classifier) and its discriminator's overfitting
-signal measured (:mod:`gmgan_lib.metrics.overfitting`). The figures of a run are those of its
+signal measured (:mod:`gmgan_lib.evaluation.overfitting`). The figures of a run are those of its
 snapshot at ``--steps``; ``--horizon`` trains further (the budget's own curves).
 
 Runs live in ``OUT/NAME`` (``runs/data-efficiency``). A run whose last snapshot is evaluated is
@@ -200,7 +200,7 @@ def execute(run: Run, out: Path, steps: int, horizon: int, segment: int, n_eval:
 
 
 def write_gap(snapshot: Path, target: Path) -> int:
-    from gmgan_lib.metrics.overfitting import checkpoint_overfitting
+    from gmgan_lib.evaluation.overfitting import checkpoint_overfitting
 
     atomic_write_text(target, json.dumps(checkpoint_overfitting(snapshot), indent=1) + "\n")
     return 0

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gmgan_lib.checkpoint import load_checkpoint  # noqa: E402
-from gmgan_lib.train import sample, save_samples  # noqa: E402
+from gmgan_lib.sampling import sample, save_samples  # noqa: E402
 
 from gmgan_lib.models.config import PREDATED_VALUES  # noqa: E402
 

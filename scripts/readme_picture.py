@@ -20,7 +20,7 @@ from torchvision.utils import make_grid  # noqa: E402
 
 from gmgan_lib.files import atomic_write  # noqa: E402
 from gmgan_lib.data import load_tensors  # noqa: E402
-from gmgan_lib.train import sample  # noqa: E402
+from gmgan_lib.sampling import sample  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

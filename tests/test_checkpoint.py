@@ -235,7 +235,7 @@ def test_a_flipped_byte_inside_a_tensor_is_an_error_naming_the_file(tmp_path):
 
 def test_a_damaged_training_checkpoint_stops_sample_evaluate_and_resume(tmp_path, capsys):
     from gmgan_lib.__main__ import main
-    from gmgan_lib.train import TrainConfig, train
+    from gmgan_lib.training import TrainConfig, train
 
     run = tmp_path / "run"
     train(TrainConfig(model="gan", batch_size=8, data_fraction=0.0006, max_steps=2,
@@ -260,7 +260,7 @@ def test_a_checkpoint_declaring_huge_widths_beside_small_weights_is_refused_befo
 
     from gmgan_lib.checkpoint import CheckpointError, save_checkpoint
     from gmgan_lib.sampling import load_generator
-    from gmgan_lib.train import TrainConfig, train
+    from gmgan_lib.training import TrainConfig, train
 
     result = train(TrainConfig(model="gmgan", batch_size=8, data_fraction=0.0006, max_steps=1,
                                model_config={"preset": "hybrid-tiny"}), None, verbose=False)

@@ -51,7 +51,8 @@ def test_make_test_runs_lint_then_units_notebooks_and_browser_as_three_pytest_ca
     data = [i for i, cmd in enumerate(cmds) if "prepare-data" in cmd]
     assert lint and lint[0] < pytest_calls[0], "make test must lint before it tests"
     assert data and data[0] < pytest_calls[0], "make test must prepare the data first"
-    assert _make_would_run("lint")[-1].endswith("ruff check .")
+    lint = _make_would_run("lint")
+    assert lint[-2].endswith("ruff check .") and "lint-imports" in lint[-1]   # code, then rooms
 
 
 def test_readme_gives_the_two_commands():

@@ -35,7 +35,7 @@ class ReachedWork(BaseException):
 @pytest.fixture
 def no_work(monkeypatch):
     import gmgan_lib.data
-    import gmgan_lib.metrics.evaluate
+    import gmgan_lib.evaluation.evaluate
     import gmgan_lib.sampling
 
     def reached(*a, **k):
@@ -43,7 +43,7 @@ def no_work(monkeypatch):
 
     monkeypatch.setattr(gmgan_lib.data, "load_tensors", reached)
     monkeypatch.setattr(gmgan_lib.sampling, "sample", reached)
-    monkeypatch.setattr(gmgan_lib.metrics.evaluate, "evaluate_generator", reached)
+    monkeypatch.setattr(gmgan_lib.evaluation.evaluate, "evaluate_generator", reached)
 
 
 NASTY = st.sampled_from(["", "0", "-1", "1", "3", "1e300", "-1e-300", "nan", "inf", "-inf",

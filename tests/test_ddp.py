@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 WORKER = textwrap.dedent("""
     import hashlib, os, sys, torch
-    from gmgan_lib import train as tr
+    from gmgan_lib import training
+    from gmgan_lib.training import loop as tr
 
     out, report = sys.argv[1], sys.argv[2]
     rank = int(os.environ["RANK"])
@@ -25,7 +26,7 @@ WORKER = textwrap.dedent("""
         return original(G, D, opt_g, opt_d, reals, *args)
 
     tr.gan_losses_step = recording
-    config = tr.TrainConfig(model="gan", batch_size=8, data_fraction=0.0012, max_steps=5,
+    config = training.TrainConfig(model="gan", batch_size=8, data_fraction=0.0012, max_steps=5,
                             log_every=1, checkpoint_every=100, device="cpu",
                             model_config={"g_width": 16, "d_width": 8})
     result = tr.train(config, out, verbose=rank == 0)

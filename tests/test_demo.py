@@ -14,7 +14,7 @@ from PIL import Image
 from gmgan_lib.__main__ import main
 from gmgan_lib.checkpoint import load_checkpoint
 from gmgan_lib.demo import DEMO_MARK
-from gmgan_lib.train import TrainConfig, train
+from gmgan_lib.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 # Two training steps of the smallest GM-GAN on a few digits, no evaluation.
@@ -179,9 +179,9 @@ def test_the_demo_is_a_number_of_steps_not_a_time(tmp_path, monkeypatch):
 def test_the_console_line_tells_the_time_left():
     from types import SimpleNamespace
 
-    from gmgan_lib.train import _Report
+    from gmgan_lib.training.report import Report
 
     report = SimpleNamespace(initial=100, started=time.perf_counter() - 30.0, total=1100)
     # 100 steps in 30 s: 900 steps are 270 s, 4:30.
-    assert _Report.eta(report, 200).endswith("about 4:30 left")
-    assert _Report.eta(report, 100) == "" and _Report.eta(report, 1100) == ""
+    assert Report.eta(report, 200).endswith("about 4:30 left")
+    assert Report.eta(report, 100) == "" and Report.eta(report, 1100) == ""

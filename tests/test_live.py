@@ -6,7 +6,7 @@ import torch
 from matplotlib.figure import Figure
 
 from gmgan_lib.live import LiveTraining
-from gmgan_lib.train import Progress, TrainConfig, train
+from gmgan_lib.training import Progress, TrainConfig, train
 
 SMALL = dict(model="gan", batch_size=8, data_fraction=0.0006, log_every=1, checkpoint_every=3,
              max_steps=6)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 import gmgan_lib
 from gmgan_lib import viz
 from gmgan_lib.exercises.solutions import interpolate as solved_interpolate
-from gmgan_lib.train import load_generator
+from gmgan_lib.sampling import load_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "04_gmgan_training.ipynb"

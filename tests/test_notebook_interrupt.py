@@ -11,7 +11,7 @@ jupyter_client = pytest.importorskip("jupyter_client")
 
 CODE = """
 from gmgan_lib.live import LiveTraining
-from gmgan_lib.train import TrainConfig, train
+from gmgan_lib.training import TrainConfig, train
 config = TrainConfig(model="gan", batch_size=8, data_fraction=0.0006, max_steps=100_000,
                      log_every=1, checkpoint_every=1_000_000)
 result = train(config, r"{out}", progress=False,

@@ -114,7 +114,7 @@ RESULTS = REPO / "docs" / "results" / "cpu_table.json"
 def test_a_committed_generator_reevaluates_as_recorded(run, dataset):
     """The table's numbers come from the committed generators: evaluated again exactly as
     recorded (N = 10,000, noise seed 0), the same figures within float round-off."""
-    from gmgan_lib.metrics.evaluate import evaluate_generator
+    from gmgan_lib.evaluation.evaluate import evaluate_generator
     from gmgan_lib.sampling import load_generator
 
     recorded = json.loads(RESULTS.read_text())[run]["metrics"]
@@ -200,7 +200,7 @@ def test_a_damaged_data_efficiency_run_is_named_and_the_others_go_on(tmp_path):
 
 def test_the_data_efficiency_generators_are_exported_with_their_sha256_and_drawn(tmp_path):
     from gmgan_lib.sampling import load_generator
-    from gmgan_lib.train import TrainConfig, train
+    from gmgan_lib.training import TrainConfig, train
 
     snapshots = tmp_path / "runs" / "rotmnist-1pc-gan-seed0" / "snapshots"
     snapshots.mkdir(parents=True)
@@ -225,7 +225,7 @@ DATA_EFFICIENCY = REPO / "data" / "checkpoints" / "data-efficiency"
 def test_a_committed_data_efficiency_generator_reevaluates_as_recorded(run):
     """The data-efficiency table's figures come from the committed generators (600 rotated
     digits, seed 0, at the budget): evaluated again at N = 10,000, noise seed 0, as recorded."""
-    from gmgan_lib.metrics.evaluate import evaluate_generator
+    from gmgan_lib.evaluation.evaluate import evaluate_generator
     from gmgan_lib.sampling import load_generator
 
     recorded = json.loads((REPO / "docs" / "results" / "data_efficiency.json").read_text())[run]

@@ -19,10 +19,13 @@ import pytest
 import torch
 from PIL import Image
 
-from gmgan_lib import train as tr
 from gmgan_lib.__main__ import main
 from gmgan_lib.checkpoint import load_checkpoint
-from gmgan_lib.train import NonFiniteLossError, TrainConfig, load_generator, sample, train
+from gmgan_lib.sampling import export_generator, load_generator, sample
+from gmgan_lib.training import NonFiniteLossError, TrainConfig, train
+from gmgan_lib.training import loop as tr
+from gmgan_lib.training.schedule import epoch_permutation
+from gmgan_lib.training.step import discriminator_loss, gan_losses_step, generator_loss
 
 REPO = Path(__file__).resolve().parents[1]
 # 36 digits at batch 8: 4 steps per epoch, so short runs cross epoch boundaries.
@@ -126,11 +129,11 @@ def test_generator_update_freezes_and_restores_the_discriminator():
     opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D))
     real = torch.rand(4, 1, 28, 28) * 2 - 1
     torch.manual_seed(1)
-    tr.gan_losses_step(G, D, opt_g, opt_d, real, 8)
+    gan_losses_step(G, D, opt_g, opt_d, real, 8)
     assert all(p.requires_grad for p in D.parameters())
     torch.manual_seed(1)                        # the same noise, D's loss by hand on the copies
     fake = G0(torch.randn(4, 8))
-    tr.discriminator_loss("bce", D0(real), D0(fake.detach())).backward()
+    discriminator_loss("bce", D0(real), D0(fake.detach())).backward()
     for p, p0 in zip(D.parameters(), D0.parameters()):
         torch.testing.assert_close(p.grad, p0.grad)
 
@@ -138,13 +141,13 @@ def test_generator_update_freezes_and_restores_the_discriminator():
 def test_losses_are_the_textbook_formulas():
     real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
     sp = torch.nn.functional.softplus
-    assert torch.allclose(tr.discriminator_loss("bce", real, fake), sp(-real).mean() + sp(fake).mean())
-    assert torch.allclose(tr.discriminator_loss("hinge", real, fake),
+    assert torch.allclose(discriminator_loss("bce", real, fake), sp(-real).mean() + sp(fake).mean())
+    assert torch.allclose(discriminator_loss("hinge", real, fake),
                           torch.relu(1 - real).mean() + torch.relu(1 + fake).mean())
-    assert torch.allclose(tr.generator_loss("hinge", fake), -fake.mean())
+    assert torch.allclose(generator_loss("hinge", fake), -fake.mean())
     rr, rf = real - fake.mean(), fake - real.mean()
-    assert torch.allclose(tr.discriminator_loss("relativistic", real, fake), sp(-rr).mean() + sp(rf).mean())
-    assert torch.allclose(tr.generator_loss("relativistic", fake, real), sp(-rf).mean() + sp(rr).mean())
+    assert torch.allclose(discriminator_loss("relativistic", real, fake), sp(-rr).mean() + sp(rf).mean())
+    assert torch.allclose(generator_loss("relativistic", fake, real), sp(-rf).mean() + sp(rr).mean())
 
 
 def test_r1_is_refused_for_a_discriminator_with_pde_layers(no_work, tmp_path):
@@ -408,7 +411,7 @@ def no_work(monkeypatch):
     (["--max-steps", "0"], "max_steps must be a positive integer"),
     (["--checkpoint-every", "0"], "checkpoint_every must be a positive integer"),
     (["--latent-dim", "0"], "latent_dim must be a positive integer"),
-    (["--seed", "-3"], "seed must be a non-negative integer"),
+    (["--seed", "-3"], r"seed must be an integer in \[0, "),
     (["--model-config", "{oops"], "--model-config must be a JSON object"),
     (["--model-config", '{"orientations": 6}'], "orientations must be a positive multiple of 4"),
     (["--max-minutes", "0"], "--max-minutes must be a positive number"),
@@ -421,7 +424,7 @@ def no_work(monkeypatch):
     # Issue 16: values that overflowed or exhausted memory, with a traceback.
     (["--latent-dim", "99999999999999999999"], "latent_dim must be at most 65,536"),
     (["--latent-dim", "10000000000"], "latent_dim must be at most 65,536"),
-    (["--seed", "99999999999999999999"], "seed must be a non-negative integer, at most"),
+    (["--seed", "99999999999999999999"], r"seed must be an integer in \[0, "),
     (["--max-steps", "99999999999999999999"], "max_steps must be at most"),
 ])
 def test_cli_rejects_bad_values_before_any_work(tmp_path, capsys, no_work, args, message):
@@ -523,7 +526,7 @@ def test_resume_from_a_corrupt_checkpoint_is_a_one_line_cli_error(tmp_path, caps
 def test_generator_only_checkpoints_load_and_sample_deterministically(tmp_path, capsys):
     result = train(cfg(max_steps=2, model="gmgan", model_config=TINY_GM), tmp_path / "run",
                    verbose=False)
-    small = tr.export_generator(tmp_path / "run" / "checkpoint.pt", tmp_path / "g.pt")
+    small = export_generator(tmp_path / "run" / "checkpoint.pt", tmp_path / "g.pt")
     assert "discriminator" not in load_checkpoint(small)
     assert small.stat().st_size < (tmp_path / "run" / "checkpoint.pt").stat().st_size
     G = load_generator(small)
@@ -542,9 +545,9 @@ def test_generator_only_checkpoints_load_and_sample_deterministically(tmp_path, 
 
 
 def test_epoch_permutations_depend_only_on_seed_and_epoch():
-    a = tr.epoch_permutation(100, seed=1, epoch=2)
-    assert torch.equal(a, tr.epoch_permutation(100, seed=1, epoch=2))
-    assert not torch.equal(a, tr.epoch_permutation(100, seed=1, epoch=3))
+    a = epoch_permutation(100, seed=1, epoch=2)
+    assert torch.equal(a, epoch_permutation(100, seed=1, epoch=2))
+    assert not torch.equal(a, epoch_permutation(100, seed=1, epoch=3))
     assert sorted(a.tolist()) == list(range(100))
     shards = [a[r::2] for r in range(2)]       # what two DDP ranks draw: disjoint, covering
     assert set(shards[0].tolist()).isdisjoint(shards[1].tolist())
@@ -579,7 +582,7 @@ def test_committed_generators_draw_what_their_readme_says(name, recorded_score, 
     # 7.10. At N = 2,000 (another sample of the same generator) the score must agree within
     # 0.4, and the classifier must name several classes: digit-like samples of many kinds, not
     # one image (a collapsed generator scores 1.0 with one class).
-    from gmgan_lib.metrics import classifier_outputs, load_classifier, mnist_score
+    from gmgan_lib.evaluation import classifier_outputs, load_classifier, mnist_score
 
     out = classifier_outputs(sample(REPO / "data" / "checkpoints" / name, n=2000, seed=1),
                              load_classifier("mnist"))
@@ -605,7 +608,7 @@ def test_every_config_field_has_a_flag_with_the_fields_default_and_help():
     import argparse
     import dataclasses
 
-    from gmgan_lib.train import add_train_arguments, config_from_args
+    from gmgan_lib.training.cli import add_train_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)

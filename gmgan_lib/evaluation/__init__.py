@@ -12,10 +12,10 @@ weights are committed under ``data/classifiers/`` and checked by sha256:
 
 Definitions, hashes and the protocol: docs/evaluation.md.
 """
-from gmgan_lib.metrics.classifier import ClassifierChecksumError, LeNet, load_classifier
-from gmgan_lib.metrics.evaluate import check_images, classifier_outputs, evaluate_images
-from gmgan_lib.metrics.fid import InceptionUnavailable, frechet_distance, inception_fid
-from gmgan_lib.metrics.scores import class_kl, knn_radii, mnist_score, precision_recall
+from gmgan_lib.evaluation.classifier import ClassifierChecksumError, LeNet, load_classifier
+from gmgan_lib.evaluation.evaluate import check_images, classifier_outputs, evaluate_images
+from gmgan_lib.evaluation.fid import InceptionUnavailable, frechet_distance, inception_fid
+from gmgan_lib.evaluation.scores import class_kl, knn_radii, mnist_score, precision_recall
 
 __all__ = [
     "ClassifierChecksumError", "InceptionUnavailable", "LeNet", "check_images", "class_kl",

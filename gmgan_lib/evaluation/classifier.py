@@ -1,4 +1,4 @@
-"""The small feature classifier behind every metric of ``gmgan_lib.metrics``.
+"""The small feature classifier behind every metric of ``gmgan_lib.evaluation``.
 
 Inception-v3 features need weights that are downloaded at run time, so this project
 measures generated digits with a network it trains itself: a LeNet-like classifier per
@@ -37,6 +37,7 @@ from gmgan_lib import check_threads
 from gmgan_lib.data import DATASETS
 from gmgan_lib.files import (MANIFEST, atomic_write_bytes, ensure_writable_folder, read_manifest,
                              record_sha256, sha256_bytes)
+from gmgan_lib.runtime import check_seed
 
 # Largest random rotation of the augmentation, in degrees. rotmnist digits already come at
 # every angle, so any rotation keeps an image inside the data distribution.
@@ -323,8 +324,7 @@ def _check_train_classifier_arguments(args: argparse.Namespace) -> None:
     check_threads(args.threads)     # at most the CPU count (100000 crashed torch's thread pool)
     if not (0 < args.lr < math.inf):
         raise ValueError(f"--lr must be a positive finite number, got {args.lr}")
-    if not 0 <= args.seed <= 2**62:
-        raise ValueError(f"--seed must be an integer in [0, 2**62], got {args.seed}")
+    check_seed(args.seed, "--seed")
     if args.max_degrees is not None and not 0 <= args.max_degrees <= 180:
         raise ValueError(f"--max-degrees must be in [0, 180], got {args.max_degrees}")
     target = Path(args.out) / f"{args.dataset}.pt"

@@ -1,6 +1,6 @@
 """Evaluate generated images: ``evaluate_images`` and the ``evaluate`` command.
 
-One pass of the feature classifier (gmgan_lib.metrics.classifier) over each image set gives
+One pass of the feature classifier (gmgan_lib.evaluation.classifier) over each image set gives
 features ``[N, 128]`` and class probabilities ``[N, 10]``; every metric is read from those:
 
     fid          FID_MNIST, Frechet distance of classifier features (fid.py)
@@ -30,9 +30,10 @@ import torch
 from torch import Tensor
 
 from gmgan_lib.files import atomic_write_text, ensure_writable_folder
-from gmgan_lib.metrics.classifier import DATASETS, LeNet, load_classifier
-from gmgan_lib.metrics.fid import InceptionUnavailable, frechet_distance, inception_fid
-from gmgan_lib.metrics.scores import EPS, K_NEAREST, class_kl, knn_radii, mnist_score, precision_recall
+from gmgan_lib.runtime import DEVICES, check_device, resolve_device
+from gmgan_lib.evaluation.classifier import DATASETS, LeNet, load_classifier
+from gmgan_lib.evaluation.fid import InceptionUnavailable, frechet_distance, inception_fid
+from gmgan_lib.evaluation.scores import EPS, K_NEAREST, class_kl, knn_radii, mnist_score, precision_recall
 
 METRICS = ("fid", "kl", "mnist_score", "precision", "recall")
 REPORT_N = 10_000          # the N of every reported comparison
@@ -262,8 +263,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                         "reports; runs/eval/<checkpoint name> for a committed checkpoint, in "
                         "a folder with a SHA256SUMS manifest)")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--device", default=None, choices=("cpu", "cuda"),
-                   help="default: cuda if available, else cpu")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="auto: CUDA when there is one, else the CPU (default: %(default)s)")
     p.add_argument("--inception", action="store_true",
                    help="also Inception-v3 FID, if its weights file is present locally")
 
@@ -309,13 +310,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be in [1, {MAX_SEEDS}], got {args.seeds}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available; "
-                         "use --device cpu")
+    check_device(args.device, "--device")
     if args.out is not None and not str(args.out).strip():
         raise ValueError("--out must name a folder, got an empty string")
     ckpt = Path(args.checkpoint)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     # One read: the generator evaluated, its config and the sha256 in the report all come from
     # the same version of a file that a running training may replace at any moment.
     data = read_checkpoint_bytes(ckpt)

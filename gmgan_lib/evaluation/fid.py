@@ -11,7 +11,7 @@ The statistics and the formula come from torchmetrics' ``FrechetInceptionDistanc
 accepts any feature network (here: the identity on features we have already computed,
 so one classifier pass serves every metric). It evaluates the trace of the matrix square
 root as the sum of square roots of the eigenvalues of ``S_a S_b`` (in float64), which
-tests/metrics/test_fid.py checks against ``scipy.linalg.sqrtm``.
+tests/evaluation/test_fid.py checks against ``scipy.linalg.sqrtm``.
 """
 from __future__ import annotations
 

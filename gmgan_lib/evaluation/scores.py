@@ -1,6 +1,6 @@
 """Class-distribution KL, the MNIST score, and k-NN precision/recall.
 
-All three read the outputs of the feature classifier (gmgan_lib.metrics.classifier):
+All three read the outputs of the feature classifier (gmgan_lib.evaluation.classifier):
 predicted classes / softmax probabilities ``[N, K]`` and penultimate features ``[N, D]``.
 
 * ``class_kl``: KL(p_real(y) || p_gen(y)) between the histograms of *predicted* classes.

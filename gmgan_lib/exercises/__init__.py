@@ -411,7 +411,7 @@ def _class_kl_with(real, fake, eps=1e-6, normalise_first=True, renormalise=True,
 
 @_exercise("05.1", S.fid_from_features)
 def _check_05_1(rng, fid_from_features):
-    from gmgan_lib.metrics import frechet_distance
+    from gmgan_lib.evaluation import frechet_distance
 
     g = torch.Generator().manual_seed(rng.getrandbits(62))
     d = rng.randint(4, 16)
@@ -439,7 +439,7 @@ def _check_05_1(rng, fid_from_features):
 
 @_exercise("05.2", S.class_kl)
 def _check_05_2(rng, class_kl):
-    from gmgan_lib.metrics.scores import class_kl as library_kl
+    from gmgan_lib.evaluation.scores import class_kl as library_kl
 
     g = torch.Generator().manual_seed(rng.getrandbits(62))
     real = torch.randint(0, 10, (rng.randint(50, 500),), generator=g)

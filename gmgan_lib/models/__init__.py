@@ -3,7 +3,8 @@
 ``build(name, latent_dim=100, **config)`` returns a :class:`GAN` pair (generator,
 discriminator) for one of :data:`MODEL_NAMES`:
 
-- ``"gmgan"``: GM-GAN, morphological CDE layers on M2 (:mod:`gmgan_lib.models.gmgan`);
+- ``"gmgan"``: GM-GAN, morphological CDE layers on M2 (the default, hybrid network:
+  :mod:`gmgan_lib.models.hybrid`; the all-PDE preset ``pde``: :mod:`gmgan_lib.models.all_pde`);
 - ``"gan"``: the classical DCGAN baseline (:mod:`gmgan_lib.models.dcgan`);
 - ``"gmgan-de"``: GM-GAN without convection (dilation + erosion layers only);
 - ``"pdecnn-r2"``: the same skeleton with translation-only PDE layers on R2.
@@ -74,9 +75,9 @@ def build(name: str, latent_dim: int = 100, **config: Any) -> GAN:
         from gmgan_lib.models.hybrid import HybridDiscriminator, HybridGenerator
 
         return GAN(HybridGenerator(cfg, latent_dim), HybridDiscriminator(cfg))
-    from gmgan_lib.models.gmgan import GMDiscriminator, GMGenerator
+    from gmgan_lib.models.all_pde import AllPDEDiscriminator, AllPDEGenerator
 
-    return GAN(GMGenerator(cfg, latent_dim), GMDiscriminator(cfg))
+    return GAN(AllPDEGenerator(cfg, latent_dim), AllPDEDiscriminator(cfg))
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:

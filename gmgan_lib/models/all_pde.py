@@ -1,17 +1,15 @@
 """The all-PDE reading of GM-GAN (``architecture="pde"``, preset ``"pde"``): every block a CDE layer.
 
-This was the repository's first reconstruction; the default ``gmgan`` is now the hybrid one
-(:mod:`gmgan_lib.models.hybrid`, docs/experiments.md says why). It stays as a preset because it
-is the other honest reading of the paper, and because the PDE-G-CNN literature builds networks
-this way.
+Not the default: ``gmgan`` builds the hybrid network of :mod:`gmgan_lib.models.hybrid`
+(docs/experiments.md tells how the two compared). This one is the other honest reading of the
+paper, and the way the PDE-G-CNN literature builds networks.
 
 **Reconstruction, not the authors' network.** The paper (Diop, Fall, Mbengue, Daoudi,
 arXiv:2403.14897) says that GM-GAN's generator and discriminator are built from PDE-G-CNN layers
 (convection, dilation, erosion on the roto-translation group) but does not publish the layer
-lists, widths, orientations, kernel sizes or alpha. This file implements the skeleton of the
-repository's first DCGAN baseline (nearest up-sampling and 5x5 convolutions, since replaced by
-the textbook strided DCGAN of ``dcgan.py``) with the conv + ReLU blocks replaced by CDE layers. Every choice is a field of
-:class:`~gmgan_lib.models.config.GMGANConfig`.
+lists, widths, orientations, kernel sizes or alpha. This network takes a small CNN's skeleton
+(nearest up-sampling in G, average pooling in D) and puts a CDE layer where the CNN has a
+convolution and a ReLU. Every choice is a field of :class:`~gmgan_lib.models.config.GMGANConfig`.
 
 Generator (7 -> 14 -> 28)::
 
@@ -29,7 +27,7 @@ No ReLU anywhere: dilation and erosion are the nonlinearity. Up-sampling (neares
 of the plane because the 2x2 blocks of an even-sized grid map onto 2x2 blocks under ``rot90``; so
 with ``Or`` divisible by 4 the discriminator is *exactly* invariant to 90-degree rotations of its
 input, in eval and in train mode (batch norm pools over (B, Or, H, W), which a rotation only
-permutes); tests/models/test_gmgan.py checks it. (lietorch's nearest sub-sampling keeps pixels
+permutes); tests/models/test_all_pde.py checks it. (lietorch's nearest sub-sampling keeps pixels
 0, 2, 4, ... which a rotation maps to odd pixels, so it would break this.)
 
 ``group="r2"`` builds the "pdecnn-r2" ablation: the same skeleton with translation-only PDE
@@ -98,7 +96,7 @@ def _project(cfg: GMGANConfig) -> nn.Module:
     return MaxProjectM2() if cfg.group == "m2" else nn.Identity()
 
 
-class GMGenerator(nn.Module):
+class AllPDEGenerator(nn.Module):
     """``z [B, latent_dim] -> images [B, 1, 28, 28]`` in ``[-1, 1]``, made of PDE layers."""
 
     def __init__(self, cfg: GMGANConfig | None = None, latent_dim: int = 100):
@@ -124,7 +122,7 @@ class GMGenerator(nn.Module):
         return torch.tanh(self.to_image(self.read_out(f)))
 
 
-class GMDiscriminator(nn.Module):
+class AllPDEDiscriminator(nn.Module):
     """``images [B, 1, 28, 28] -> logits [B]``. Its features are equivariant to 90-degree
     rotations (``group="m2"``); with ``d_head="invariant"`` so is its logit (max over
     orientations, spatial mean, Linear), with ``"linear"`` (the default) a Linear reads the

@@ -9,7 +9,7 @@ convection is used. Everything below is this repository's reconstruction, in two
   convolutions as the linear layers and morphological PDE layers (dilation, erosion, optionally
   convection) as the nonlinearity (:mod:`gmgan_lib.models.hybrid`);
 - ``architecture="pde"``: every block a CDE layer, no linear convolution but the lift
-  (:mod:`gmgan_lib.models.gmgan`), the repository's first reconstruction.
+  (:mod:`gmgan_lib.models.all_pde`), the repository's first reconstruction.
 
 Changing an experiment means changing (or overriding) a field of :class:`GMGANConfig`, never
 editing a model file.

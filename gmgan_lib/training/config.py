@@ -2,7 +2,7 @@
 
 The configuration is data: one dataclass whose fields carry their help strings,
 from which ``python -m gmgan_lib train``'s flags are derived
-(:func:`gmgan_lib.train.add_train_arguments`). :meth:`TrainConfig.resolved` validates it once, at
+(:func:`gmgan_lib.training.cli.add_train_arguments`). :meth:`TrainConfig.resolved` validates it once, at
 the public boundary (``train()``), and fills in the complete architecture dict that checkpoints
 store.
 """
@@ -19,9 +19,8 @@ import torch
 from gmgan_lib.data import DATASETS
 from gmgan_lib.models import (MODEL_NAMES, build, check_double_backward, check_memory,
                               resolve_config)
+from gmgan_lib.runtime import DEVICES, check_device, check_seed
 from gmgan_lib.training.augment import AUGMENTATIONS
-
-DEVICES = ("auto", "cpu", "cuda")
 
 # Fields that define *what* is trained: a resumed run must repeat them exactly. The others
 # (epochs, max_steps, device, checkpoint/log cadence, time budget) may change between sessions.
@@ -31,10 +30,9 @@ IDENTITY_FIELDS = ("model", "dataset", "batch_size", "latent_dim", "data_fractio
 LOSSES = ("bce", "hinge", "relativistic")
 # Upper bounds that keep a bad value from overflowing or exhausting memory (one-line errors
 # instead of tracebacks): counts of steps, epochs, batch elements; the latent size (a Linear
-# from it must fit in memory); seeds (torch takes 64-bit seeds; ranks add their index).
+# from it must fit in memory). (Seeds: gmgan_lib.runtime.MAX_SEED.)
 MAX_COUNT = 10**9
 MAX_LATENT_DIM = 65_536
-MAX_SEED = 2**62
 
 
 # An architecture's fields are numbers, strings and lists of them: two levels, a few more for
@@ -87,7 +85,7 @@ class TrainConfig:
     """Everything that defines a training run (saved as ``config.json`` and in checkpoints).
 
     Each field's help string is the documentation of its ``python -m gmgan_lib train`` flag,
-    which :func:`gmgan_lib.train.add_train_arguments` derives from the field."""
+    which :func:`gmgan_lib.training.cli.add_train_arguments` derives from the field."""
 
     model: str = _option("gmgan", "the GAN", choices=MODEL_NAMES)
     dataset: str = _option("mnist", "training data", choices=DATASETS)
@@ -141,18 +139,14 @@ class TrainConfig:
             raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}; got {self.model!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {self.dataset!r}")
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {self.device!r}")
+        check_device(self.device)
         positive_int("epochs", self.epochs)
         positive_int("batch_size", self.batch_size)
         positive_int("latent_dim", self.latent_dim, most=MAX_LATENT_DIM)
         positive_int("max_steps", self.max_steps, allow_none=True)
         positive_int("checkpoint_every", self.checkpoint_every)
         positive_int("log_every", self.log_every)
-        if (isinstance(self.seed, bool) or not isinstance(self.seed, int)
-                or not 0 <= self.seed <= MAX_SEED):
-            raise ValueError(f"seed must be a non-negative integer, at most {MAX_SEED} (torch's "
-                             f"64-bit seeds, less room for per-rank offsets), got {self.seed!r}")
+        check_seed(self.seed)
         if (isinstance(self.data_fraction, bool) or not isinstance(self.data_fraction, (int, float))
                 or not 0.0 < self.data_fraction <= 1.0):
             raise ValueError(f"data_fraction must be a number in (0, 1], got {self.data_fraction!r}")
@@ -186,9 +180,6 @@ class TrainConfig:
         if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float))
                                                  and self.max_seconds > 0):
             raise ValueError(f"max_seconds must be a positive number or None, got {self.max_seconds!r}")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was asked for but no CUDA device is available; "
-                             "use --device cpu or auto")
         if not isinstance(self.model_config, dict):
             raise ValueError(f"model_config must be a dict of architecture fields, got "
                              f"{type(self.model_config).__name__}")

@@ -13,19 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` is CUDA when there is one, else the CPU; rank ``local_rank`` takes its GPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """The network inside a DistributedDataParallel wrapper (or the network itself)."""
-    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+from gmgan_lib.runtime import resolve_device
 
 
 class Distributed:

@@ -16,7 +16,7 @@ from torch import nn
 from gmgan_lib.checkpoint import CheckpointError
 from gmgan_lib.models import apply_spectral_norm, build, count_parameters
 from gmgan_lib.training.config import TrainConfig
-from gmgan_lib.training.distributed import unwrap
+from gmgan_lib.runtime import unwrap
 from gmgan_lib.training.schedule import fixed_noise
 
 # What a training checkpoint must hold to be resumed.

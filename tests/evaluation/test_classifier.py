@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gmgan_lib.data import load_tensors
-from gmgan_lib.metrics.classifier import (AUGMENT_DEGREES, DATASETS, DEFAULT_DIR, DEFAULT_EPOCHS, MANIFEST,
+from gmgan_lib.evaluation.classifier import (AUGMENT_DEGREES, DATASETS, DEFAULT_DIR, DEFAULT_EPOCHS, MANIFEST,
                                           ClassifierChecksumError, LeNet, accuracy,
                                           add_train_classifier_arguments, augment, load_classifier,
                                           read_manifest, save_classifier, train_classifier)

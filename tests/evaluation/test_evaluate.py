@@ -12,10 +12,10 @@ import torch
 from torchvision.transforms.functional import gaussian_blur
 
 from gmgan_lib.data import load_tensors
-from gmgan_lib.metrics import (check_images, class_kl, classifier_outputs, evaluate_images,
+from gmgan_lib.evaluation import (check_images, class_kl, classifier_outputs, evaluate_images,
                                frechet_distance, load_classifier, mnist_score)
-from gmgan_lib.metrics.classifier import DEFAULT_DIR, read_manifest
-from gmgan_lib.metrics.evaluate import metrics_from_outputs
+from gmgan_lib.evaluation.classifier import DEFAULT_DIR, read_manifest
+from gmgan_lib.evaluation.evaluate import metrics_from_outputs
 
 N = 2000
 # The committed classifier is part of the repository: without it these tests fail (loudly,
@@ -143,7 +143,6 @@ def test_range_tolerance_and_small_n_warning(clf):
 # ----------------------------------------------------------------------------- the CLI
 
 def _tiny_checkpoint(path):
-    from gmgan_lib import train
     from gmgan_lib.checkpoint import save_checkpoint
     from gmgan_lib.models import build, resolve_config
 
@@ -153,14 +152,13 @@ def _tiny_checkpoint(path):
     save_checkpoint({"config": {"model": "gan", "dataset": "mnist", "latent_dim": 8,
                                 "model_config": model_config},
                      "generator": generator.state_dict()}, path)
-    return train
 
 
 def test_evaluate_cli_on_a_tiny_generator(tmp_path, capsys, monkeypatch):
     from gmgan_lib.__main__ import main
 
     ckpt = tmp_path / "ckpt.pt"
-    train = _tiny_checkpoint(ckpt)
+    _tiny_checkpoint(ckpt)
     out = tmp_path / "eval"
     # No Inception weights anywhere: --inception must say so and go on, never download.
     monkeypatch.delenv("GMGAN_INCEPTION_WEIGHTS", raising=False)
@@ -184,8 +182,10 @@ def test_evaluate_cli_on_a_tiny_generator(tmp_path, capsys, monkeypatch):
     assert report["floor"]["mean_std"]["recall"]["mean"] > 0.8
     # Seed 0 of the protocol is exactly sample(checkpoint, n, seed=0) scored against the test
     # split (precision/recall left out here: their k-NN radii on 10,000 digits are the slow part).
+    from gmgan_lib import sampling
+
     clf = load_classifier("mnist")
-    fake = classifier_outputs(train.sample(str(ckpt), n=700, seed=0), clf)
+    fake = classifier_outputs(sampling.sample(str(ckpt), n=700, seed=0), clf)
     real = classifier_outputs(load_tensors("mnist", "test")[0], clf)
     direct = {"fid": frechet_distance(real.features, fake.features),
               "kl": class_kl(real.pred, fake.pred), "mnist_score": mnist_score(fake.probs)}
@@ -222,7 +222,7 @@ def test_evaluate_cli_bad_arguments(tmp_path, capsys):
 
 
 def test_evaluate_never_writes_into_a_folder_of_committed_files(tmp_path, monkeypatch):
-    from gmgan_lib.metrics.evaluate import _default_out
+    from gmgan_lib.evaluation.evaluate import _default_out
 
     committed = tmp_path / "checkpoints"
     committed.mkdir()
@@ -236,7 +236,7 @@ def test_evaluate_never_writes_into_a_folder_of_committed_files(tmp_path, monkey
 def test_evaluate_warns_and_records_when_the_dataset_is_not_the_training_one(tmp_path, capsys,
                                                                            monkeypatch):
     # Issue 16: a checkpoint trained on one dataset evaluated against another without a word.
-    import gmgan_lib.metrics.evaluate as ev
+    import gmgan_lib.evaluation.evaluate as ev
     from gmgan_lib.__main__ import main
 
     ckpt = tmp_path / "ckpt.pt"
@@ -262,7 +262,7 @@ def test_evaluate_warns_and_records_when_the_dataset_is_not_the_training_one(tmp
 def test_a_failed_evaluation_leaves_no_empty_report_folder(tmp_path, capsys, monkeypatch):
     # Issue 28, item 11: eval-<name>/ was created before the work and stayed, empty, when the
     # evaluation failed. It is checked first and created by the report's write.
-    import gmgan_lib.metrics.evaluate as ev
+    import gmgan_lib.evaluation.evaluate as ev
     from gmgan_lib.__main__ import main
 
     ckpt = tmp_path / "ckpt.pt"

@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from gmgan_lib.metrics.fid import InceptionUnavailable, find_inception_weights, frechet_distance, inception_fid
+from gmgan_lib.evaluation.fid import InceptionUnavailable, find_inception_weights, frechet_distance, inception_fid
 
 
 def scipy_frechet(a: np.ndarray, b: np.ndarray) -> float:

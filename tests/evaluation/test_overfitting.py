@@ -3,10 +3,10 @@ effects, and it does see a D that has memorised its training images."""
 import torch
 
 from gmgan_lib.data import load_tensors
-from gmgan_lib.metrics.overfitting import (checkpoint_overfitting, discriminator_logits,
+from gmgan_lib.evaluation.overfitting import (checkpoint_overfitting, discriminator_logits,
                                            overfitting_signal)
 from gmgan_lib.models import build
-from gmgan_lib.train import TrainConfig, train
+from gmgan_lib.training import TrainConfig, train
 
 
 def test_logits_are_batch_statistics_logits_and_leave_d_as_it_was():

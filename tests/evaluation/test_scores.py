@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 import torch
 
-from gmgan_lib.metrics.scores import EPS, class_histogram, class_kl, knn_radii, mnist_score, precision_recall
+from gmgan_lib.evaluation.scores import EPS, class_histogram, class_kl, knn_radii, mnist_score, precision_recall
 
 
 # ----------------------------------------------------------------------------- class KL

@@ -1,7 +1,7 @@
 """The hybrid GM-GAN (p4 group convolutions + morphological PDE nonlinearity, the default
 ``gmgan``): exact quarter-turn equivariance of D's features (and invariance of D with the
 invariant head) and of G's synthesis network, and the placement options. What holds for both readings (gradients to every parameter, the
-translation-only contrast, batch-independent samples) is tested in test_gmgan.py."""
+translation-only contrast, batch-independent samples) is tested in test_all_pde.py."""
 import pytest
 import torch
 
