@@ -23,26 +23,38 @@ import math
 import torch
 from torch import nn
 
-from gmgan_lib.nn._checks import check_alpha, check_positive_int, odd_sizes
+from gmgan_lib.nn._checks import check_alpha, check_no_nan, check_positive_int, odd_sizes
 from gmgan_lib.nn.convection import convection_m2, convection_r2
 from gmgan_lib.nn.equivariance import EquivariantModule
 from gmgan_lib.nn.lift import lift_init_, lift_m2
-from gmgan_lib.nn.metric import DISTANCES, metric_init_range, morphological_kernel_m2, morphological_kernel_r2
-from gmgan_lib.nn.morphology import dilation_erosion_m2, dilation_m2, dilation_r2, erosion_m2, erosion_r2
+from gmgan_lib.nn.metric import (DISTANCES, _kernel_m2, _kernel_r2, metric_init_range,
+                                  morphological_kernel_m2, morphological_kernel_r2)
+from gmgan_lib.nn.morphology import _dilation_erosion_m2, _min_plus
 
 __all__ = ["LiftM2", "ConvectionM2", "DilationM2", "ErosionM2", "LinearM2", "MaxProjectM2",
            "PDESequence", "CDELayerM2", "DELayerM2", "ConvectionR2", "DilationR2", "ErosionR2",
            "LinearR2", "CDELayerR2"]
 
 
+# A layer checks its input once per call, here; it checked its own sizes, alpha and distance
+# when it was built, and builds its kernels to fit the input, so it calls the operators' unchecked
+# twins (the public functions check every argument, for callers who pass their own kernels).
 def _check_m2_input(f: torch.Tensor, channels: int, who: str) -> None:
-    if f.dim() != 5 or f.shape[1] != channels:
-        raise ValueError(f"{who} expects input [B, {channels}, Or, H, W], got {tuple(f.shape)}")
+    if (not isinstance(f, torch.Tensor) or f.dim() != 5 or f.shape[1] != channels
+            or min(f.shape) < 1 or not f.is_floating_point()):
+        got = (f"{tuple(f.shape)} {f.dtype}" if isinstance(f, torch.Tensor)
+               else type(f).__name__)
+        raise ValueError(f"{who} expects a non-empty floating-point input [B, {channels}, Or, "
+                         f"H, W], got {got}")
 
 
 def _check_r2_input(f: torch.Tensor, channels: int, who: str) -> None:
-    if f.dim() != 4 or f.shape[1] != channels:
-        raise ValueError(f"{who} expects input [B, {channels}, H, W], got {tuple(f.shape)}")
+    if (not isinstance(f, torch.Tensor) or f.dim() != 4 or f.shape[1] != channels
+            or min(f.shape) < 1 or not f.is_floating_point()):
+        got = (f"{tuple(f.shape)} {f.dtype}" if isinstance(f, torch.Tensor)
+               else type(f).__name__)
+        raise ValueError(f"{who} expects a non-empty floating-point input [B, {channels}, H, W], "
+                         f"got {got}")
 
 
 # ----------------------------------------------------------------------------------------- M2
@@ -107,6 +119,13 @@ class _MorphologicalM2(EquivariantModule):
         return morphological_kernel_m2(torch.relu(self.metric), self.kernel_size, orientations,
                                        self.alpha, distance=self.distance)
 
+    def _kernel_for(self, f: torch.Tensor) -> torch.Tensor:
+        """The kernel stack for the (checked) input ``f``, in its dtype. The metric's values are
+        the one thing to look at: a NaN there is a training that diverged."""
+        check_no_nan("metric", self.metric)
+        return _kernel_m2(torch.relu(self.metric), self.kernel_size, f.shape[2], self.alpha,
+                          1.0, self.distance).to(f.dtype)
+
     def extra_repr(self) -> str:
         return f"{self.channels}, kernel_size={self.kernel_size}, alpha={self.alpha}, distance={self.distance!r}"
 
@@ -116,7 +135,8 @@ class DilationM2(_MorphologicalM2):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         _check_m2_input(f, self.channels, "DilationM2")
-        return dilation_m2(f, self.kernel_stack(f.shape[2]).to(f.dtype))
+        check_no_nan("f", f)
+        return _min_plus(f, self._kernel_for(f), negate=True)
 
 
 class ErosionM2(_MorphologicalM2):
@@ -124,7 +144,8 @@ class ErosionM2(_MorphologicalM2):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         _check_m2_input(f, self.channels, "ErosionM2")
-        return erosion_m2(f, self.kernel_stack(f.shape[2]).to(f.dtype))
+        check_no_nan("f", f)
+        return _min_plus(f, self._kernel_for(f))
 
 
 def dilation_then_erosion(dilation: DilationM2, erosion: ErosionM2, f: torch.Tensor) -> torch.Tensor:
@@ -132,9 +153,15 @@ def dilation_then_erosion(dilation: DilationM2, erosion: ErosionM2, f: torch.Ten
     one fused kernel call where the backend has one, the same values as the two modules."""
     _check_m2_input(f, dilation.channels, "DilationM2")
     _check_m2_input(f, erosion.channels, "ErosionM2")
-    Or = f.shape[2]
-    return dilation_erosion_m2(f, dilation.kernel_stack(Or).to(f.dtype),
-                               erosion.kernel_stack(Or).to(f.dtype))
+    # (f's NaN test is the fused operator's finiteness test: a NaN goes to the checked path)
+    return _dilation_erosion_m2(f, dilation._kernel_for(f), erosion._kernel_for(f))
+
+
+def _dilate_then_erode(dilation: nn.Module, erosion: nn.Module, f: torch.Tensor) -> torch.Tensor:
+    """``erosion(dilation(f))``, fused when both are plain layers (:func:`_fusable`)."""
+    if _fusable(dilation, DilationM2) and _fusable(erosion, ErosionM2):
+        return dilation_then_erosion(dilation, erosion, f)
+    return erosion(dilation(f))
 
 
 def _fusable(module: nn.Module, cls: type) -> bool:
@@ -160,9 +187,9 @@ class PDESequence(nn.Sequential, EquivariantModule):
         layers = list(self)
         i = 0
         while i < len(layers):
-            if (i + 1 < len(layers) and _fusable(layers[i], DilationM2)
-                    and _fusable(layers[i + 1], ErosionM2)):
-                f = dilation_then_erosion(layers[i], layers[i + 1], f)
+            if i + 1 < len(layers) and isinstance(layers[i], DilationM2) \
+                    and isinstance(layers[i + 1], ErosionM2):
+                f = _dilate_then_erode(layers[i], layers[i + 1], f)
                 i += 2
             else:
                 f = layers[i](f)
@@ -236,11 +263,7 @@ class CDELayerM2(EquivariantModule):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         _check_m2_input(f, self.in_channels, type(self).__name__)
-        f = self.convection(f)
-        if _fusable(self.dilation, DilationM2) and _fusable(self.erosion, ErosionM2):
-            f = dilation_then_erosion(self.dilation, self.erosion, f)
-        else:
-            f = self.erosion(self.dilation(f))
+        f = _dilate_then_erode(self.dilation, self.erosion, self.convection(f))
         return self.batch_norm(self.linear(f))
 
 
@@ -282,6 +305,13 @@ class _MorphologicalR2(nn.Module):
     def kernel(self) -> torch.Tensor:
         return morphological_kernel_r2(torch.relu(self.metric), self.kernel_size, self.alpha)
 
+    def _kernel_for(self, f: torch.Tensor) -> torch.Tensor:
+        """The kernel ``[C, 1, 1, kH, kW]`` for the (checked) input ``f``: R2 is M2 with one
+        orientation (see :class:`_MorphologicalM2`)."""
+        check_no_nan("metric", self.metric)
+        return _kernel_r2(torch.relu(self.metric), self.kernel_size, self.alpha
+                          ).to(f.dtype)[:, None, None]
+
     def extra_repr(self) -> str:
         return f"{self.channels}, kernel_size={self.kernel_size}, alpha={self.alpha}"
 
@@ -289,13 +319,15 @@ class _MorphologicalR2(nn.Module):
 class DilationR2(_MorphologicalR2):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         _check_r2_input(f, self.channels, "DilationR2")
-        return dilation_r2(f, self.kernel().to(f.dtype))
+        check_no_nan("f", f)
+        return _min_plus(f.unsqueeze(2), self._kernel_for(f), negate=True).squeeze(2)
 
 
 class ErosionR2(_MorphologicalR2):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         _check_r2_input(f, self.channels, "ErosionR2")
-        return erosion_r2(f, self.kernel().to(f.dtype))
+        check_no_nan("f", f)
+        return _min_plus(f.unsqueeze(2), self._kernel_for(f)).squeeze(2)
 
 
 class LinearR2(_ChannelMixing):

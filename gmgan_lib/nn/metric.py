@@ -185,9 +185,8 @@ def _check_time(t: float) -> None:
 
 
 def _hopf_lax(rho: torch.Tensor, alpha: float, t: float) -> torch.Tensor:
-    """``k_t = (t/beta) (rho/t)^beta``."""
-    _check_time(t)
-    beta = beta_of_alpha(alpha)
+    """``k_t = (t/beta) (rho/t)^beta`` (``alpha`` and ``t`` checked by the caller)."""
+    beta = 2.0 * alpha / (2.0 * alpha - 1.0)
     return (t / beta) * (rho / t) ** beta
 
 
@@ -235,9 +234,18 @@ def morphological_kernel_m2(metric: torch.Tensor, kernel_size, orientations: int
     check_positive_int("orientations", orientations)
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+    check_alpha(alpha)
+    _check_time(t)
+    return _kernel_m2(metric, kernel_size, orientations, alpha, t, distance)
+
+
+def _kernel_m2(metric: torch.Tensor, kernel_size: tuple[int, int, int], orientations: int,
+               alpha: float, t: float = 1.0, distance: str = "logarithmic") -> torch.Tensor:
+    """:func:`morphological_kernel_m2` without its argument checks: for a layer, which checked
+    its kernel size, alpha and distance once when it was built, and its metric's values in the
+    forward that calls this (a hot path: one call per layer and step)."""
     if distance == "logarithmic":   # the default: a weighted norm of constant coordinates
-        beta = beta_of_alpha(alpha)
-        _check_time(t)
+        beta = 2.0 * alpha / (2.0 * alpha - 1.0)
         coef, turns = _logarithmic_coefficients(orientations, kernel_size, metric.dtype,
                                                 metric.device)
         # rho^2 = sum_i (w_i |c_i|)^2: each weight multiplies its coordinate before the square,
@@ -266,7 +274,15 @@ def morphological_kernel_r2(metric: torch.Tensor, kernel_size, alpha: float, t: 
     ``w_x == w_y`` gives the isotropic kernel ``(t/beta) (w |x| / t)^beta``.
     """
     check_metric(metric, 2, "(w_x, w_y) weights per channel")
-    kH, kW = odd_sizes("kernel_size", kernel_size, 2)
-    x, y = _planar_offsets(kH, kW)
+    kernel_size = odd_sizes("kernel_size", kernel_size, 2)
+    check_alpha(alpha)
+    _check_time(t)
+    return _kernel_r2(metric, kernel_size, alpha, t)
+
+
+def _kernel_r2(metric: torch.Tensor, kernel_size: tuple[int, int], alpha: float,
+               t: float = 1.0) -> torch.Tensor:
+    """:func:`morphological_kernel_r2` without its argument checks (see :func:`_kernel_m2`)."""
+    x, y = _planar_offsets(*kernel_size)
     x, y = x.to(metric.dtype).to(metric.device), y.to(metric.dtype).to(metric.device)
     return _hopf_lax(distance_r2(metric, x, y), alpha, t)

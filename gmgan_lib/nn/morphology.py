@@ -163,11 +163,21 @@ def dilation_erosion_m2(f: torch.Tensor, k_dil: torch.Tensor, k_ero: torch.Tenso
     _check_m2(f, k_ero, values=False, name="k_ero")
     check_kernel_values("k_dil", k_dil)
     check_kernel_values("k_ero", k_ero)
-    backend = kernels.select_backend(f)
-    if (backend.dilation_erosion_forward is None or not backend.dilation_erosion_supports(f)
-            or not _all_finite(f) or not _all_finite(k_dil)
-            or not _all_finite(k_ero)):
+    return _dilation_erosion_m2(f, k_dil, k_ero)
+
+
+def _dilation_erosion_m2(f: torch.Tensor, k_dil: torch.Tensor, k_ero: torch.Tensor) -> torch.Tensor:
+    """:func:`dilation_erosion_m2` once its shapes are known to be right (checked by it, or by
+    a layer that built the kernels for ``f``). Values are still looked at: anything not finite
+    (a NaN, an infinity) goes to the checked composition, whose checks name a NaN and whose
+    gradient rule handles outputs without a winner."""
+    if not (_all_finite(f) and _all_finite(k_dil) and _all_finite(k_ero)):
         return erosion_m2(dilation_m2(f, k_dil), k_ero)
+    backend = kernels.select_backend(f)
+    if backend.dilation_erosion_forward is None or not backend.dilation_erosion_supports(f):
+        # Finite inputs: the intermediate map has no NaN (a sum of two finite numbers is finite
+        # or an overflow to an infinity), so the two nodes need no second look at it.
+        return _min_plus(_min_plus(f, k_dil, negate=True), k_ero)
     need_index = torch.is_grad_enabled() and (f.requires_grad or k_dil.requires_grad
                                               or k_ero.requires_grad)
     out = DilationErosionM2.apply(f, k_dil, k_ero, need_index, backend)

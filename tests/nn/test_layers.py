@@ -299,3 +299,68 @@ def test_pde_sequence_runs_backward_hooks_and_subclasses_as_themselves():
     layer.dilation.register_forward_pre_hook(lambda m, args: shapes.append(args[0].shape))
     layer(f)
     assert shapes == [f.shape]
+
+
+# --------------------------------------------------------------------------------------------
+# One validation per call: a layer checks its input, builds its kernels to fit it, and the
+# backend checks the pair it receives; nothing re-validates the kernel's sizes on the way.
+# --------------------------------------------------------------------------------------------
+def _count_validators(monkeypatch, names=("odd_sizes", "check_forward_arguments", "_check_m2",
+                                          "check_alpha", "check_metric")):
+    import collections
+    import sys
+
+    calls = collections.Counter()
+
+    def spy(name, fn):
+        def counted(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return counted
+
+    for module in [m for key, m in sys.modules.items() if key.startswith("gmgan_lib")]:
+        for name in names:
+            if callable(getattr(module, name, None)):
+                monkeypatch.setattr(module, name, spy(name, getattr(module, name)))
+    return calls
+
+
+@pytest.mark.parametrize("layer, batch", [("erosion", 2), ("dilation", 2), ("cde", 2),
+                                          ("cde", 16)])      # B = 16: the fused CPU kernel
+def test_a_layer_validates_its_kernel_once_per_forward(monkeypatch, layer, batch):
+    from gmgan_lib import kernels
+
+    if not kernels.available("cpu"):
+        pytest.skip("counts the CPU backend's checks")
+    module = {"erosion": lambda: gnn.ErosionM2(3, (3, 5, 5)),
+              "dilation": lambda: gnn.DilationM2(3, (3, 5, 5)),
+              "cde": lambda: gnn.CDELayerM2(3, 3, (3, 5, 5))}[layer]()
+    f = torch.randn(batch, 3, 8, 9, 9, requires_grad=True)
+    calls = _count_validators(monkeypatch)
+    with kernels.use_backend("cpu"):
+        module(f).sum().backward()
+    kernels_given = 1 if layer != "cde" else 2      # a CDE layer has a dilation and an erosion
+    assert calls["check_forward_arguments"] == kernels_given, calls
+    for name in ("odd_sizes", "_check_m2", "check_alpha", "check_metric"):
+        assert calls[name] == 0, calls      # checked when the layer was built, not per call
+
+
+def test_a_layer_still_refuses_bad_input_and_a_diverged_metric_naming_them():
+    from gmgan_lib.nn._checks import NonFiniteInputError
+
+    layer = gnn.ErosionM2(3, (3, 3, 3))
+    with pytest.raises(ValueError, match=r"ErosionM2 expects a non-empty floating-point input"):
+        layer(torch.zeros(2, 3, 0, 5, 5))
+    with pytest.raises(ValueError, match=r"ErosionM2 expects .*int64"):
+        layer(torch.zeros(2, 3, 4, 5, 5, dtype=torch.int64))
+    f = torch.randn(2, 3, 4, 5, 5)
+    f[0, 1, 2, 3, 4] = float("nan")
+    with pytest.raises(NonFiniteInputError, match="^f contains NaN"):
+        layer(f)
+    with torch.no_grad():
+        layer.metric[1, 0] = float("nan")
+    with pytest.raises(NonFiniteInputError, match="^metric contains NaN"):
+        layer(torch.randn(2, 3, 4, 5, 5))
+    cde = gnn.CDELayerM2(3, 3, (3, 3, 3))
+    with pytest.raises(NonFiniteInputError, match="^f contains NaN"):
+        cde(torch.full((16, 3, 4, 5, 5), float("nan")))    # the fused path names it too
