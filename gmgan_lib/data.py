@@ -284,20 +284,27 @@ def ensure_raw(name: str, root: str | os.PathLike | None = None) -> tuple[dict[s
                         install(key, rf, source, "downloaded with torchvision")
                         del missing[key]
     if missing:
-        looked = [str(dest_dir)] + [str(d) for d in mirrors]
-        if not os.environ.get("GMGAN_DATA_MIRROR", "").strip():
-            looked.append("$GMGAN_DATA_MIRROR/<NAME>/raw (GMGAN_DATA_MIRROR is not set)")
-        looked.append(download_note)
-        fix = [f"set GMGAN_DATA_MIRROR to a folder holding {raw.folder}/raw/*.gz",
-               f"or copy the files into {dest_dir}"]
-        if raw.folder == "FashionMNIST":
-            fix.insert(0, "run `sudo apt-get install dataset-fashion-mnist` "
-                          f"(installs them in {DEBIAN_FASHION_MNIST})")
-        names = ", ".join(rf.name for rf in missing.values())
-        raise DatasetNotFoundError(
-            f"dataset {name!r}: raw file(s) {names} not found. Looked in: {'; '.join(looked)}. "
-            f"To fix: {'; '.join(fix)}; then run `python -m gmgan_lib prepare-data`.")
+        raise _not_found(name, list(missing.values()), [dest_dir, *mirrors], download_note)
     return paths, ", ".join(dict.fromkeys(origins))
+
+
+def _not_found(name: str, missing: list[RawFile], looked_in: list[Path],
+               download_note: str) -> DatasetNotFoundError:
+    """The error of raw files found nowhere: every place looked at, and how to fix it."""
+    raw, dest_dir = RAW[name], looked_in[0]
+    looked = [str(d) for d in looked_in]
+    if not os.environ.get("GMGAN_DATA_MIRROR", "").strip():
+        looked.append("$GMGAN_DATA_MIRROR/<NAME>/raw (GMGAN_DATA_MIRROR is not set)")
+    looked.append(download_note)
+    fix = [f"set GMGAN_DATA_MIRROR to a folder holding {raw.folder}/raw/*.gz",
+           f"or copy the files into {dest_dir}"]
+    if raw.folder == "FashionMNIST":
+        fix.insert(0, "run `sudo apt-get install dataset-fashion-mnist` "
+                      f"(installs them in {DEBIAN_FASHION_MNIST})")
+    names = ", ".join(rf.name for rf in missing)
+    return DatasetNotFoundError(
+        f"dataset {name!r}: raw file(s) {names} not found. Looked in: {'; '.join(looked)}. "
+        f"To fix: {'; '.join(fix)}; then run `python -m gmgan_lib prepare-data`.")
 
 
 def _parse_idx(path: Path, rf: RawFile) -> torch.Tensor:

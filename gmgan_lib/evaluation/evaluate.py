@@ -297,11 +297,8 @@ def _default_out(ckpt: Path) -> Path:
     return ckpt.parent / f"eval-{ckpt.stem}"
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from gmgan_lib.checkpoint import load_checkpoint, read_checkpoint_bytes
-    from gmgan_lib.sampling import generator_from_state
-
-    # Every argument, and where the report will go, is checked before any work.
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Every argument of ``evaluate``, checked before any work (one line naming the flag)."""
     least = K_NEAREST + 1     # k-NN precision/recall need k neighbours besides each sample
     if not least <= args.n <= MAX_N:
         raise ValueError(f"--n must be in [{least}, {MAX_N:,}] (the k-NN metrics need at least "
@@ -313,6 +310,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_device(args.device, "--device")
     if args.out is not None and not str(args.out).strip():
         raise ValueError("--out must name a folder, got an empty string")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from gmgan_lib.checkpoint import load_checkpoint, read_checkpoint_bytes
+    from gmgan_lib.sampling import generator_from_state
+
+    _check_arguments(args)     # ... and where the report will go, below: before any work
     ckpt = Path(args.checkpoint)
     device = resolve_device(args.device)
     # One read: the generator evaluated, its config and the sha256 in the report all come from

@@ -162,18 +162,8 @@ def _train(config: TrainConfig, run_dir: RunDirectory, resume: bool, images: tor
             _checkpoint(run, schedule, run_dir, dist, stop, last_good)
         run_dir.save_samples(run.generator, run.noise, "samples.png")
     run.seconds = stop.seconds()
-
     received = signals["signal"] if stopped_by == "interrupt" else None
-    if stopped_by == "interrupt":
-        name = f" by {signal.Signals(received).name}" if received is not None else ""
-        log(f"interrupted{name}: checkpoint written at step {run.step}"
-            + (f" to {display_path(run_dir.checkpoint)}" if run_dir.writes else ""))
-    elif stopped_by == "time":
-        log(f"time budget of {config.max_seconds:.0f} s reached at step {run.step}; "
-            f"checkpoint written")
-    else:
-        log(f"done: {run.step} steps in {run.seconds:.1f} s"
-            + (f"; run directory {display_path(run_dir.path)}" if run_dir.writes else ""))
+    log(_how_it_ended(stopped_by, received, run, run_dir, config))
     return TrainResult(out=run_dir.path, step=run.step, epoch=schedule.epoch(run.step),
                        seconds=run.seconds, stopped_by=stopped_by, parameters=params,
                        signal=received, generator=unwrap(run.generator),
@@ -242,6 +232,20 @@ def _checkpoint(run: RunState, schedule: Schedule, run_dir: RunDirectory, dist: 
         run.seconds = stop.seconds()
         run_dir.save_checkpoint(run.state_dict(rngs, schedule.epoch(run.step), dist.world))
     return run.step
+
+
+def _how_it_ended(stopped_by: str, received: int | None, run: RunState, run_dir: RunDirectory,
+                  config: TrainConfig) -> str:
+    """The run's last console line."""
+    if stopped_by == "interrupt":
+        name = f" by {signal.Signals(received).name}" if received is not None else ""
+        return (f"interrupted{name}: checkpoint written at step {run.step}"
+                + (f" to {display_path(run_dir.checkpoint)}" if run_dir.writes else ""))
+    if stopped_by == "time":
+        return (f"time budget of {config.max_seconds:.0f} s reached at step {run.step}; "
+                f"checkpoint written")
+    return (f"done: {run.step} steps in {run.seconds:.1f} s"
+            + (f"; run directory {display_path(run_dir.path)}" if run_dir.writes else ""))
 
 
 def _diverged(bad_step: int, last_good: int, run_dir: RunDirectory) -> NonFiniteLossError:
