@@ -20,7 +20,7 @@ from torch import nn
 
 from gmgan_lib import cli_error, cli_os_error
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gmgan_lib.files import atomic_write, ensure_writable_folder
+from gmgan_lib.files import ensure_writable_folder
 from gmgan_lib.models import build, check_memory
 from gmgan_lib.runtime import DEVICES, check_device, check_seed, resolve_device, unwrap
 
@@ -43,8 +43,9 @@ def generate(generator: nn.Module, z: torch.Tensor, batch_size: int = 256) -> to
 
 
 def save_samples(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> Path:
-    """Write a grid of ``[N, 1, H, W]`` images in ``[-1, 1]`` as a PNG, atomically."""
-    from torchvision.utils import save_image
+    """Write a grid of ``[N, 1, H, W]`` images in ``[-1, 1]`` as a PNG, atomically (the one grid
+    writer, :func:`gmgan_lib.viz.save_grid`, with the folder made if missing)."""
+    from gmgan_lib.viz import save_grid   # (matplotlib is imported only by who draws)
 
     path = Path(path)
     if path.suffix.lower() != ".png":
@@ -52,9 +53,8 @@ def save_samples(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -
     if path.is_dir():
         raise ValueError(f"out must be an image file name, got the folder {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    grid = images.detach().cpu().float()
-    return atomic_write(path, lambda f: save_image(grid, f, format="png", nrow=nrow, padding=2,
-                                                   normalize=True, value_range=(-1.0, 1.0)))
+    return save_grid(images.detach().cpu().float(), path, nrow=nrow, padding=2,
+                     value_range=(-1.0, 1.0))
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:

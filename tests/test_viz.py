@@ -145,19 +145,6 @@ def test_training_curves_bad_input(tmp_path):
 
 # ---------------------------------------------------------------------------- evaluation figures
 
-def test_equivariance_bar_chart_heights_and_tolerance():
-    errors = {"erosion 90": 0.0, "lift 90": 3e-7, "lift 45": 0.05}
-    fig = viz.equivariance_bar_chart(errors, tolerance=1e-5)
-    ax = fig.axes[0]
-    heights = [p.get_height() for p in ax.patches]
-    np.testing.assert_allclose(heights, [1e-17, 3e-7, 0.05])  # exact zero sits at the floor
-    assert ax.get_yscale() == "log"
-    assert [t.get_text() for t in ax.get_xticklabels()] == list(errors)
-    assert ax.lines[0].get_ydata()[0] == 1e-5
-    with pytest.raises(ValueError, match="errors"):
-        viz.equivariance_bar_chart({"x": -1.0})
-
-
 def test_equivariance_charts_put_90_and_45_degrees_on_their_own_axes():
     fig = viz.equivariance_charts({"erosion": 0.0, "lift": 3e-7}, {"erosion": 0.09, "lift": 0.11},
                                   tolerance_90=1e-5, tolerance_45=0.25)
