@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT))
 from gmgan_lib.checkpoint import load_checkpoint  # noqa: E402
 from gmgan_lib.sampling import sample, save_samples  # noqa: E402
 
-from gmgan_lib.models.config import PREDATED_VALUES  # noqa: E402
+from gmgan_lib.models.config import OLDER_CHECKPOINT_VALUES  # noqa: E402
 
 # Fields a run predates, with the value that reproduces its network: what the library itself
-# fills in on resume (PREDATED_VALUES), and two fields whose default changed since (for the
-# description only: their value is in the saved weights).
-LEGACY = {"metric_init_scale": 1.0, "g_projection": "max", **PREDATED_VALUES}
+# fills in on resume (OLDER_CHECKPOINT_VALUES), and two fields whose default changed since (for
+# the description only: their value is in the saved weights).
+LEGACY = {"metric_init_scale": 1.0, "g_projection": "max", **OLDER_CHECKPOINT_VALUES}
 DEFAULTS = {"loss": "bce", "r1": 0.0, "d_steps": 1, "lr": 2e-4, "lr_d": None, "beta1": 0.5,
             "beta2": 0.999, "spectral_norm": False}
 

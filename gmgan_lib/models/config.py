@@ -40,10 +40,10 @@ D_HEADS = ("linear", "invariant")
 # How the invariant head pools its four orientation logits into one: the largest, their mean,
 # or a soft maximum (log-mean-exp: between the two, smooth). Each is exactly invariant.
 D_POOLS = ("max", "mean", "logsumexp")
-#: Fields added after runs were saved with a resolved config lacking them, with the value that
-#: reproduces those runs' networks (``resolve_config`` output of older checkpoints is completed
-#: with these before it is compared or built).
-PREDATED_VALUES = {"d_head": "invariant", "d_pool": "max", "g_random_turn": False}
+#: What a checkpoint saved before a field existed meant by it: the value that rebuilds that
+#: network (a saved architecture lacking the field is completed with these before it is
+#: compared or built).
+OLDER_CHECKPOINT_VALUES = {"d_head": "invariant", "d_pool": "max", "g_random_turn": False}
 
 
 @dataclass(frozen=True)
@@ -191,20 +191,21 @@ _PDE = dict(architecture="pde", d_activation="pde", orientations=8, g_seed_chann
             g_channels=(32, 32, 16, 16), d_channels=(16, 32, 32, 32), lift_kernel=5,
             kernel_size=(5, 5, 5), convection=True, metric_init_scale=1.0)
 
-#: Named configurations (docs/experiments.md measures them). "hybrid" is the default ``gmgan``
-#: (dilation and erosion in G, a p4 group-convolution D with LeakyReLU; metrics initialised at
-#: 2x lietorch's range: with lietorch's own range training collapsed in 7 runs out of 9);
-#: "hybrid-invariant" is GM-GAN's geometric prior used on both sides, for rotation-invariant
-#: data: G's samples turned by a uniformly random quarter turn (its distribution invariant by
-#: construction) and D exactly invariant (the mean over orientations; docs/architecture.md,
-#: "An invariant discriminator needs an invariant generator"; docs/results.md measures the
-#: other poolings); "hybrid-gd" puts the PDE layers in D as well (as good per step, costlier: docs/experiments.md,
-#: section 6, says why the default changed); "hybrid-cde" is "hybrid-gd" with convection
-#: (costlier, not better in the runs measured); "hybrid-tiny" exists for fast unit tests (PDE layers in both networks,
-#: with convection and lietorch's range, so that the tests exercise every layer with active
-#: morphology). "pde" is the first, all-CDE reconstruction of
-#: docs/architecture.md; "pde-small" is its thin CPU version (4 orientations, 3x5x5 kernels),
-#: "pde-tiny" the unit-test size.
+#: Named configurations (docs/experiments.md measures them side by side):
+#: - "hybrid", the default ``gmgan``: dilation and erosion in G, a p4 group-convolution D with
+#:   LeakyReLU, metrics initialised at twice lietorch's range (with lietorch's own range,
+#:   training collapsed in 7 runs out of 9);
+#: - "hybrid-invariant": the geometric prior on both sides, for rotation-invariant data: G's
+#:   samples turned by a uniformly random quarter turn (its distribution invariant by
+#:   construction) and D exactly invariant, the mean over orientations (docs/architecture.md, "An
+#:   invariant discriminator needs an invariant generator"; docs/results.md measures the other
+#:   poolings);
+#: - "hybrid-gd": PDE layers in D as well (as good per step, costlier per CPU minute:
+#:   docs/experiments.md, section 6); "hybrid-cde": "hybrid-gd" with convection;
+#: - "hybrid-tiny": unit-test size, PDE layers in both networks with convection and lietorch's
+#:   range, so that the tests exercise every layer with active morphology;
+#: - "pde": every block a CDE layer (models/all_pde.py); "pde-small" its thin CPU version (4
+#:   orientations, 3x5x5 kernels); "pde-tiny" the unit-test size.
 PRESETS: dict[str, GMGANConfig] = {
     "hybrid": GMGANConfig(),
     "hybrid-gd": GMGANConfig(d_activation="pde"),

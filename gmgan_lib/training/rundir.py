@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gmgan_lib.files import atomic_write_text, remove_stale_temporaries
-from gmgan_lib.models.config import PREDATED_VALUES
+from gmgan_lib.models.config import OLDER_CHECKPOINT_VALUES
 from gmgan_lib.sampling import generate, save_samples
 from gmgan_lib.training.checkpoint_fields import check_training_checkpoint
 from gmgan_lib.training.config import IDENTITY_FIELDS, TrainConfig
@@ -226,7 +226,7 @@ def check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> No
     defaults = TrainConfig().to_dict()   # a field a run predates had its default value then
     arch = saved.get("model_config")
     if isinstance(arch, dict) and "architecture" in arch:     # a GM-GAN config
-        saved = {**saved, "model_config": {**PREDATED_VALUES, **arch}}
+        saved = {**saved, "model_config": {**OLDER_CHECKPOINT_VALUES, **arch}}
     diffs = [f"{k}={saved.get(k, defaults[k])!r} (now {current[k]!r})" for k in IDENTITY_FIELDS
              if saved.get(k, defaults[k]) != current[k]]
     if diffs:
