@@ -62,13 +62,13 @@ class Profile:
 
 def profile() -> Profile:
     """Read the one switch, ``GMGAN_FAST``, and return the matching :class:`Profile`."""
-    import torch
+    from gmgan_lib.runtime import resolve_device
 
     value = os.environ.get("GMGAN_FAST", "0").strip()
     if value not in ("0", "1", ""):
         raise ValueError(f"GMGAN_FAST must be '0' or '1', got {value!r}")
     fast = value == "1"
-    device = "cpu" if fast or not torch.cuda.is_available() else "cuda"
+    device = "cpu" if fast else resolve_device("auto").type
     if fast:
         # Notebook 04 trains each model for train_steps steps: 200 steps of 32 images take the
         # default GM-GAN's samples from uniform grey to bright strokes on a dark background

@@ -26,7 +26,7 @@ class Distributed:
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.owns_group = False
         if self.world > 1 and not torch.distributed.is_initialized():
-            use_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+            use_cuda = resolve_device(device_name).type == "cuda"
             if use_cuda:
                 torch.cuda.set_device(self.local_rank)
             torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
