@@ -40,10 +40,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from gmgan_lib.files import atomic_write_bytes
+from gmgan_lib.rotation import rotate
 
 DATASETS = ("mnist", "rotmnist", "fashion-mnist")
 SPLITS = ("train", "test")
@@ -329,41 +329,6 @@ def rotation_angles(split: str) -> np.ndarray:
     """
     n = RAW["mnist"].split_files(_check_split(split))[1].shape[0]
     return np.random.default_rng(ROTATION_SEEDS[split]).uniform(0.0, 360.0, n)
-
-
-def rotate(images: torch.Tensor, degrees: torch.Tensor | np.ndarray, background: float = -1.0
-           ) -> torch.Tensor:
-    """Rotate each image ``[N, C, H, W]`` about its centre by ``degrees[i]``, counter-clockwise
-    as displayed (row 0 at the top), with bilinear interpolation and ``background`` outside.
-
-    Output pixel ``p`` samples the input at ``R(-theta) (p - c) + c`` (``x`` right, ``y`` up):
-    a pure rotation of the plane about the centre ``c = ((W-1)/2, (H-1)/2)``, done for the whole
-    batch at once with ``affine_grid``/``grid_sample``. It equals torchvision's
-    ``transforms.v2.functional.rotate`` (bilinear) image by image, which is far slower on 60k
-    images; tests/test_data.py checks the two agree, and that 90 degrees is ``torch.rot90``.
-    """
-    if images.ndim != 4:
-        raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
-    theta = torch.as_tensor(degrees, dtype=images.dtype, device=images.device)
-    if theta.shape != images.shape[:1]:
-        raise ValueError(f"degrees must have shape [{images.shape[0]}], got {tuple(theta.shape)}")
-    theta = torch.deg2rad(theta)
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    n, _, h, w = images.shape
-    # affine_grid works in normalised coordinates (x right, y down, both in [-1, 1]). With y
-    # pointing down, a counter-clockwise turn on screen is R(-theta) in (x, y); the output
-    # pixel therefore reads the input at R(theta) applied to its own position. The aspect
-    # factors keep the rotation rigid for non-square images.
-    mat = torch.zeros(n, 2, 3, dtype=images.dtype, device=images.device)
-    mat[:, 0, 0] = cos
-    mat[:, 0, 1] = -sin * h / w
-    mat[:, 1, 0] = sin * w / h
-    mat[:, 1, 1] = cos
-    grid = F.affine_grid(mat, list(images.shape), align_corners=False)
-    # grid_sample pads with zeros; shift so that zero *is* the background value.
-    out = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros",
-                        align_corners=False)
-    return out + background
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode
 
-from gmgan_lib import data
+from gmgan_lib import data, rotation
 from gmgan_lib.__main__ import main as cli
 
 # Official MNIST facts (../shared/data/MNIST/SOURCE.md).
@@ -122,9 +122,9 @@ def test_rotation_angles_are_fixed_and_uniform():
 def test_rotate_quarter_turn_is_exact_and_counter_clockwise():
     images, _ = data.load_tensors("mnist", "test", fraction=0.002)
     # a counter-clockwise quarter turn as displayed is torch.rot90 on (rows, cols)
-    turned = data.rotate(images, np.full(len(images), 90.0))
+    turned = rotation.rotate(images, np.full(len(images), 90.0))
     assert torch.allclose(turned, torch.rot90(images, 1, dims=(2, 3)), atol=1e-5)
-    full = data.rotate(images, np.full(len(images), 360.0))
+    full = rotation.rotate(images, np.full(len(images), 360.0))
     assert torch.allclose(full, images, atol=1e-5)
 
 
@@ -132,7 +132,7 @@ def test_rotate_matches_torchvision():
     images, _ = data.load_tensors("mnist", "test", fraction=0.002)
     images = images.double()
     angles = np.linspace(3.0, 357.0, len(images))
-    ours = data.rotate(images, angles)
+    ours = rotation.rotate(images, angles)
     # torchvision's rotate, one image at a time, with background shifted to 0 for its padding
     ref = torch.stack([TF.rotate(x + 1, float(a), interpolation=InterpolationMode.BILINEAR,
                                  fill=0.0) - 1 for x, a in zip(images, angles)])
@@ -141,9 +141,9 @@ def test_rotate_matches_torchvision():
 
 def test_rotate_rejects_bad_shapes():
     with pytest.raises(ValueError, match="images must be"):
-        data.rotate(torch.zeros(28, 28), [0.0])
+        rotation.rotate(torch.zeros(28, 28), [0.0])
     with pytest.raises(ValueError, match="degrees must have shape"):
-        data.rotate(torch.zeros(2, 1, 28, 28), [0.0])
+        rotation.rotate(torch.zeros(2, 1, 28, 28), [0.0])
 
 
 def _corr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -161,7 +161,7 @@ def test_rotmnist_is_mnist_rotated_by_its_angles():
     assert torch.equal(rot, data.load_tensors("rotmnist", "test")[0])  # same images every call
     angles = data.rotation_angles("test")
     # Rotating back by the angle recovers the digit (up to two bilinear resamplings) ...
-    back = data.rotate(rot, -angles)
+    back = rotation.rotate(rot, -angles)
     c_back = _corr(back, plain)
     assert c_back.median() > 0.9 and c_back.min() > 0.5
     # ... while the rotated digit itself, far from 0 degrees, does not look like the original.

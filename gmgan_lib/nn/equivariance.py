@@ -13,7 +13,8 @@ import copy
 import math
 
 import torch
-import torch.nn.functional as F
+
+from gmgan_lib.rotation import rotate
 
 __all__ = ["rot90_r2", "rot90_m2", "rotate_r2", "rotate_m2", "check_equivariance",
            "rotation_error_45", "EquivariantModule"]
@@ -35,18 +36,11 @@ def rot90_m2(y: torch.Tensor, k: int = 1) -> torch.Tensor:
 def rotate_r2(x: torch.Tensor, angle: float) -> torch.Tensor:
     """Rotate ``[B, C, H, W]`` by ``angle`` radians counter-clockwise on screen about the centre.
 
-    Bilinear resampling, zero outside: exact only for multiples of 90 degrees.
+    Bilinear resampling, zero outside (:func:`gmgan_lib.rotation.rotate`): exact only for
+    multiples of 90 degrees.
     """
-    B, C, H, W = x.shape
-    cy, cx = (H - 1) / 2, (W - 1) / 2
-    rows = torch.arange(H, dtype=x.dtype, device=x.device).view(H, 1)
-    cols = torch.arange(W, dtype=x.dtype, device=x.device).view(1, W)
-    px, py = cols - cx, cy - rows                     # planar coordinates, y up
-    c, s = math.cos(angle), math.sin(angle)
-    sx, sy = c * px + s * py, -s * px + c * py        # R_{-angle} p: where the value comes from
-    grid = torch.stack([(cx + sx) / max(cx, 0.5) - 1, (cy - sy) / max(cy, 0.5) - 1], dim=-1)
-    grid = grid.expand(B, H, W, 2)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    degrees = torch.full((x.shape[0],), math.degrees(angle), dtype=x.dtype, device=x.device)
+    return rotate(x, degrees, background=0.0)
 
 
 def rotate_m2(y: torch.Tensor, steps: int) -> torch.Tensor:

@@ -30,6 +30,8 @@ from collections.abc import Callable
 
 import torch
 
+from gmgan_lib.rotation import rotate
+
 BACKGROUND = -1.0
 AUGMENTATIONS = ("none", "diffaugment", "rotate")
 
@@ -70,8 +72,6 @@ def diffaugment(x: torch.Tensor) -> torch.Tensor:
 
 def random_rotation(x: torch.Tensor) -> torch.Tensor:
     """Turn each image about its centre by a uniformly random angle in [0, 360) degrees."""
-    from gmgan_lib.data import rotate
-
     degrees = torch.rand(x.shape[0], device=x.device, dtype=x.dtype) * 360.0
     return rotate(x, degrees, background=BACKGROUND)
 
