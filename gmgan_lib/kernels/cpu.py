@@ -266,22 +266,12 @@ if numba is not None:
                             out_row[x] = sign * m[q + y * Wp + x]
 
     @_jit
-    def _erosion_backward_blocks(grad_out, index, grad_f, grad_k, kOr, kH, kW, checked,
-                                 bc_start, bc_stop):
-        """Scatter ``grad_out`` of blocks ``[bc_start, bc_stop)`` into ``grad_f`` (disjoint
-        blocks) and add their kernel gradient into ``grad_k`` [_LANES, C, Or, n_offsets] (this
-        thread's own float64 buffer; output column ``x`` adds into lane ``x % _LANES``, see
-        :data:`_LANES`). ``checked``: test that each winner reads inside the
-        image (needed only when some output was ``+inf``); a run-time flag, so one compiled
-        function serves both cases (LLVM moves the loop-invariant test out of the loop)."""
-        B, C, Or, H, W = grad_out.shape
+    def _backward_offsets(Or, kOr, kH, kW, plane, Wp):
+        """Per offset ``n``: its spatial shift ``(di[n], dj[n])`` and, per output orientation
+        ``o``, where in the padded accumulator (planes of ``plane`` values, rows of ``Wp``) the
+        sample read by output ``(0, 0)`` sits: ``target[o, n]``."""
         qa, ph, pw = kOr // 2, kH // 2, kW // 2
-        Hp, Wp = H + 2 * ph, W + 2 * pw
-        plane = Hp * Wp
         n_offsets = kOr * kH * kW
-
-        # Per offset n: spatial shift (di, dj) and, per output orientation, where in the padded
-        # accumulator the sample read by output (0, 0) sits.
         di = np.empty(n_offsets, dtype=np.int64)
         dj = np.empty(n_offsets, dtype=np.int64)
         target = np.empty((Or, n_offsets), dtype=np.int64)
@@ -294,7 +284,22 @@ if numba is not None:
                     for o in range(Or):
                         target[o, n] = ((o + a - qa) % Or) * plane + i * Wp + j
                     n += 1
+        return di, dj, target
 
+    @_jit
+    def _erosion_backward_blocks(grad_out, index, grad_f, grad_k, kOr, kH, kW, checked,
+                                 bc_start, bc_stop):
+        """Scatter ``grad_out`` of blocks ``[bc_start, bc_stop)`` into ``grad_f`` (disjoint
+        blocks) and add their kernel gradient into ``grad_k`` [_LANES, C, Or, n_offsets] (this
+        thread's own float64 buffer; output column ``x`` adds into lane ``x % _LANES``, see
+        :data:`_LANES`). ``checked``: test that each winner reads inside the
+        image (needed only when some output was ``+inf``); a run-time flag, so one compiled
+        function serves both cases (LLVM moves the loop-invariant test out of the loop)."""
+        B, C, Or, H, W = grad_out.shape
+        ph, pw = kH // 2, kW // 2
+        Wp = W + 2 * pw
+        plane = (H + 2 * ph) * Wp
+        di, dj, target = _backward_offsets(Or, kOr, kH, kW, plane, Wp)
         G = np.zeros(Or * plane, dtype=grad_f.dtype)
         for bc in range(bc_start, bc_stop):
             b = bc // C

@@ -251,17 +251,33 @@ if numba is not None:
                                 n += 1
         return target
 
+    @_jit_inline
+    def _zero(a):
+        """Every value of the C-contiguous array ``a`` set to 0 (an explicit loop: module
+        docstring of :mod:`.cpu`)."""
+        flat = a.reshape(a.size)
+        for p in range(a.size):
+            flat[p] = 0
+
+    @_jit_inline
+    def _sum_lanes(lanes, out, sign):
+        """``out[o, n] = sign * sum of lanes[:, o, n]``, the lanes added in a fixed order."""
+        for o in range(lanes.shape[1]):
+            for n in range(lanes.shape[2]):
+                total = 0.0
+                for lane in range(_LANES):
+                    total += lanes[lane, o, n]
+                out[o, n] = sign * total
+
     @_jit
     def _backward_channels(grad_out, index_dil, index_ero, k_dil_shape, k_ero_shape, grad_f,
                            grad_k_dil, grad_k_ero, need_k, c_start, c_stop):
         """The backward of steps 1-4 for the channels ``[c_start, c_stop)``; ``grad_k_*``
-        [C, Or, n_offsets] float64, written for these channels only.
-
-        Both scatters are scalar (every batch element has its own winner), so neither needs the
-        batch innermost: the erosion's reads ``grad_out`` where it lies, and the dilation's
-        writes into per-element rows that are copied to ``grad_f`` whole. Only the gradient of
-        the dilation's output, between the two, is kept batch innermost, in the layout of the
-        dilation's index."""
+        [C, Or, n_offsets] float64, written for these channels only. Both scatters are scalar
+        (every batch element has its own winner), so neither needs the batch innermost: the
+        erosion's reads ``grad_out`` where it lies, the dilation's writes into per-element rows
+        copied to ``grad_f`` whole. Only the gradient of the dilation's output, between the
+        two, is kept batch innermost, in the layout of the dilation's index."""
         B, C, Or, H, W = grad_out.shape
         dOr, dH, dW = k_dil_shape[2], k_dil_shape[3], k_dil_shape[4]
         eOr, eH, eW = k_ero_shape[2], k_ero_shape[3], k_ero_shape[4]
@@ -279,19 +295,11 @@ if numba is not None:
         for c in range(c_start, c_stop):
             i_ero = index_ero[c].reshape((n_points, B))
             i_dil = index_dil[c].reshape((n_points, B))
-            for p in range(GD.shape[0]):
-                GD[p] = 0
-            for b in range(B):
-                GF_b = GF[b]
-                for p in range(n_points + 1):
-                    GF_b[p] = 0
+            _zero(GD)
+            _zero(GF)
             if need_k:
-                for lane in range(_LANES):
-                    for o in range(Or):
-                        for n in range(n_dil):
-                            lanes_dil[lane, o, n] = 0
-                        for n in range(n_ero):
-                            lanes_ero[lane, o, n] = 0
+                _zero(lanes_dil)
+                _zero(lanes_ero)
             # d out / d(dilation output): +1 at the erosion's winner; d dilation / d f: +1 at its
             # winner too (the two signs of -erosion(-f) cancel); d dilation / d k_dil: -1.
             for q in range(n_points):
@@ -320,17 +328,8 @@ if numba is not None:
                 for p in range(n_points):
                     gf_row[p] = GF_b[p]
             if need_k:
-                for o in range(Or):
-                    for n in range(n_dil):
-                        total = 0.0
-                        for lane in range(_LANES):
-                            total += lanes_dil[lane, o, n]
-                        grad_k_dil[c, o, n] = -total
-                    for n in range(n_ero):
-                        total = 0.0
-                        for lane in range(_LANES):
-                            total += lanes_ero[lane, o, n]
-                        grad_k_ero[c, o, n] = total
+                _sum_lanes(lanes_dil, grad_k_dil[c], -1.0)   # d dilation / d k_dil: -1
+                _sum_lanes(lanes_ero, grad_k_ero[c], 1.0)
 
 
 _POINTS_PER_CHUNK = 200_000   # output values per chunk at least (~0.5 ms of the forward)
