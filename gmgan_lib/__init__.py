@@ -16,22 +16,43 @@ __version__ = "0.2.0"
 # Modules renamed in a release (CHANGELOG.md). Each concept has one name: an old one is not an
 # alias but an import error that says where the code went.
 RETIRED = {
-    "gmgan_lib.train": ("0.2.0", "gmgan_lib.training (train, TrainConfig) and gmgan_lib.sampling "
-                                 "(sample, generate, load_generator, export_generator)"),
+    "gmgan_lib.train": ("0.2.0", "gmgan_lib.training (train, TrainConfig; its parts: "
+                                 "training.step, training.schedule, training.cli) and "
+                                 "gmgan_lib.sampling (sample, generate, load_generator, "
+                                 "export_generator)"),
     "gmgan_lib.metrics": ("0.2.0", "gmgan_lib.evaluation"),
     "gmgan_lib.models.gmgan": ("0.2.0", "gmgan_lib.models.all_pde"),
 }
 
 
+def retired(name: str) -> ModuleNotFoundError | None:
+    """The error that an import of ``name`` (a module renamed in a release) raises, or None."""
+    for old, (version, new) in RETIRED.items():
+        if name == old or name.startswith(old + "."):
+            return ModuleNotFoundError(f"{name} was renamed in gmgan_lib {version}: use {new} "
+                                       f"(CHANGELOG.md)", name=name)
+    return None
+
+
 class _RetiredNames(importlib.abc.MetaPathFinder):
-    """Asked last, so only for a module that does not exist: an old name gets its new one."""
+    """Asked last, so only for a module that does not exist: an old name gets its new one
+    (``import gmgan_lib.train``, ``from gmgan_lib.train import sample``)."""
 
     def find_spec(self, name, path=None, target=None):
-        for old, (version, new) in RETIRED.items():
-            if name == old or name.startswith(old + "."):
-                raise ModuleNotFoundError(f"{name} was renamed in gmgan_lib {version}: use {new} "
-                                          f"(CHANGELOG.md)", name=name)
+        error = retired(name)
+        if error is not None:
+            raise error
         return None
+
+
+def __getattr__(name: str):
+    # ``from gmgan_lib import train`` looks for an attribute first, and turns a finder's error
+    # into a bare "cannot import name": the old name is answered here. (Not an AttributeError,
+    # which ``from ... import`` would turn into that bare message too.)
+    error = retired(f"{__name__}.{name}")
+    if error is not None:
+        raise error
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if not any(isinstance(finder, _RetiredNames) for finder in sys.meta_path):

@@ -45,7 +45,7 @@ def generate(generator: nn.Module, z: torch.Tensor, batch_size: int = 256) -> to
 def save_samples(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> Path:
     """Write a grid of ``[N, 1, H, W]`` images in ``[-1, 1]`` as a PNG, atomically (the one grid
     writer, :func:`gmgan_lib.viz.save_grid`, with the folder made if missing)."""
-    from gmgan_lib.viz import save_grid   # (matplotlib is imported only by who draws)
+    from gmgan_lib.viz import save_grid
 
     path = Path(path)
     if path.suffix.lower() != ".png":

@@ -54,3 +54,15 @@ def test_one_device_rule_names_the_flag(monkeypatch):
     with pytest.raises(ValueError, match="no CUDA device is available"):
         runtime.check_device("cuda", "--device")
     assert runtime.resolve_device("auto").type == "cpu"
+
+
+@pytest.mark.parametrize("statement, old", [
+    ("from gmgan_lib import train", "gmgan_lib.train"),
+    ("from gmgan_lib import metrics", "gmgan_lib.metrics"),
+    ("from gmgan_lib.models import gmgan", "gmgan_lib.models.gmgan"),
+    ("from gmgan_lib.train import sample", "gmgan_lib.train"),
+])
+def test_every_form_of_import_of_a_retired_name_says_where_it_went(statement, old):
+    with pytest.raises(ModuleNotFoundError, match=f"^{old} was renamed in gmgan_lib "):
+        exec(statement, {})
+    assert not hasattr(gmgan_lib, "no_such_name")       # other names: a plain AttributeError

@@ -27,6 +27,16 @@ from gmgan_lib.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerat
 
 MODEL_NAMES = ("gmgan", "gan", "gmgan-de", "pdecnn-r2")
 
+
+def __getattr__(name: str):
+    # ``from gmgan_lib.models import gmgan`` (a module renamed in 0.2.0) says where it went.
+    from gmgan_lib import retired
+
+    error = retired(f"{__name__}.{name}")
+    if error is not None:
+        raise error
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 # The ablations are GM-GAN with one field pinned.
 _PINNED = {"gmgan": {}, "gmgan-de": {"convection": False}, "pdecnn-r2": {"group": "r2"}}
 

@@ -23,7 +23,8 @@ import math
 import torch
 from torch import nn
 
-from gmgan_lib.nn._checks import check_alpha, check_no_nan, check_positive_int, odd_sizes
+from gmgan_lib.nn._checks import (check_alpha, check_finite, check_no_nan, check_positive_int,
+                                  odd_sizes)
 from gmgan_lib.nn.convection import convection_m2, convection_r2
 from gmgan_lib.nn.equivariance import EquivariantModule
 from gmgan_lib.nn.lift import lift_init_, lift_m2
@@ -121,8 +122,9 @@ class _MorphologicalM2(EquivariantModule):
 
     def _kernel_for(self, f: torch.Tensor) -> torch.Tensor:
         """The kernel stack for the (checked) input ``f``, in its dtype. The metric's values are
-        the one thing to look at: a NaN there is a training that diverged."""
-        check_no_nan("metric", self.metric)
+        the one thing to look at (on the CPU): NaN or infinite weights are a training that
+        diverged, and would make the kernel NaN."""
+        check_finite("metric", self.metric, "metric weights")
         return _kernel_m2(torch.relu(self.metric), self.kernel_size, f.shape[2], self.alpha,
                           1.0, self.distance).to(f.dtype)
 
@@ -308,7 +310,7 @@ class _MorphologicalR2(nn.Module):
     def _kernel_for(self, f: torch.Tensor) -> torch.Tensor:
         """The kernel ``[C, 1, 1, kH, kW]`` for the (checked) input ``f``: R2 is M2 with one
         orientation (see :class:`_MorphologicalM2`)."""
-        check_no_nan("metric", self.metric)
+        check_finite("metric", self.metric, "metric weights")
         return _kernel_r2(torch.relu(self.metric), self.kernel_size, self.alpha
                           ).to(f.dtype)[:, None, None]
 

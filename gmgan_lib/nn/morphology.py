@@ -171,10 +171,14 @@ def _dilation_erosion_m2(f: torch.Tensor, k_dil: torch.Tensor, k_ero: torch.Tens
     a layer that built the kernels for ``f``). Values are still looked at: anything not finite
     (a NaN, an infinity) goes to the checked composition, whose checks name a NaN and whose
     gradient rule handles outputs without a winner."""
+    backend = kernels.select_backend(f)
+    fused = backend.dilation_erosion_forward is not None and backend.dilation_erosion_supports(f)
+    if not fused and f.device.type != "cpu":
+        # On a GPU no value is looked at (a synchronisation per call): a NaN shows in the output.
+        return _min_plus(_min_plus(f, k_dil, negate=True), k_ero)
     if not (_all_finite(f) and _all_finite(k_dil) and _all_finite(k_ero)):
         return erosion_m2(dilation_m2(f, k_dil), k_ero)
-    backend = kernels.select_backend(f)
-    if backend.dilation_erosion_forward is None or not backend.dilation_erosion_supports(f):
+    if not fused:
         # Finite inputs: the intermediate map has no NaN (a sum of two finite numbers is finite
         # or an overflow to an infinity), so the two nodes need no second look at it.
         return _min_plus(_min_plus(f, k_dil, negate=True), k_ero)

@@ -364,3 +364,27 @@ def test_a_layer_still_refuses_bad_input_and_a_diverged_metric_naming_them():
     cde = gnn.CDELayerM2(3, 3, (3, 3, 3))
     with pytest.raises(NonFiniteInputError, match="^f contains NaN"):
         cde(torch.full((16, 3, 4, 5, 5), float("nan")))    # the fused path names it too
+
+
+@pytest.mark.parametrize("make", [lambda: gnn.ErosionM2(3, (3, 3, 3)),
+                                  lambda: gnn.DilationM2(3, (3, 3, 3)),
+                                  lambda: gnn.DELayerM2(3, 3, (3, 3, 3)),
+                                  lambda: gnn.PDESequence(gnn.DilationM2(3, (3, 3, 3)),
+                                                          gnn.ErosionM2(3, (3, 3, 3)))])
+def test_off_the_cpu_a_layer_never_looks_at_a_value(make):
+    """On a GPU a look at a value (a NaN test, a finiteness test) is a synchronisation per call.
+    The meta device has shapes and no values at all: any look would raise."""
+    layer = make().to("meta")
+    f = torch.randn(16, 3, 4, 5, 5, device="meta")
+    assert layer(f).shape == (16, 3, 4, 5, 5)
+
+
+def test_an_infinite_metric_weight_is_refused_like_a_nan():
+    from gmgan_lib.nn._checks import NonFiniteInputError
+
+    for layer in (gnn.DilationM2(2, (3, 3, 3)), gnn.ErosionR2(2, 3)):
+        with torch.no_grad():
+            layer.metric[0, 0] = float("inf")
+        f = torch.randn(2, 2, 4, 5, 5) if isinstance(layer, gnn.DilationM2) else torch.randn(2, 2, 5, 5)
+        with pytest.raises(NonFiniteInputError, match="^metric contains NaN or an infinity"):
+            layer(f)
