@@ -40,22 +40,21 @@ __all__ = ["LiftM2", "ConvectionM2", "DilationM2", "ErosionM2", "LinearM2", "Max
 # A layer checks its input once per call, here; it checked its own sizes, alpha and distance
 # when it was built, and builds its kernels to fit the input, so it calls the operators' unchecked
 # twins (the public functions check every argument, for callers who pass their own kernels).
-def _check_m2_input(f: torch.Tensor, channels: int, who: str) -> None:
-    if (not isinstance(f, torch.Tensor) or f.dim() != 5 or f.shape[1] != channels
+def _check_input(f: torch.Tensor, channels: int, who: str, rank: int) -> None:
+    if (not isinstance(f, torch.Tensor) or f.dim() != rank or f.shape[1] != channels
             or min(f.shape) < 1 or not f.is_floating_point()):
+        layout = f"[B, {channels}, Or, H, W]" if rank == 5 else f"[B, {channels}, H, W]"
         got = (f"{tuple(f.shape)} {f.dtype}" if isinstance(f, torch.Tensor)
                else type(f).__name__)
-        raise ValueError(f"{who} expects a non-empty floating-point input [B, {channels}, Or, "
-                         f"H, W], got {got}")
+        raise ValueError(f"{who} expects a non-empty floating-point input {layout}, got {got}")
+
+
+def _check_m2_input(f: torch.Tensor, channels: int, who: str) -> None:
+    _check_input(f, channels, who, 5)
 
 
 def _check_r2_input(f: torch.Tensor, channels: int, who: str) -> None:
-    if (not isinstance(f, torch.Tensor) or f.dim() != 4 or f.shape[1] != channels
-            or min(f.shape) < 1 or not f.is_floating_point()):
-        got = (f"{tuple(f.shape)} {f.dtype}" if isinstance(f, torch.Tensor)
-               else type(f).__name__)
-        raise ValueError(f"{who} expects a non-empty floating-point input [B, {channels}, H, W], "
-                         f"got {got}")
+    _check_input(f, channels, who, 4)
 
 
 # ----------------------------------------------------------------------------------------- M2
