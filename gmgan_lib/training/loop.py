@@ -14,8 +14,9 @@ and a fake batch, then one generator update; binary cross-entropy on logits; Ada
    (:mod:`~gmgan_lib.training.schedule`). N steps in one go equal N/2 steps + resume, bit for
    bit on the CPU.
 2. **Atomic checkpoints** every ``checkpoint_every`` steps, at the end of every epoch (unless
-   ``no_epoch_files``), at the end of the run and on SIGINT / SIGTERM; the run then stops cleanly and the CLI exits with
-   code 130 (SIGINT) or 143 (SIGTERM) (:mod:`~gmgan_lib.training.stopping`).
+   ``no_epoch_files``), at the end of the run and on SIGINT / SIGTERM; the run then stops
+   cleanly and the CLI exits with code 130 (SIGINT) or 143 (SIGTERM)
+   (:mod:`~gmgan_lib.training.stopping`).
 3. **One run per directory**, whose files (config.json, metrics.csv without duplicate or missing
    steps across resumes, sample grids) are described in :mod:`~gmgan_lib.training.rundir`.
 4. **A NaN or infinite loss** (or non-finite weights, which a PDE layer refuses before any loss
