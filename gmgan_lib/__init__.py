@@ -45,14 +45,21 @@ class _RetiredNames(importlib.abc.MetaPathFinder):
         return None
 
 
-def __getattr__(name: str):
-    # ``from gmgan_lib import train`` looks for an attribute first, and turns a finder's error
-    # into a bare "cannot import name": the old name is answered here. (Not an AttributeError,
-    # which ``from ... import`` would turn into that bare message too.)
-    error = retired(f"{__name__}.{name}")
-    if error is not None:
-        raise error
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def retired_attributes(package: str):
+    """A module ``__getattr__`` for ``package`` that answers its retired submodules.
+
+    ``from gmgan_lib import train`` looks for an attribute first, and turns a finder's error
+    into a bare "cannot import name": the old name is answered here. (Not an AttributeError,
+    which ``from ... import`` would turn into that bare message too.)"""
+    def __getattr__(name: str):
+        error = retired(f"{package}.{name}")
+        if error is not None:
+            raise error
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    return __getattr__
+
+
+__getattr__ = retired_attributes(__name__)
 
 
 if not any(isinstance(finder, _RetiredNames) for finder in sys.meta_path):

@@ -22,20 +22,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from gmgan_lib import retired_attributes
 from gmgan_lib.models.config import DEFAULT_PRESET, PRESETS, GMGANConfig
 from gmgan_lib.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 
 MODEL_NAMES = ("gmgan", "gan", "gmgan-de", "pdecnn-r2")
 
-
-def __getattr__(name: str):
-    # ``from gmgan_lib.models import gmgan`` (a module renamed in 0.2.0) says where it went.
-    from gmgan_lib import retired
-
-    error = retired(f"{__name__}.{name}")
-    if error is not None:
-        raise error
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# ``from gmgan_lib.models import gmgan`` (a module renamed in 0.2.0) says where it went.
+__getattr__ = retired_attributes(__name__)
 
 # The ablations are GM-GAN with one field pinned.
 _PINNED = {"gmgan": {}, "gmgan-de": {"convection": False}, "pdecnn-r2": {"group": "r2"}}
