@@ -43,8 +43,8 @@ from gmgan_lib.checkpoint import CheckpointError
 from gmgan_lib.files import atomic_write_text
 from gmgan_lib.models import build, count_parameters
 from gmgan_lib.training import NonFiniteLossError, TrainConfig, train
-from gmgan_lib.training.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
-from gmgan_lib.training.config import model_config_from_json
+from gmgan_lib.training.cli import (EXIT_INTERRUPTED, EXIT_TERMINATED, add_model_arguments,
+                                    model_overrides)
 from gmgan_lib.training.rundir import run_lock
 
 # The demo's optimiser, for GM-GAN and for its baseline (scripts/demo_baseline.sh) alike: in 4
@@ -90,8 +90,7 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                    help="CPU threads for torch and the Numba kernels (default: 2, or fewer "
                         "cores; at most the CPU count)")
-    p.add_argument("--model-config", default="{}",
-                   help="GM-GAN architecture overrides as JSON (default: the default gmgan)")
+    add_model_arguments(p)      # --model-config and --model.FIELD, as `train` has them
 
 
 def _set_threads(n: int) -> None:
@@ -174,7 +173,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     out = Path(args.out)
     try:
-        model_config = model_config_from_json(args.model_config)
+        model_config = model_overrides(args)
         if not args.out.strip():
             raise ValueError("--out must name a run directory, got an empty string")
         if isinstance(args.steps, bool) or not isinstance(args.steps, int) or args.steps < 1:
@@ -200,7 +199,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             _set_threads(args.threads)
             budget = "" if args.minutes is None else f" (or {args.minutes:g} min, if sooner)"
             print(f"demo: training GM-GAN on MNIST on the CPU for {args.steps:,} steps{budget}, "
-                  f"{args.threads} thread(s) (architecture {config.model_config})", flush=True)
+                  f"{args.threads} thread(s) (architecture {config.model_config.to_dict()})", flush=True)
             result = train(config, out)
             return _evaluate_and_report(args, config, result, out, t_start)
     except (ValueError, CheckpointError, FileNotFoundError) as err:
@@ -227,7 +226,7 @@ def _evaluate_and_report(args: argparse.Namespace, config: TrainConfig, result, 
     report = {
         "what": note,
         "model": "gmgan",
-        "model_config": config.model_config,
+        "model_config": config.model_config.to_dict(),
         "train": {"steps": result.step, "epochs": result.epoch, "seconds": round(result.seconds, 1),
                   "stopped_by": result.stopped_by, "batch_size": config.batch_size,
                   "data_fraction": config.data_fraction, "seed": config.seed,

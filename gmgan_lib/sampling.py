@@ -21,7 +21,7 @@ from torch import nn
 from gmgan_lib import cli_error, cli_os_error
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gmgan_lib.files import ensure_writable_folder
-from gmgan_lib.models import build, check_memory
+from gmgan_lib.models import build, check_memory, from_saved
 from gmgan_lib.runtime import DEVICES, check_device, check_seed, resolve_device, unwrap
 
 MAX_SAMPLES = 100_000   # `sample --n`: one grid image
@@ -69,18 +69,18 @@ def generator_from_state(state: dict[str, Any], path: str | os.PathLike,
     """The generator of a loaded checkpoint ``state`` (``path`` names it in errors), eval mode."""
     cfg = state["config"]
     try:
-        name, latent, arch = cfg["model"], cfg["latent_dim"], cfg.get("model_config", {})
+        latent, arch = cfg["latent_dim"], from_saved(cfg["model"], cfg.get("model_config", {}))
         # Shapes first, on the meta device: a crafted file whose configuration declares huge
         # widths beside small weights is refused before a byte of its network is allocated.
         with torch.device("meta"):
-            expected = build(name, latent, **arch).generator.state_dict()
+            expected = build(arch, latent).generator.state_dict()
         weights = state["generator"]
         for key, tensor in expected.items():
             if key in weights and tuple(getattr(weights[key], "shape", ())) != tuple(tensor.shape):
                 raise ValueError(f"generator.{key} has shape {tuple(weights[key].shape)}, the "
                                  f"configuration declares {tuple(tensor.shape)}")
-        check_memory(name, latent, arch, training=False)
-        generator = build(name, latent, **arch).generator
+        check_memory(arch, latent, training=False)
+        generator = build(arch, latent).generator
         generator.load_state_dict(weights)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{path}: cannot rebuild its generator "

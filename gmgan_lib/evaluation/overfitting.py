@@ -56,12 +56,13 @@ def checkpoint_overfitting(path: str | os.PathLike, n: int = MAX_IMAGES) -> dict
     """:func:`overfitting_signal` of the discriminator in the training checkpoint ``path``, on
     (at most ``n`` of) the images it was trained on and as many of the test split's."""
     from gmgan_lib.data import load_tensors
-    from gmgan_lib.models import apply_spectral_norm, build
+    from gmgan_lib.models import apply_spectral_norm, build, from_saved
 
     state = load_checkpoint(path, require=("config", "discriminator"))
     cfg = state["config"]
     try:
-        discriminator = build(cfg["model"], cfg["latent_dim"], **cfg["model_config"]).discriminator
+        arch = from_saved(cfg["model"], cfg["model_config"])
+        discriminator = build(arch, cfg["latent_dim"]).discriminator
         if cfg.get("spectral_norm"):
             apply_spectral_norm(discriminator)
         discriminator.load_state_dict(state["discriminator"])

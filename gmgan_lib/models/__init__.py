@@ -1,7 +1,7 @@
-"""GAN models: GM-GAN, its ablations and the DCGAN baseline, built by name.
+"""GAN models: GM-GAN, its ablations and the DCGAN baseline, built from a typed configuration.
 
-``build(name, latent_dim=100, **config)`` returns a :class:`GAN` pair (generator,
-discriminator) for one of :data:`MODEL_NAMES`:
+A model is a name of :data:`MODEL_NAMES` and its architecture, a :class:`GMGANConfig` or a
+:class:`DCGANConfig` (:data:`ModelConfig`):
 
 - ``"gmgan"``: GM-GAN, morphological CDE layers on M2 (the default, hybrid network:
   :mod:`gmgan_lib.models.hybrid`; the all-PDE preset ``pde``: :mod:`gmgan_lib.models.all_pde`);
@@ -9,11 +9,11 @@ discriminator) for one of :data:`MODEL_NAMES`:
 - ``"gmgan-de"``: GM-GAN without convection (dilation + erosion layers only);
 - ``"pdecnn-r2"``: the same skeleton with translation-only PDE layers on R2.
 
-For the GM-GAN family, ``config`` holds fields of :class:`GMGANConfig` plus an optional
-``preset`` (default ``"hybrid"``; see :data:`PRESETS`). For ``"gan"`` it holds fields of
-:class:`DCGANConfig` (``g_width`` 128, ``d_width`` 64, ``d_batch_norm`` True). :func:`resolve_config` turns those into the full,
-explicit dict stored in checkpoints, so a checkpoint rebuilds the same network even if the
-defaults change later.
+:func:`resolve` turns a name and overrides (fields, plus ``preset`` for the GM-GAN family; see
+:data:`PRESETS`) into the complete configuration, validated once; :func:`build` builds the pair
+from it. ``build("gmgan", preset="pde")`` does both, for notebooks and quick looks.
+Checkpoints store ``resolve(...).to_dict()``, every field explicit, so a checkpoint rebuilds
+the same network even if the defaults change later.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from gmgan_lib import retired_attributes
-from gmgan_lib.models.config import DEFAULT_PRESET, PRESETS, GMGANConfig
+from gmgan_lib.models.config import (ARCHITECTURES, DEFAULT_PRESET, OLDER_CHECKPOINT_VALUES,
+                                     PRESETS, GMGANConfig)
 from gmgan_lib.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 
 MODEL_NAMES = ("gmgan", "gan", "gmgan-de", "pdecnn-r2")
@@ -40,48 +41,90 @@ class GAN(NamedTuple):
     discriminator: nn.Module
 
 
+ModelConfig = GMGANConfig | DCGANConfig
+
+
 def _check_name(name: str) -> None:
     if name not in MODEL_NAMES:
         raise ValueError(f"model must be one of {MODEL_NAMES}, got {name!r}")
 
 
-def resolve_config(name: str, **config: Any) -> dict[str, Any]:
-    """The complete, explicit architecture dict of model ``name`` (JSON- and checkpoint-safe)."""
+def resolve(name: str, **overrides: Any) -> ModelConfig:
+    """The complete configuration of model ``name``: its preset (``overrides["preset"]``, for
+    the GM-GAN family) with ``overrides`` applied; a ValueError naming the field otherwise."""
     _check_name(name)
     if name == "gan":
-        return DCGANConfig.from_dict(config).to_dict()
-    config = dict(config)
-    preset = config.pop("preset", DEFAULT_PRESET)
+        return DCGANConfig.from_dict(overrides)
+    overrides = dict(overrides)
+    preset = overrides.pop("preset", DEFAULT_PRESET)
     if not isinstance(preset, str) or preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
     for key, value in _PINNED[name].items():
-        if key in config and config[key] != value:
-            raise ValueError(f"model {name!r} fixes {key}={value!r}; got {key}={config[key]!r}")
-    if config.get("architecture", PRESETS[preset].architecture) == "pde":
-        # A 'pde' network is PDE layers throughout: the hybrid default D (LeakyReLU) does not
-        # carry over to it; an explicit other choice is still refused by the config.
-        config.setdefault("g_activation", "pde")
-        config.setdefault("d_activation", "pde")
-    return PRESETS[preset].replace(**{**config, **_PINNED[name]}).to_dict()
+        if key in overrides and overrides[key] != value:
+            raise ValueError(f"model {name!r} fixes {key}={value!r}; got {key}={overrides[key]!r}")
+    base = PRESETS[preset]
+    architecture = overrides.get("architecture", base.architecture)
+    if architecture != base.architecture and architecture in ARCHITECTURES:
+        # Another architecture than the preset's: the fields it does not read start from the
+        # values it requires (a 'pde' network's activations are 'pde'), unless given.
+        overrides = {**GMGANConfig.neutral(architecture), **overrides}
+    return base.replace(**{**overrides, **_PINNED[name]})
 
 
-def build(name: str, latent_dim: int = 100, **config: Any) -> GAN:
-    """Build the generator and discriminator of model ``name`` (see the module docstring)."""
-    if not (isinstance(latent_dim, int) and latent_dim >= 1):
+def resolve_config(name: str, **overrides: Any) -> dict[str, Any]:
+    """:func:`resolve` as the JSON dict that checkpoints and ``config.json`` store."""
+    return resolve(name, **overrides).to_dict()
+
+
+def from_saved(name: str, saved: dict[str, Any]) -> ModelConfig:
+    """The configuration of model ``name`` that a checkpoint or ``config.json`` stores (a dict
+    of fields, complete since 0.1.0; a field added later takes the value that rebuilds the
+    older network, :data:`~gmgan_lib.models.config.OLDER_CHECKPOINT_VALUES`)."""
+    if not isinstance(saved, dict):
+        raise ValueError(f"model_config must be a dict of architecture fields, got "
+                         f"{type(saved).__name__}")
+    if name != "gan" and "architecture" in saved:
+        saved = {**OLDER_CHECKPOINT_VALUES, **saved}
+    return resolve(name, **saved)
+
+
+def check_config(name: str, config: ModelConfig) -> ModelConfig:
+    """``config`` if it is a configuration of model ``name`` (the right type, the fields that
+    ``name`` fixes), else a ValueError."""
+    _check_name(name)
+    expected = DCGANConfig if name == "gan" else GMGANConfig
+    if not isinstance(config, expected):
+        raise ValueError(f"model {name!r} needs a {expected.__name__}, got "
+                         f"{type(config).__name__}")
+    for key, value in _PINNED.get(name, {}).items():
+        if getattr(config, key) != value:
+            raise ValueError(f"model {name!r} fixes {key}={value!r}; got "
+                             f"{key}={getattr(config, key)!r}")
+    return config
+
+
+def build(model: str | ModelConfig, latent_dim: int = 100, **overrides: Any) -> GAN:
+    """The generator and discriminator of a configuration (or of a model name and overrides,
+    resolved first: ``build("gmgan", preset="pde")``)."""
+    if not (isinstance(latent_dim, int) and not isinstance(latent_dim, bool) and latent_dim >= 1):
         raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
-    resolved = resolve_config(name, **config)
-    if name == "gan":
-        return GAN(DCGANGenerator(latent_dim, resolved["g_width"]),
-                   DCGANDiscriminator(resolved["d_width"], resolved["d_batch_norm"]))
+    config = resolve(model, **overrides) if isinstance(model, str) else model
+    if overrides and not isinstance(model, str):
+        raise TypeError("build(config, latent_dim) takes no overrides: use config.replace(...)")
+    if isinstance(config, DCGANConfig):
+        return GAN(DCGANGenerator(latent_dim, config.g_width),
+                   DCGANDiscriminator(config.d_width, config.d_batch_norm))
+    if not isinstance(config, GMGANConfig):
+        raise TypeError(f"build needs a model name, a GMGANConfig or a DCGANConfig, got "
+                        f"{type(config).__name__}")
     # Imported here so the DCGAN works even where the PDE layers cannot be imported.
-    cfg = GMGANConfig(**resolved)
-    if cfg.architecture == "hybrid":
+    if config.architecture == "hybrid":
         from gmgan_lib.models.hybrid import HybridDiscriminator, HybridGenerator
 
-        return GAN(HybridGenerator(cfg, latent_dim), HybridDiscriminator(cfg))
+        return GAN(HybridGenerator(config, latent_dim), HybridDiscriminator(config))
     from gmgan_lib.models.all_pde import AllPDEDiscriminator, AllPDEGenerator
 
-    return GAN(AllPDEGenerator(cfg, latent_dim), AllPDEDiscriminator(cfg))
+    return GAN(AllPDEGenerator(config, latent_dim), AllPDEDiscriminator(config))
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
@@ -122,7 +165,7 @@ def machine_memory() -> int:
         return 0
 
 
-def check_memory(name: str, latent_dim: int, config: dict[str, Any], *, training: bool,
+def check_memory(config: ModelConfig, latent_dim: int, *, training: bool,
                  memory: int | None = None) -> None:
     """Refuse, before anything is allocated, a model whose weights alone would not fit in
     ``memory`` (default: this machine's): 4 bytes per parameter, and for training four copies
@@ -130,14 +173,15 @@ def check_memory(name: str, latent_dim: int, config: dict[str, Any], *, training
     it catches the sizes that validation lets through and no machine holds (a latent of 65,536
     with 4,096 fields makes a first Linear layer of 53 billion weights)."""
     with torch.device("meta"):   # shapes only: nothing is allocated
-        pair = build(name, latent_dim, **config)
+        pair = build(config, latent_dim)
     g = count_parameters(pair.generator)
     d = count_parameters(pair.discriminator) if training else 0
     need = 4 * (g + d) * (4 if training else 1)
     have = machine_memory() if memory is None else memory
     if have and need > have:
         what = "weights, gradients and Adam moments" if training else "weights"
-        raise ValueError(f"model {name!r} with latent_dim {latent_dim} and this architecture needs "
+        kind = "DCGAN" if isinstance(config, DCGANConfig) else "GM-GAN"
+        raise ValueError(f"this {kind} with latent_dim {latent_dim} and this architecture needs "
                          f"at least {need / 2**30:,.1f} GiB for its {what} ({g:,} generator"
                          + (f" + {d:,} discriminator" if training else "") + f" parameters), more "
                          f"than this machine's {have / 2**30:,.1f} GiB; use a smaller latent_dim, "
@@ -149,5 +193,5 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-__all__ = ["MODEL_NAMES", "GAN", "GMGANConfig", "DCGANConfig", "PRESETS", "build", "resolve_config",
-           "count_parameters", "check_memory", "machine_memory", "apply_spectral_norm", "check_double_backward", "DCGANGenerator", "DCGANDiscriminator"]
+__all__ = ["MODEL_NAMES", "GAN", "ModelConfig", "GMGANConfig", "DCGANConfig", "PRESETS", "resolve",
+           "resolve_config", "from_saved", "check_config", "build", "count_parameters", "check_memory", "machine_memory", "apply_spectral_norm", "check_double_backward", "DCGANGenerator", "DCGANDiscriminator"]

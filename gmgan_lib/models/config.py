@@ -20,6 +20,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from gmgan_lib.fields import Allowed, check, declared, normalise, option, refuse, unknown_fields
+
 GROUPS = ("m2", "r2")
 MAX_CHANNELS = 4096      # fields per layer
 MAX_KERNEL = 15          # spatial / angular kernel extent
@@ -45,17 +47,29 @@ D_POOLS = ("max", "mean", "logsumexp")
 #: compared or built).
 OLDER_CHECKPOINT_VALUES = {"d_head": "invariant", "d_pool": "max", "g_random_turn": False}
 
+_WIDTHS = Allowed(int, low=1, high=MAX_CHANNELS, length=0)
+# How many widths each architecture has, and what they are.
+_WIDTH_COUNTS = {"hybrid": (2, "the two block widths"), "pde": (4, "lift, CDE1, CDE2, CDE3")}
+
+
+def _only(architecture: str, default: Any, help: str, allowed: Allowed | None = None,
+          unused: Any = None, why: str = "") -> Any:
+    """A field that one architecture reads and the other does not: there it must keep its
+    ``unused`` value (default: ``default``), so that no setting is silently ignored."""
+    return option(default, help, allowed, only=architecture,
+                  unused=default if unused is None else unused, why=why)
+
 
 @dataclass(frozen=True)
 class GMGANConfig:
-    """Layer choices of GM-GAN and its ablations.
+    """Layer choices of GM-GAN and its ablations; every field is a ``--model.FIELD`` flag of
+    ``python -m gmgan_lib train`` and a key of ``--model-config``.
 
     **hybrid** (docstring of :mod:`gmgan_lib.models.hybrid`): ``g_channels`` = (fields at 7x7,
     fields at 14x14) of G, ``d_channels`` = (fields at 14x14, fields at 7x7) of D, each field
     4 orientations; ``kernel_size``, ``alpha``, ``convection`` describe the PDE nonlinearity;
     ``g_activation``/``d_activation`` say whether G/D use it (``"pde"``) or the DCGAN's
-    pointwise one; ``d_batch_norm`` is D's middle batch norm. ``g_seed_channels`` and
-    ``lift_kernel`` are not used.
+    pointwise one; ``d_batch_norm`` is D's middle batch norm.
 
     **pde** generator: ``Linear(latent -> g_seed_channels * 7 * 7)`` -> lift to M2 (``g_channels[0]``)
     -> BN3d -> CDE (``g_channels[1]``) -> up x2 -> CDE (``g_channels[2]``) -> up x2
@@ -63,122 +77,91 @@ class GMGANConfig:
     **pde** discriminator: lift (1 -> ``d_channels[0]``) -> BN3d -> CDE (``d_channels[1]``) -> pool 2
     -> CDE (``d_channels[2]``) -> pool 2 -> CDE (``d_channels[3]``) -> max over orientations
     -> spatial mean -> Linear -> logit.
+
+    A field one architecture does not read must keep its neutral value there (``orientations``
+    is 4 in a hybrid network, ``lift_kernel`` 5, ...): a setting is refused rather than ignored.
     """
 
-    architecture: str = "hybrid"       # "hybrid" (group convs + PDE nonlinearity) or "pde"
-    group: str = "m2"                  # "m2": GM-GAN; "r2": translation-only PDE-CNN ablation
-    orientations: int = 4              # Or; hybrid: 4 (p4); pde: any multiple of 4
-    g_seed_channels: int = 32          # pde: channels of the 7x7 map the latent is projected to
-    g_channels: tuple[int, ...] = (32, 16)           # hybrid: 2 widths; pde: lift + 3 CDE layers
-    d_channels: tuple[int, ...] = (16, 32)           # hybrid: 2 widths; pde: lift + 3 CDE layers
-    lift_kernel: int = 5               # pde: spatial size of the lifting kernels
-    kernel_size: tuple[int, ...] = (3, 3, 3)         # (kOr, kH, kW) of dilation/erosion
-    alpha: float = 0.65                # Hopf-Lax exponent of the fractional dilation/erosion
-    convection: bool = False           # True: convection before dilation/erosion (CDE)
-    g_activation: str = "pde"          # hybrid: "pde", "pde-7x7" (morphology) or "relu" in G
-    d_activation: str = "lrelu"        # hybrid: "pde", "pde-7x7" (morphology) or "lrelu" in D
-    d_batch_norm: bool = True          # hybrid: batch norm in D's middle block
-    g_projection: str = "max"          # hybrid: G's last map to the image, "max" or "mean" over Or
-    metric_init_scale: float = 2.0     # initial metrics x this (larger: a milder nonlinearity)
-    d_minibatch_std: bool = False      # hybrid: D's last layer also sees the batch's spread
-    d_head: str = "linear"             # D's decision: "linear" (sees orientation) or "invariant"
-    d_pool: str = "max"                # invariant head: pooling over orientations (D_POOLS)
-    g_random_turn: bool = False        # hybrid: G turns each sample by a random quarter turn
+    architecture: str = option("hybrid", "'hybrid': group convolutions with a PDE nonlinearity; "
+                               "'pde': PDE layers throughout", Allowed(str, ARCHITECTURES))
+    group: str = option("m2", "'m2': GM-GAN's roto-translation group; 'r2': the translation-"
+                        "only PDE-CNN ablation", Allowed(str, GROUPS))
+    orientations: int = _only("pde", 4, "Or, orientations per field",
+                              Allowed(int, low=4, high=MAX_ORIENTATIONS, multiple_of=4),
+                              why="p4 group convolutions: exact quarter turns")
+    g_seed_channels: int = _only("pde", 32, "channels of the 7x7 map the latent is projected to",
+                                 Allowed(int, low=1, high=MAX_CHANNELS))
+    g_channels: tuple[int, ...] = option((32, 16), "G's widths: hybrid (7x7, 14x14); pde (lift, "
+                                         "CDE1, CDE2, CDE3)", _WIDTHS)
+    d_channels: tuple[int, ...] = option((16, 32), "D's widths: hybrid (14x14, 7x7); pde (lift, "
+                                         "CDE1, CDE2, CDE3)", _WIDTHS)
+    lift_kernel: int = _only("pde", 5, "spatial size of the lifting kernels",
+                             Allowed(int, low=1, high=MAX_KERNEL, odd=True))
+    kernel_size: tuple[int, ...] = option((3, 3, 3), "size of the dilation/erosion kernels",
+                                          Allowed(int, low=1, high=MAX_KERNEL, odd=True, length=3,
+                                                  note="(kOr, kH, kW)"))
+    alpha: float = option(0.65, "Hopf-Lax exponent of the fractional dilation/erosion",
+                          Allowed(float, low=0.55, high=1.0))
+    convection: bool = option(False, "convection before dilation/erosion (CDE layers)")
+    g_activation: str = _only("hybrid", "pde", "G's nonlinearity: morphology ('pde', "
+                              "'pde-7x7': at 7x7 only) or the DCGAN's ReLU",
+                              Allowed(str, G_ACTIVATIONS), unused="pde",
+                              why="a 'pde' network is made of PDE layers throughout")
+    d_activation: str = _only("hybrid", "lrelu", "D's nonlinearity: morphology ('pde', "
+                              "'pde-7x7') or the DCGAN's LeakyReLU",
+                              Allowed(str, D_ACTIVATIONS), unused="pde",
+                              why="a 'pde' network is made of PDE layers throughout")
+    d_batch_norm: bool = _only("hybrid", True, "batch norm in D's middle block")
+    g_projection: str = _only("hybrid", "max", "G's last map to the image: max or mean over "
+                              "the orientations", Allowed(str, PROJECTIONS))
+    metric_init_scale: float = option(2.0, "initial metrics x this (larger: a milder "
+                                      "nonlinearity)", Allowed(float, low=0.1, high=10))
+    d_minibatch_std: bool = _only("hybrid", False, "D's last layer also sees the batch's spread")
+    d_head: str = option("linear", "D's decision: 'linear' (sees orientation) or 'invariant' "
+                         "(exactly invariant to quarter turns)", Allowed(str, D_HEADS))
+    d_pool: str = _only("hybrid", "max", "the invariant head's pooling over orientations",
+                        Allowed(str, D_POOLS))
+    g_random_turn: bool = _only("hybrid", False, "G turns each sample by a uniformly random "
+                                "quarter turn (an invariant output distribution)")
 
     def __post_init__(self) -> None:
-        # Tuples survive a JSON round trip as lists: normalise, then validate every field.
-        for name in ("g_channels", "d_channels", "kernel_size"):
-            value = getattr(self, name)
-            if (not isinstance(value, (list, tuple))
-                    or any(isinstance(v, bool) or not isinstance(v, int) for v in value)):
-                raise ValueError(f"{name} must be a list of ints, got {value!r}")
-            object.__setattr__(self, name, tuple(value))
-        # Upper bounds: a bad value must be a one-line error, not an allocation of terabytes.
+        normalise(self)     # tuples come back from JSON as lists
+        check(self)         # each field against its declaration
+        self._check_architecture()
+
+    def _check_architecture(self) -> None:
+        """The rules that tie fields together, in :func:`refuse`'s format."""
+        count, what = _WIDTH_COUNTS[self.architecture]
         for name in ("g_channels", "d_channels"):
-            if any(v > MAX_CHANNELS for v in getattr(self, name)):
-                raise ValueError(f"{name} must be ints of at most {MAX_CHANNELS}, got "
-                                 f"{list(getattr(self, name))!r}")
-        if any(k > MAX_KERNEL for k in self.kernel_size):
-            raise ValueError(f"kernel_size entries must be at most {MAX_KERNEL}, got "
-                             f"{list(self.kernel_size)!r}")
-        if isinstance(self.orientations, int) and self.orientations > MAX_ORIENTATIONS:
-            raise ValueError(f"orientations must be at most {MAX_ORIENTATIONS}, got "
-                             f"{self.orientations!r}")
-        if isinstance(self.g_seed_channels, int) and self.g_seed_channels > MAX_CHANNELS:
-            raise ValueError(f"g_seed_channels must be at most {MAX_CHANNELS}, got "
-                             f"{self.g_seed_channels!r}")
-        if isinstance(self.lift_kernel, int) and self.lift_kernel > MAX_KERNEL:
-            raise ValueError(f"lift_kernel must be at most {MAX_KERNEL}, got {self.lift_kernel!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
-            raise ValueError(f"alpha must be a number in [0.55, 1.0], got {self.alpha!r}")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        if self.group not in GROUPS:
-            raise ValueError(f"group must be one of {GROUPS}, got {self.group!r}")
-        if not (isinstance(self.orientations, int) and self.orientations >= 4
-                and self.orientations % 4 == 0):
-            raise ValueError(f"orientations must be a positive multiple of 4 (exact 90-degree "
-                             f"equivariance), got {self.orientations!r}")
-        hybrid = self.architecture == "hybrid"
-        if hybrid and self.orientations != 4:
-            raise ValueError(f"orientations must be 4 for architecture 'hybrid' (p4 group "
-                             f"convolutions, exact quarter turns), got {self.orientations!r}")
-        n, what = (2, "the two block widths") if hybrid else (4, "lift, CDE1, CDE2, CDE3")
-        for name in ("g_channels", "d_channels"):
-            value = getattr(self, name)
-            if len(value) != n or min(value) < 1:
-                raise ValueError(f"{name} must be {n} positive ints ({what}) for architecture "
-                                 f"{self.architecture!r}, got {value!r}")
-        if self.g_activation not in G_ACTIVATIONS:
-            raise ValueError(f"g_activation must be one of {G_ACTIVATIONS}, got {self.g_activation!r}")
-        if self.d_activation not in D_ACTIVATIONS:
-            raise ValueError(f"d_activation must be one of {D_ACTIVATIONS}, got {self.d_activation!r}")
-        if not hybrid and (self.g_activation, self.d_activation) != ("pde", "pde"):
-            raise ValueError("g_activation and d_activation apply to architecture 'hybrid' only; "
-                             "a 'pde' network is made of PDE layers throughout")
-        if (isinstance(self.metric_init_scale, bool)
-                or not isinstance(self.metric_init_scale, (int, float))
-                or not 0.1 <= self.metric_init_scale <= 10):
-            raise ValueError(f"metric_init_scale must be a number in [0.1, 10], got "
-                             f"{self.metric_init_scale!r}")
-        if self.g_projection not in PROJECTIONS:
-            raise ValueError(f"g_projection must be one of {PROJECTIONS}, got {self.g_projection!r}")
-        if self.d_head not in D_HEADS:
-            raise ValueError(f"d_head must be one of {D_HEADS}, got {self.d_head!r}")
-        if self.d_pool not in D_POOLS:
-            raise ValueError(f"d_pool must be one of {D_POOLS}, got {self.d_pool!r}")
+            if len(getattr(self, name)) != count:
+                raise refuse(name, f"{count} integers in [1, {MAX_CHANNELS}] ({what}) for "
+                                   f"architecture {self.architecture!r}", getattr(self, name))
+        for f in declared(GMGANConfig):
+            only, value = f.metadata.get("only"), getattr(self, f.name)
+            if only not in (None, self.architecture) and value != f.metadata["unused"]:
+                why = f.metadata["why"] or f"it applies to architecture {only!r} only"
+                raise refuse(f.name, f"{f.metadata['unused']!r} for architecture "
+                                     f"{self.architecture!r} ({why})", value)
         if self.d_pool != "max" and self.d_head != "invariant":
-            raise ValueError(f"d_pool={self.d_pool!r} applies to d_head 'invariant' only (the "
-                             f"linear head does not pool over orientations)")
-        if not isinstance(self.g_random_turn, bool):
-            raise ValueError(f"g_random_turn must be True or False, got {self.g_random_turn!r}")
-        if not hybrid and (self.g_random_turn or self.d_pool != "max"):
-            raise ValueError("g_random_turn and d_pool apply to architecture 'hybrid' only")
-        if not isinstance(self.d_minibatch_std, bool):
-            raise ValueError(f"d_minibatch_std must be True or False, got {self.d_minibatch_std!r}")
-        if not hybrid and self.d_minibatch_std:
-            raise ValueError("d_minibatch_std applies to architecture 'hybrid' only")
-        if not isinstance(self.d_batch_norm, bool):
-            raise ValueError(f"d_batch_norm must be True or False, got {self.d_batch_norm!r}")
-        if not (isinstance(self.g_seed_channels, int) and self.g_seed_channels >= 1):
-            raise ValueError(f"g_seed_channels must be a positive int, got {self.g_seed_channels!r}")
-        if not (isinstance(self.lift_kernel, int) and self.lift_kernel >= 1
-                and self.lift_kernel % 2 == 1):
-            raise ValueError(f"lift_kernel must be a positive odd int, got {self.lift_kernel!r}")
-        if len(self.kernel_size) != 3 or any(k < 1 or k % 2 == 0 for k in self.kernel_size):
-            raise ValueError(f"kernel_size must be 3 positive odd ints (kOr, kH, kW), "
-                             f"got {self.kernel_size!r}")
-        if not 0.55 <= float(self.alpha) <= 1.0:
-            raise ValueError(f"alpha must be in [0.55, 1.0], got {self.alpha!r}")
-        if not isinstance(self.convection, bool):
-            raise ValueError(f"convection must be True or False, got {self.convection!r}")
+            raise refuse("d_pool", "'max' for d_head 'linear' (it applies to d_head 'invariant' "
+                                   "only: the linear head does not pool over orientations)",
+                         self.d_pool)
+
+    @classmethod
+    def neutral(cls, architecture: str) -> dict[str, Any]:
+        """The values that ``architecture`` requires of the fields it does not read."""
+        return {f.name: f.metadata["unused"] for f in declared(cls)
+                if f.metadata.get("only") not in (None, architecture)}
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> GMGANConfig:
+        """Build from a dict of fields, as JSON holds them (unknown keys raise ValueError)."""
+        unknown_fields(cls, config, "GM-GAN config")
+        return cls(**config)
 
     def replace(self, **changes: Any) -> GMGANConfig:
         """A copy with some fields changed (unknown field names raise ValueError)."""
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise ValueError(f"unknown GM-GAN config field(s) {unknown}; valid fields: "
-                             f"{[f.name for f in dataclasses.fields(self)]}")
+        unknown_fields(GMGANConfig, changes, "GM-GAN config")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -31,33 +31,35 @@ from typing import Any
 import torch
 from torch import nn
 
+from gmgan_lib.fields import Allowed, check, option, unknown_fields
+
+
+_WIDTH = Allowed(int, low=2, high=16384, even=True)
+
 
 @dataclass(frozen=True)
 class DCGANConfig:
-    """The baseline's architecture: widths of G and D, and D's middle batch norm."""
+    """The baseline's architecture: widths of G and D, and D's middle batch norm; every field
+    is a ``--model.FIELD`` flag of ``python -m gmgan_lib train --model gan``."""
 
-    g_width: int = 128          # channels of G's 7x7 map (halved at 14x14)
-    d_width: int = 64           # channels of D's 14x14 map (doubled at 7x7)
-    d_batch_norm: bool = True   # False: no batch norm in D (usual with spectral norm)
+    g_width: int = option(128, "channels of G's 7x7 map (halved at 14x14)", _WIDTH)
+    d_width: int = option(64, "channels of D's 14x14 map (doubled at 7x7)", _WIDTH)
+    d_batch_norm: bool = option(True, "batch norm in D's middle block (False: usual with "
+                                      "spectral norm)")
 
     def __post_init__(self) -> None:
-        for key in ("g_width", "d_width"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not (isinstance(value, int) and 2 <= value <= 16384
-                                               and value % 2 == 0):
-                raise ValueError(f"{key} must be a positive even int (at most 16384), got {value!r}")
-        if not isinstance(self.d_batch_norm, bool):
-            raise ValueError(f"d_batch_norm must be True or False, got {self.d_batch_norm!r}")
+        check(self)
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> DCGANConfig:
         """Build from a dict of fields (unknown keys raise ValueError naming the valid ones)."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(config) - set(names))
-        if unknown:
-            raise ValueError(f"unknown config for model 'gan': {unknown}; valid keys: "
-                             f"{sorted(names)}")
+        unknown_fields(cls, config, "DCGAN config")
         return cls(**config)
+
+    def replace(self, **changes: Any) -> DCGANConfig:
+        """A copy with some fields changed (unknown field names raise ValueError)."""
+        unknown_fields(DCGANConfig, changes, "DCGAN config")
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -2,7 +2,8 @@
 
     python -m gmgan_lib train --model gmgan --dataset mnist --epochs 200 --batch-size 64 \\
         --latent-dim 100 --out runs/NAME [--max-steps N] [--data-fraction F] [--seed S] \\
-        [--device auto|cpu|cuda] [--checkpoint-every N] [--resume]
+        [--device auto|cpu|cuda] [--checkpoint-every N] [--resume] \\
+        [--model.preset hybrid-invariant] [--model.kernel-size 3 5 5] [--model-config FILE|JSON]
 
 Exit codes (docs/faults.md): 0 done, 130 after SIGINT and 143 after SIGTERM (a checkpoint
 written), 1 for a NaN/inf loss or a failure of the machine, 2 for a bad argument.
@@ -12,9 +13,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
+from typing import Any
 
 from gmgan_lib import cli_error, cli_os_error
 from gmgan_lib.checkpoint import CheckpointError
+from gmgan_lib.fields import Allowed, declared
+from gmgan_lib.models import DCGANConfig, GMGANConfig
+from gmgan_lib.models.config import DEFAULT_PRESET, PRESETS
 from gmgan_lib.training.config import TrainConfig, model_config_from_json
 from gmgan_lib.training.loop import train
 from gmgan_lib.training.stopping import NonFiniteLossError, Terminated
@@ -24,30 +29,92 @@ EXIT_TERMINATED = 143   # ... and for SIGTERM (128 + 15)
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    """``train``'s flags: one per :class:`TrainConfig` field (name, default, help and choices
-    from the field), then the few that are not configuration."""
+    """``train``'s flags: one per :class:`TrainConfig` field and one per field of the model's
+    configuration (``--model.FIELD``), name, default, help and choices from the field; then the
+    few that are not configuration."""
     for f in dataclasses.fields(TrainConfig):
-        if f.metadata.get("cli", True) is False:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
-            p.add_argument(flag, action="store_true", help=f.metadata["help"])
-            continue
-        shown = "" if f.default is None else " (default: %(default)s)"
-        p.add_argument(flag, type=f.metadata.get("type", type(f.default)), default=f.default,
-                       choices=f.metadata.get("choices"), help=f.metadata["help"] + shown)
+        if f.metadata.get("cli", True) is not False:
+            _add_flag(p, f, "--" + f.name.replace("_", "-"), f.name, show_default=True)
     p.add_argument("--out", required=True, help="run directory (created if missing)")
     p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt if present")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="wall-clock budget of this session (the configuration's max_seconds)")
-    p.add_argument("--model-config", default="{}",
-                   help='architecture overrides as JSON, e.g. \'{"preset": "hybrid-cde"}\' '
-                        '(see gmgan_lib.models.config)')
     p.add_argument("--dry-run", action="store_true", help="one step, no files: check the set-up")
+    add_model_arguments(p)
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """``--model-config FILE|JSON`` and ``--model.FIELD`` for every field of
+    :class:`GMGANConfig` and :class:`DCGANConfig` (a field of the other model is refused when
+    the configuration is resolved). A flag wins over the same key in ``--model-config``."""
+    group = p.add_argument_group(
+        "architecture", "fields of the model's configuration (gmgan_lib.models): unset ones come "
+        "from --model-config, then --model.preset (GM-GAN family; the defaults shown are the "
+        "'hybrid' preset's) or the DCGAN's defaults")
+    group.add_argument("--model-config", default="{}", metavar="FILE|JSON",
+                       help='architecture overrides as a JSON object or a JSON file, e.g. '
+                            '\'{"preset": "hybrid-cde"}\'')
+    group.add_argument("--model.preset", dest="model.preset", choices=tuple(PRESETS),
+                       default=argparse.SUPPRESS,
+                       help=f"GM-GAN family: the named configuration to start from "
+                            f"(default: {DEFAULT_PRESET})")
+    seen = set()
+    for config_type, model in ((GMGANConfig, "GM-GAN"), (DCGANConfig, "gan")):
+        for f in declared(config_type):
+            if f.name in seen:
+                continue
+            seen.add(f.name)
+            shared = all(f.name in {g.name for g in declared(t)} for t in (GMGANConfig, DCGANConfig))
+            only = f.metadata.get("only")
+            prefix = "" if shared else f"{model}{f', {only} architecture' if only else ''}: "
+            _add_flag(group, f, "--model." + f.name.replace("_", "-"), "model." + f.name,
+                      show_default=False, prefix=prefix)
+
+
+def _add_flag(p: Any, f: dataclasses.Field, flag: str, dest: str, *, show_default: bool,
+              prefix: str = "") -> None:
+    """One flag from a declared field: its type, choices, number of values and help."""
+    rule: Allowed = f.metadata["allowed"]
+    help_ = prefix + f.metadata["help"]
+    if not show_default:                       # a model flag: unset means "not overridden"
+        default = argparse.SUPPRESS
+        help_ += f" (default {_shown(f.default)})"
+    elif rule.kind is bool:
+        p.add_argument(flag, action="store_true", dest=dest, help=help_)
+        return
+    else:
+        default = f.default
+        help_ += "" if f.default is None else " (default: %(default)s)"
+    kind = _parse_bool if rule.kind is bool else rule.kind
+    nargs = None if rule.length is None else ("+" if rule.length == 0 else rule.length)
+    metavar = ("{true,false}" if rule.kind is bool else None if rule.choices
+               else "X" if rule.kind is float else "N")
+    p.add_argument(flag, dest=dest, type=kind, nargs=nargs, default=default,
+                   choices=rule.choices or None, metavar=metavar, help=help_)
+
+
+def _shown(value: Any) -> str:
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value).lower() \
+        if isinstance(value, bool) else str(value)
+
+
+def _parse_bool(text: str) -> bool:
+    words = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+    if text.lower() not in words:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return words[text.lower()]
+
+
+def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The architecture the command line asks for: ``--model-config`` (a JSON object, or a file
+    holding one), then every ``--model.FIELD`` given."""
+    overrides = model_config_from_json(args.model_config)
+    flags = {k.removeprefix("model."): v for k, v in vars(args).items() if k.startswith("model.")}
+    return {**overrides, **{k: list(v) if isinstance(v, list) else v for k, v in flags.items()}}
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    model_config = model_config_from_json(args.model_config)
+    model_config = model_overrides(args)
     if args.max_minutes is not None and not args.max_minutes > 0:
         raise ValueError(f"--max-minutes must be a positive number, got {args.max_minutes!r}")
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)

@@ -74,7 +74,7 @@ class RunState:
     def new(cls, config: TrainConfig, device: torch.device) -> RunState:
         """A fresh run of ``config`` (resolved): its initial weights are a function of the seed."""
         torch.manual_seed(config.seed)
-        generator, discriminator = build(config.model, config.latent_dim, **config.model_config)
+        generator, discriminator = build(config.model_config, config.latent_dim)
         if config.spectral_norm:
             apply_spectral_norm(discriminator)
         generator.to(device)

@@ -48,32 +48,42 @@ def test_every_preset_builds_and_draws_images(preset):
     ("vae", {}, r"model must be one of \('gmgan', 'gan', 'gmgan-de', 'pdecnn-r2'\)"),
     ("gmgan", {"widht": 3}, r"unknown GM-GAN config field\(s\) \['widht'\]"),
     ("gmgan", {"preset": "huge"}, r"preset must be one of \('hybrid', 'hybrid-gd', 'hybrid-invariant', 'hybrid-cde', 'hybrid-tiny', 'pde'"),
-    ("gmgan", {"orientations": 6}, r"orientations must be a positive multiple of 4"),
-    ("gmgan", {"orientations": 8}, r"orientations must be 4 for architecture 'hybrid'"),
-    ("gmgan", {"kernel_size": (4, 5, 5)}, r"kernel_size must be 3 positive odd ints"),
-    ("gmgan", {"alpha": 0.5}, r"alpha must be in \[0.55, 1.0\]"),
-    ("gmgan", {"g_channels": (8, 8, 8)}, r"g_channels must be 2 positive ints"),
-    ("gmgan", {"preset": "pde", "g_channels": (8, 8)}, r"g_channels must be 4 positive ints"),
-    ("gmgan", {"g_channels": (8, 4.5)}, r"g_channels must be a list of ints"),
-    ("gmgan", {"g_channels": "abcd"}, r"g_channels must be a list of ints"),
-    ("gmgan", {"architecture": "mlp"}, r"architecture must be one of \('hybrid', 'pde'\)"),
-    ("gmgan", {"g_activation": "gelu"}, r"g_activation must be one of \('pde', 'pde-7x7', 'relu'\)"),
-    ("gmgan", {"d_activation": "relu"}, r"d_activation must be one of \('pde', 'pde-7x7', 'lrelu'\)"),
-    ("gmgan", {"preset": "pde", "g_activation": "relu"}, r"apply to architecture 'hybrid' only"),
+    ("gmgan", {"orientations": 6}, r"orientations must be a multiple of 4 in \[4, 64\], got 6"),
+    ("gmgan", {"orientations": 8}, r"orientations must be 4 for architecture 'hybrid' \(p4 group convolutions"),
+    ("gmgan", {"kernel_size": (4, 5, 5)}, r"kernel_size must be 3 odd integers in \[1, 15\] \(kOr, kH, kW\), got \[4, 5, 5\]"),
+    ("gmgan", {"alpha": 0.5}, r"alpha must be a number in \[0.55, 1.0\], got 0.5"),
+    ("gmgan", {"g_channels": (8, 8, 8)}, r"g_channels must be 2 integers in \[1, 4096\] \(the two block widths\) for architecture 'hybrid'"),
+    ("gmgan", {"preset": "pde", "g_channels": (8, 8)}, r"g_channels must be 4 integers in \[1, 4096\] \(lift, CDE1, CDE2, CDE3\)"),
+    ("gmgan", {"g_channels": (8, 4.5)}, r"g_channels must be a list of integers in \[1, 4096\], got \[8, 4.5\]"),
+    ("gmgan", {"g_channels": "abcd"}, r"g_channels must be a list of integers in \[1, 4096\], got 'abcd'"),
+    ("gmgan", {"architecture": "mlp"}, r"architecture must be one of hybrid, pde, got 'mlp'"),
+    ("gmgan", {"g_activation": "gelu"}, r"g_activation must be one of pde, pde-7x7, relu, got 'gelu'"),
+    ("gmgan", {"d_activation": "relu"}, r"d_activation must be one of pde, pde-7x7, lrelu, got 'relu'"),
+    ("gmgan", {"preset": "pde", "g_activation": "relu"}, r"g_activation must be 'pde' for architecture 'pde' \(a 'pde' network is made of PDE layers"),
     ("gmgan", {"d_batch_norm": 1}, r"d_batch_norm must be True or False"),
-    ("gan", {"g_width": 7}, r"g_width must be a positive even int"),
+    ("gan", {"g_width": 7}, r"g_width must be an even integer in \[2, 16384\], got 7"),
     ("gan", {"d_batch_norm": "no"}, r"d_batch_norm must be True or False"),
-    ("gmgan", {"group": "se3"}, r"group must be one of \('m2', 'r2'\)"),
+    ("gmgan", {"group": "se3"}, r"group must be one of m2, r2, got 'se3'"),
     ("gmgan-de", {"convection": True}, r"model 'gmgan-de' fixes convection=False"),
-    ("gan", {"width": 64}, r"unknown config for model 'gan': \['width'\]"),
+    ("gan", {"width": 64}, r"unknown DCGAN config field\(s\) \['width'\]; valid fields: \['g_width', 'd_width', 'd_batch_norm'\]"),
     # Issue 16: values that allocated terabytes or failed with a message naming nothing.
-    ("gmgan", {"g_channels": [99999999, 4]}, r"g_channels must be ints of at most 4096"),
-    ("gmgan", {"kernel_size": [3, 99, 3]}, r"kernel_size entries must be at most 15"),
-    ("gmgan", {"preset": "pde", "orientations": 4096}, r"orientations must be at most 64"),
+    ("gmgan", {"g_channels": [99999999, 4]}, r"g_channels must be a list of integers in \[1, 4096\], got \[99999999, 4\]"),
+    ("gmgan", {"kernel_size": [3, 99, 3]}, r"kernel_size must be 3 odd integers in \[1, 15\] \(kOr, kH, kW\), got \[3, 99, 3\]"),
+    ("gmgan", {"preset": "pde", "orientations": 4096}, r"orientations must be a multiple of 4 in \[4, 64\], got 4096"),
     ("gmgan", {"alpha": "x"}, r"alpha must be a number in \[0.55, 1.0\], got 'x'"),
-    ("gmgan", {"kernel_size": -3}, r"kernel_size must be a list of ints, got -3"),
-    ("gan", {"g_width": 10**9}, r"g_width must be a positive even int \(at most 16384\)"),
+    ("gmgan", {"kernel_size": -3}, r"kernel_size must be 3 odd integers in \[1, 15\] \(kOr, kH, kW\), got -3"),
+    ("gan", {"g_width": 10**9}, r"g_width must be an even integer in \[2, 16384\], got 1000000000"),
     ("gmgan", {"preset": []}, r"preset must be one of"),      # found by tests/test_cli_fuzz.py
+    ("gmgan", {"alpha": float("nan")}, r"alpha must be a number in \[0.55, 1.0\], got nan"),
+    # A field the architecture does not read is refused, not ignored (issue 26).
+    ("gmgan", {"lift_kernel": 3}, r"lift_kernel must be 5 for architecture 'hybrid' \(it applies "
+                                  r"to architecture 'pde' only\), got 3"),
+    ("gmgan", {"g_seed_channels": 8}, r"g_seed_channels must be 32 for architecture 'hybrid'"),
+    ("gmgan", {"preset": "pde", "d_minibatch_std": True},
+     r"d_minibatch_std must be False for architecture 'pde' \(it applies to architecture "
+     r"'hybrid' only\), got True"),
+    ("gmgan", {"preset": "pde", "g_projection": "mean"}, r"g_projection must be 'max' for "
+                                                         r"architecture 'pde'"),
 ])
 def test_bad_configs_are_rejected_naming_the_parameter(name, config, match):
     with pytest.raises(ValueError, match=match):
@@ -86,16 +96,16 @@ def test_bad_latent_dim():
 
 
 def test_a_model_too_large_for_the_memory_is_refused_with_the_estimate():
-    from gmgan_lib.models import check_memory, resolve_config
+    from gmgan_lib.models import check_memory, resolve
 
-    config = resolve_config("gmgan")
-    check_memory("gmgan", 100, config, training=True)              # fits this machine
+    config = resolve("gmgan")
+    check_memory(config, 100, training=True)              # fits this machine
     # 700,738 parameters x 4 copies x 4 bytes = 11.2 MB: refused in 10 MB, not in 12 MB.
     with pytest.raises(ValueError, match=r"at least 0\.0 GiB for its weights, gradients and Adam "
                                          r"moments \(661,377 generator \+ 39,361 discriminator"):
-        check_memory("gmgan", 100, config, training=True, memory=10 * 2**20)
-    check_memory("gmgan", 100, config, training=True, memory=12 * 2**20)
-    check_memory("gmgan", 100, config, training=False, memory=3 * 2**20)   # weights of G only
+        check_memory(config, 100, training=True, memory=10 * 2**20)
+    check_memory(config, 100, training=True, memory=12 * 2**20)
+    check_memory(config, 100, training=False, memory=3 * 2**20)   # weights of G only
 
 
 def test_the_issues_huge_configuration_is_refused_before_any_work(tmp_path, capsys):

@@ -90,9 +90,11 @@ def test_the_preset_uses_the_prior_on_both_sides():
 
 @pytest.mark.parametrize("config, message", [
     ({"d_pool": "median"}, "d_pool must be one of"),
-    ({"d_pool": "mean"}, "applies to d_head 'invariant' only"),
+    ({"d_pool": "mean"}, "d_pool must be 'max' for d_head 'linear' \\(it applies to d_head "
+                         "'invariant' only"),
     ({"g_random_turn": "yes"}, "g_random_turn must be True or False"),
-    ({"preset": "pde-tiny", "g_random_turn": True}, "apply to architecture 'hybrid' only"),
+    ({"preset": "pde-tiny", "g_random_turn": True}, "g_random_turn must be False for architecture "
+                                                     "'pde' \\(it applies to architecture 'hybrid' only"),
 ])
 def test_bad_prior_options_are_refused_naming_the_field(config, message):
     with pytest.raises(ValueError, match=message):

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gmgan_lib.models import PRESETS, GMGANConfig
 from gmgan_lib.training.config import TrainConfig
 from gmgan_lib.training.state import RunState, rng_state
 
@@ -69,8 +70,11 @@ def test_validation_leaves_the_configuration_as_it_was():
     assert config.model_config == {"preset": "hybrid-gd"}
     resolved = config.resolved()
     assert config.model_config == {"preset": "hybrid-gd"}
-    assert resolved.model_config["d_activation"] == "pde" and "preset" not in resolved.model_config
+    assert isinstance(resolved.model_config, GMGANConfig)          # typed, complete
+    assert resolved.model_config == PRESETS["hybrid-gd"]
     assert resolved.resolved() == resolved            # resolving twice changes nothing
+    # What checkpoints store is the plain dict, and it comes back as the same object.
+    assert TrainConfig.from_dict(resolved.to_dict()) == resolved
 
 
 def test_parameter_counts_add_up():

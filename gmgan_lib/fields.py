@@ -1,0 +1,165 @@
+"""Configuration fields that say what they allow: one declaration, one validator, one error.
+
+A field of a configuration dataclass (:class:`gmgan_lib.models.GMGANConfig`,
+:class:`gmgan_lib.training.TrainConfig`, ...) is declared with :func:`option`: its default, a
+help string (the documentation of its command-line flag) and the values it allows (an
+:class:`Allowed`). :func:`check` reads those declarations and refuses a bad value with one
+format, which names the field, what is allowed and the value::
+
+    kernel_size must be 3 odd ints in [1, 15] (kOr, kH, kW), got [4, 5, 5]
+
+The command line reads the same declarations (:mod:`gmgan_lib.training.cli`), so a flag's type,
+choices and help cannot drift from what the configuration accepts. Rules that tie two fields
+together (the number of widths an architecture has) stay with their configuration, in the same
+error format (:func:`refuse`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+_KINDS = (bool, int, float, str)
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """The values a field accepts.
+
+    ``kind``: ``bool``, ``int``, ``float`` (an int is accepted too; never NaN or infinity) or
+    ``str``; ``choices`` for a string; ``low``/``high`` the closed bounds of a number
+    (``low_open``, ``high_open``: that bound itself excluded); ``odd``, ``even`` or ``multiple_of`` for an int; ``length``: a list of that many values (``0``: a
+    list of at least one); ``optional``: None is allowed too; ``note`` is printed after the
+    description (what the entries mean)."""
+
+    kind: type
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    odd: bool = False
+    even: bool = False
+    multiple_of: int = 1
+    length: int | None = None
+    optional: bool = False
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise TypeError(f"kind must be one of {_KINDS}, got {self.kind!r}")
+
+    # -- what it accepts --------------------------------------------------------------------
+    def admits(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if self.length is None:
+            return self._admits_one(value)
+        return (isinstance(value, (list, tuple)) and len(value) >= 1
+                and (self.length == 0 or len(value) == self.length)
+                and all(self._admits_one(v) for v in value))
+
+    def _admits_one(self, value: Any) -> bool:
+        if self.kind is bool:
+            return isinstance(value, bool)
+        if self.kind is str:
+            return isinstance(value, str) and (not self.choices or value in self.choices)
+        numeric = (int,) if self.kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, numeric):
+            return False
+        if not math.isfinite(value):      # NaN compares False with every bound: refuse it here
+            return False
+        if (self.odd and value % 2 != 1 or self.even and value % 2 != 0
+                or self.multiple_of > 1 and value % self.multiple_of != 0):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    # -- how it is said -----------------------------------------------------------------------
+    def describe(self) -> str:
+        """What is allowed, in words (the middle of the error message)."""
+        if self.kind is bool:
+            words = "True or False"
+        elif self.kind is str:
+            words = f"one of {', '.join(self.choices)}" if self.choices else "a string"
+        else:
+            noun = "number" if self.kind is float else "integer"
+            parity = "odd " if self.odd else "even " if self.even else ""
+            if self.multiple_of > 1:           # (for single values: "a multiple of 4")
+                noun = f"multiple of {self.multiple_of}"
+            if self.length is None:
+                head = parity + noun
+                head = ("an " if head[0] in "aeiou" else "a ") + head
+            else:
+                head = ("a list of " if self.length == 0 else f"{self.length} ") + parity + noun + "s"
+            words = head + self._range()
+        if self.optional:
+            words += " or None"
+        return f"{words} {self.note}" if self.note else words
+
+    def _range(self) -> str:
+        if self.low is None and self.high is None:
+            return ""
+        if self.high is None:
+            return f" {'>' if self.low_open else '>='} {_number(self.low)}"
+        if self.low is None:
+            return f" <= {_number(self.high)}"
+        return f" in {'(' if self.low_open else '['}{_number(self.low)}, {_number(self.high)}{')' if self.high_open else ']'}"
+
+
+def _number(x: float) -> str:
+    return f"{x:,}" if isinstance(x, int) and x >= 10**5 else str(x)
+
+
+def option(default: Any, help: str, allowed: Allowed | None = None, **cli: Any) -> Any:
+    """A dataclass field with its help string and what it allows (``allowed``; by default the
+    kind of ``default``, any value of it). ``cli`` goes to the command line's derivation:
+    ``cli=False`` for a field that no flag sets."""
+    if allowed is None:
+        allowed = Allowed(type(default))
+    return dataclasses.field(default=default, metadata={"help": help, "allowed": allowed, **cli})
+
+
+def allowed(config_type: type, name: str) -> Allowed:
+    """The declaration of field ``name`` of the dataclass ``config_type``."""
+    return {f.name: f for f in dataclasses.fields(config_type)}[name].metadata["allowed"]
+
+
+def declared(config_type: type) -> list[dataclasses.Field]:
+    """The fields of ``config_type`` declared with :func:`option`, in order."""
+    return [f for f in dataclasses.fields(config_type) if "allowed" in f.metadata]
+
+
+def refuse(name: str, what: str, value: Any) -> ValueError:
+    """The one error format: ``NAME must be WHAT, got VALUE``."""
+    shown = list(value) if isinstance(value, tuple) else value
+    return ValueError(f"{name} must be {what}, got {shown!r}")
+
+
+def normalise(config: Any) -> None:
+    """Lists become tuples in the list-valued fields of a frozen dataclass (a JSON round trip
+    turns tuples into lists); called by ``__post_init__`` before :func:`check`."""
+    for f in declared(type(config)):
+        value = getattr(config, f.name)
+        if f.metadata["allowed"].length is not None and isinstance(value, list):
+            object.__setattr__(config, f.name, tuple(value))
+
+
+def check(config: Any) -> None:
+    """Refuse the first field of ``config`` whose value its declaration does not allow, with
+    :func:`refuse`'s message."""
+    for f in declared(type(config)):
+        rule: Allowed = f.metadata["allowed"]
+        value = getattr(config, f.name)
+        if not rule.admits(value):
+            raise refuse(f.name, rule.describe(), value)
+
+
+def unknown_fields(config_type: type, given: Any, what: str) -> None:
+    """Refuse keys of ``given`` that are not fields of ``config_type`` (``what`` names it)."""
+    names = [f.name for f in dataclasses.fields(config_type)]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {what} field(s) {unknown}; valid fields: {names}")
