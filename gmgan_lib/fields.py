@@ -78,23 +78,39 @@ class Allowed:
         return self.high is None or (value < self.high if self.high_open else value <= self.high)
 
     # -- how it is said -----------------------------------------------------------------------
-    def describe(self) -> str:
-        """What is allowed, in words (the middle of the error message)."""
+    def describe(self, value: Any = None) -> str:
+        """What is allowed, in words (the middle of the error message). For a count (a positive
+        integer) the upper bound is named only to a ``value`` above it: "a positive integer"
+        says more to whoever typed 0 than "an integer in [1, 1,000,000,000]"."""
         if self.kind is bool:
             words = "True or False"
         elif self.kind is str:
             words = f"one of {', '.join(self.choices)}" if self.choices else "a string"
         else:
-            noun = "number" if self.kind is float else "integer"
+            noun = "finite number" if self.kind is float else "integer"
             parity = "odd " if self.odd else "even " if self.even else ""
             if self.multiple_of > 1:           # (for single values: "a multiple of 4")
                 noun = f"multiple of {self.multiple_of}"
+            counting = (self.kind is int and self.low == 1 and not self.low_open and not parity
+                        and self.multiple_of == 1)
+            if counting:                       # "a positive integer (at most 4,096)"
+                noun = "positive " + noun
             if self.length is None:
                 head = parity + noun
                 head = ("an " if head[0] in "aeiou" else "a ") + head
             else:
                 head = ("a list of " if self.length == 0 else f"{self.length} ") + parity + noun + "s"
-            words = head + self._range()
+            too_large = (self.length is None and isinstance(value, int) and not isinstance(value, bool)
+                         and self.high is not None and value > self.high)
+            if counting and too_large:
+                words = f"at most {_number(self.high)}"
+            elif counting:
+                words = head + ("" if self.high is None or self.length is None
+                                else f" (at most {_number(self.high)})")
+            elif self.kind is float and self.low is not None and self.high is not None:
+                words = self._range().strip()          # "in [0.55, 1.0]": a range is a number
+            else:
+                words = head + self._range()
         if self.optional:
             words += " or None"
         return f"{words} {self.note}" if self.note else words
@@ -110,7 +126,7 @@ class Allowed:
 
 
 def _number(x: float) -> str:
-    return f"{x:,}" if isinstance(x, int) and x >= 10**5 else str(x)
+    return f"{x:,}" if isinstance(x, int) and x >= 10**4 else str(x)
 
 
 def option(default: Any, help: str, allowed: Allowed | None = None, **cli: Any) -> Any:
@@ -133,9 +149,11 @@ def declared(config_type: type) -> list[dataclasses.Field]:
 
 
 def refuse(name: str, what: str, value: Any) -> ValueError:
-    """The one error format: ``NAME must be WHAT, got VALUE``."""
+    """The one error format: ``NAME must be WHAT, got VALUE`` (``; got`` after a list of
+    choices, which has commas of its own)."""
     shown = list(value) if isinstance(value, tuple) else value
-    return ValueError(f"{name} must be {what}, got {shown!r}")
+    glue = ";" if what.startswith("one of ") else ","
+    return ValueError(f"{name} must be {what}{glue} got {shown!r}")
 
 
 def normalise(config: Any) -> None:
@@ -154,7 +172,7 @@ def check(config: Any) -> None:
         rule: Allowed = f.metadata["allowed"]
         value = getattr(config, f.name)
         if not rule.admits(value):
-            raise refuse(f.name, rule.describe(), value)
+            raise refuse(f.name, rule.describe(value), value)
 
 
 def unknown_fields(config_type: type, given: Any, what: str) -> None:

@@ -208,7 +208,7 @@ def write_gap(snapshot: Path, target: Path) -> int:
 
 def collect(all_runs: list[Run], out: Path, results: Path, steps: int) -> int:
     """Write the figures of every run evaluated at ``steps`` into ``results``; how many."""
-    from gmgan_lib.models import build, count_parameters
+    from gmgan_lib.models import build, count_parameters, from_saved
 
     rows = json.loads(results.read_text()) if results.exists() else {}
     for run in all_runs:
@@ -229,7 +229,7 @@ def collect(all_runs: list[Run], out: Path, results: Path, steps: int) -> int:
                           **{k: v for k, v in json.loads(g.read_text()).items() if k != "step"}})
         state = load_checkpoint(folder / "snapshots" / f"{snapshot_name(steps)}.pt")
         data = json.loads(final.read_text())
-        pair = build(run.model, **state["config"]["model_config"])
+        pair = build(from_saved(run.model, state["config"]["model_config"]))
         rows[run.name] = {"row": run.row, "model": run.model, "augment": run.augment,
                           "dataset": run.dataset, "fraction": run.fraction, "seed": run.seed,
                           "model_config": run.model_config, "steps": state["step"],

@@ -53,14 +53,14 @@ def pde_activity(run: Path) -> str:
     """Share of dilation/erosion outputs that differ from their input, in G and in D."""
     import torch
 
-    from gmgan_lib.models import build
+    from gmgan_lib.models import build, from_saved
     from gmgan_lib.nn import DilationM2, DilationR2, ErosionM2, ErosionR2
 
     state = load_checkpoint(run / "checkpoint.pt")
     cfg = state["config"]
     if "discriminator" not in state or cfg["model"] == "gan":
         return "-"
-    G, D = build(cfg["model"], cfg["latent_dim"], **cfg["model_config"])
+    G, D = build(from_saved(cfg["model"], cfg["model_config"]), cfg["latent_dim"])
     G.load_state_dict(state["generator"])
     try:
         D.load_state_dict(state["discriminator"])

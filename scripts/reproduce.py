@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from gmgan_lib.files import atomic_write, atomic_write_text, record_sha256, sha256_bytes  # noqa: E402
-from gmgan_lib.models import build, count_parameters  # noqa: E402
+from gmgan_lib.models import build, count_parameters, from_saved  # noqa: E402
 
 OPTIMISER = ["--lr", "4e-4", "--beta1", "0.0", "--beta2", "0.9"]   # the demo's, for both models
 
@@ -178,7 +178,7 @@ def collect(runs: list[Run], out: Path, results: Path) -> int:
             curve.append({"minutes": round(s["seconds"] / 60, 2), "steps": s["step"],
                           "fid": m["fid"], "kl": m["kl"], "mnist_score": m["mnist_score"]})
         data = json.loads(evaluation.read_text())
-        pair = build(run.model, **state["config"]["model_config"])
+        pair = build(from_saved(run.model, state["config"]["model_config"]))
         rows[run.name] = {"model": run.model, "dataset": run.dataset, "fraction": run.fraction,
                           "seed": run.seed, "model_config": run.model_config,
                           "steps": state["step"], "seconds": round(state["seconds"], 1),

@@ -62,17 +62,23 @@ MODEL_CONFIGS = st.one_of(
                               st.lists(st.integers(-5, 10**9), max_size=5)),
                     max_size=3).map(lambda d: __import__("json").dumps(d)))
 
+# The architecture's flags (issue 26): every field of both model configurations and the preset.
+MODEL_FLAGS = ["preset", "architecture", "group", "orientations", "g-channels", "kernel-size",
+               "alpha", "convection", "d-head", "d-pool", "lift-kernel", "g-random-turn",
+               "metric-init-scale", "g-width", "d-batch-norm"]
+
 FLAGS = {
     "train": ["--epochs", "--batch-size", "--latent-dim", "--max-steps", "--data-fraction",
               "--seed", "--checkpoint-every", "--log-every", "--lr", "--lr-d", "--beta1",
               "--beta2", "--r1", "--d-steps", "--max-minutes", "--loss", "--model", "--dataset",
-              "--device"],
+              "--device", *[f"--model.{name}" for name in MODEL_FLAGS]],
     "sample": ["--n", "--seed", "--device"],
     "evaluate": ["--n", "--seeds", "--batch-size", "--device", "--dataset"],
     "train-classifier": ["--epochs", "--batch-size", "--lr", "--seed", "--threads",
                          "--max-degrees", "--dataset"],
     "demo": ["--minutes", "--steps", "--max-steps", "--batch-size", "--data-fraction",
-             "--eval-n", "--seed", "--threads", "--lr"],
+             "--eval-n", "--seed", "--threads", "--lr",
+             *[f"--model.{name}" for name in MODEL_FLAGS]],
 }
 
 

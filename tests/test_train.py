@@ -406,14 +406,14 @@ def no_work(monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["--batch-size", "0"], "batch_size must be a positive integer, got 0"),
     (["--epochs", "-1"], "epochs must be a positive integer, got -1"),
-    (["--data-fraction", "0"], r"data_fraction must be a number in \(0, 1\], got 0.0"),
-    (["--data-fraction", "1.5"], r"data_fraction must be a number in \(0, 1\], got 1.5"),
+    (["--data-fraction", "0"], r"data_fraction must be in \(0, 1\], got 0.0"),
+    (["--data-fraction", "1.5"], r"data_fraction must be in \(0, 1\], got 1.5"),
     (["--max-steps", "0"], "max_steps must be a positive integer"),
     (["--checkpoint-every", "0"], "checkpoint_every must be a positive integer"),
     (["--latent-dim", "0"], "latent_dim must be a positive integer"),
     (["--seed", "-3"], r"seed must be an integer in \[0, "),
     (["--model-config", "{oops"], "--model-config must be a JSON object"),
-    (["--model-config", '{"orientations": 6}'], "orientations must be a positive multiple of 4"),
+    (["--model-config", '{"orientations": 6}'], r"orientations must be a multiple of 4 in \[4, 64\], got 6"),
     (["--max-minutes", "0"], "--max-minutes must be a positive number"),
     (["--lr-d", "0"], r"lr_d must be in \(0.0, 3.40282[0-9.e+]*\), got 0.0"),
     (["--beta1", "1"], r"beta1 must be in \[0.0, 1.0\), got 1.0"),
@@ -622,6 +622,21 @@ def test_every_config_field_has_a_flag_with_the_fields_default_and_help():
     args = parser.parse_args(["--out", "x", "--spectral-norm", "--lr-d", "1e-3", "--max-minutes", "2"])
     config = config_from_args(args)
     assert config.spectral_norm is True and config.lr_d == 1e-3 and config.max_seconds == 120.0
+
+
+def test_a_run_resolves_its_architecture_once(tmp_path, monkeypatch):
+    # Issue 26: from the overrides to the networks, the model's configuration is built and
+    # checked once (it was built three times per run, and its dict re-checked in between).
+    from gmgan_lib.models import GMGANConfig
+
+    built = []
+    original = GMGANConfig.__post_init__
+    monkeypatch.setattr(GMGANConfig, "__post_init__", lambda self: (built.append(1), original(self)))
+    train(cfg(model="gmgan", model_config={**TINY_GM, "alpha": 0.7}, max_steps=2), tmp_path / "run",
+          verbose=False)
+    assert len(built) == 1
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["model_config"]
+    assert saved["alpha"] == 0.7 and saved["kernel_size"] == [3, 3, 3]    # JSON as before
 
 
 # ------------------------------------------------------------------------------ issue 28

@@ -111,7 +111,8 @@ class GMGANConfig:
                               "'pde-7x7') or the DCGAN's LeakyReLU",
                               Allowed(str, D_ACTIVATIONS), unused="pde",
                               why="a 'pde' network is made of PDE layers throughout")
-    d_batch_norm: bool = _only("hybrid", True, "batch norm in D's middle block")
+    d_batch_norm: bool = _only("hybrid", True, "batch norm in D's middle block (False: usual "
+                                               "with spectral norm)")
     g_projection: str = _only("hybrid", "max", "G's last map to the image: max or mean over "
                               "the orientations", Allowed(str, PROJECTIONS))
     metric_init_scale: float = option(2.0, "initial metrics x this (larger: a milder "
@@ -134,8 +135,8 @@ class GMGANConfig:
         count, what = _WIDTH_COUNTS[self.architecture]
         for name in ("g_channels", "d_channels"):
             if len(getattr(self, name)) != count:
-                raise refuse(name, f"{count} integers in [1, {MAX_CHANNELS}] ({what}) for "
-                                   f"architecture {self.architecture!r}", getattr(self, name))
+                raise refuse(name, f"{count} positive integers ({what}) for architecture "
+                                   f"{self.architecture!r}", getattr(self, name))
         for f in declared(GMGANConfig):
             only, value = f.metadata.get("only"), getattr(self, f.name)
             if only not in (None, self.architecture) and value != f.metadata["unused"]:

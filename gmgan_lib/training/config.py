@@ -99,7 +99,7 @@ class TrainConfig:
                                          "included", Allowed(int, low=1, high=MAX_COUNT,
                                                              optional=True))
     data_fraction: float = option(1.0, "train on a fixed class-stratified subset",
-                                  Allowed(float, low=0.0, low_open=True, high=1.0))
+                                  Allowed(float, low=0, low_open=True, high=1))
     seed: int = option(0, "training seed", Allowed(int, low=0, high=MAX_SEED))
     device: str = option("auto", "where to train", Allowed(str, DEVICES))
     checkpoint_every: int = option(1000, "steps between checkpoints; one is also written at "
@@ -119,7 +119,7 @@ class TrainConfig:
     loss: str = option("bce", "GAN loss: non-saturating BCE, hinge, relativistic average",
                        Allowed(str, LOSSES))
     r1: float = option(0.0, "weight gamma of the R1 penalty (gamma/2) E|grad D(x)|^2 on real "
-                            "images (0: off)", Allowed(float, low=0.0))
+                            "images (0: off)", Allowed(float, low=0, note="(0: no penalty)"))
     d_steps: int = option(1, "D updates per G update, each on its own real batch", _COUNT)
     spectral_norm: bool = option(False, "spectral norm on every weight of D")
     augment: str = option("none", "augment every image D sees, real and fake, in both updates: "

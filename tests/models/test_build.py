@@ -1,4 +1,8 @@
 """build(name): the four model names, the config that rebuilds them, and clear errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -51,30 +55,30 @@ def test_every_preset_builds_and_draws_images(preset):
     ("gmgan", {"orientations": 6}, r"orientations must be a multiple of 4 in \[4, 64\], got 6"),
     ("gmgan", {"orientations": 8}, r"orientations must be 4 for architecture 'hybrid' \(p4 group convolutions"),
     ("gmgan", {"kernel_size": (4, 5, 5)}, r"kernel_size must be 3 odd integers in \[1, 15\] \(kOr, kH, kW\), got \[4, 5, 5\]"),
-    ("gmgan", {"alpha": 0.5}, r"alpha must be a number in \[0.55, 1.0\], got 0.5"),
-    ("gmgan", {"g_channels": (8, 8, 8)}, r"g_channels must be 2 integers in \[1, 4096\] \(the two block widths\) for architecture 'hybrid'"),
-    ("gmgan", {"preset": "pde", "g_channels": (8, 8)}, r"g_channels must be 4 integers in \[1, 4096\] \(lift, CDE1, CDE2, CDE3\)"),
-    ("gmgan", {"g_channels": (8, 4.5)}, r"g_channels must be a list of integers in \[1, 4096\], got \[8, 4.5\]"),
-    ("gmgan", {"g_channels": "abcd"}, r"g_channels must be a list of integers in \[1, 4096\], got 'abcd'"),
-    ("gmgan", {"architecture": "mlp"}, r"architecture must be one of hybrid, pde, got 'mlp'"),
-    ("gmgan", {"g_activation": "gelu"}, r"g_activation must be one of pde, pde-7x7, relu, got 'gelu'"),
-    ("gmgan", {"d_activation": "relu"}, r"d_activation must be one of pde, pde-7x7, lrelu, got 'relu'"),
+    ("gmgan", {"alpha": 0.5}, r"alpha must be in \[0.55, 1.0\], got 0.5"),
+    ("gmgan", {"g_channels": (8, 8, 8)}, r"g_channels must be 2 positive integers \(the two block widths\) for architecture 'hybrid'"),
+    ("gmgan", {"preset": "pde", "g_channels": (8, 8)}, r"g_channels must be 4 positive integers \(lift, CDE1, CDE2, CDE3\)"),
+    ("gmgan", {"g_channels": (8, 4.5)}, r"g_channels must be a list of positive integers \(at most 4096\), got \[8, 4.5\]"),
+    ("gmgan", {"g_channels": "abcd"}, r"g_channels must be a list of positive integers \(at most 4096\), got 'abcd'"),
+    ("gmgan", {"architecture": "mlp"}, r"architecture must be one of hybrid, pde; got 'mlp'"),
+    ("gmgan", {"g_activation": "gelu"}, r"g_activation must be one of pde, pde-7x7, relu; got 'gelu'"),
+    ("gmgan", {"d_activation": "relu"}, r"d_activation must be one of pde, pde-7x7, lrelu; got 'relu'"),
     ("gmgan", {"preset": "pde", "g_activation": "relu"}, r"g_activation must be 'pde' for architecture 'pde' \(a 'pde' network is made of PDE layers"),
     ("gmgan", {"d_batch_norm": 1}, r"d_batch_norm must be True or False"),
-    ("gan", {"g_width": 7}, r"g_width must be an even integer in \[2, 16384\], got 7"),
+    ("gan", {"g_width": 7}, r"g_width must be an even integer in \[2, 16,384\], got 7"),
     ("gan", {"d_batch_norm": "no"}, r"d_batch_norm must be True or False"),
-    ("gmgan", {"group": "se3"}, r"group must be one of m2, r2, got 'se3'"),
+    ("gmgan", {"group": "se3"}, r"group must be one of m2, r2; got 'se3'"),
     ("gmgan-de", {"convection": True}, r"model 'gmgan-de' fixes convection=False"),
     ("gan", {"width": 64}, r"unknown DCGAN config field\(s\) \['width'\]; valid fields: \['g_width', 'd_width', 'd_batch_norm'\]"),
     # Issue 16: values that allocated terabytes or failed with a message naming nothing.
-    ("gmgan", {"g_channels": [99999999, 4]}, r"g_channels must be a list of integers in \[1, 4096\], got \[99999999, 4\]"),
+    ("gmgan", {"g_channels": [99999999, 4]}, r"g_channels must be a list of positive integers \(at most 4096\), got \[99999999, 4\]"),
     ("gmgan", {"kernel_size": [3, 99, 3]}, r"kernel_size must be 3 odd integers in \[1, 15\] \(kOr, kH, kW\), got \[3, 99, 3\]"),
     ("gmgan", {"preset": "pde", "orientations": 4096}, r"orientations must be a multiple of 4 in \[4, 64\], got 4096"),
-    ("gmgan", {"alpha": "x"}, r"alpha must be a number in \[0.55, 1.0\], got 'x'"),
+    ("gmgan", {"alpha": "x"}, r"alpha must be in \[0.55, 1.0\], got 'x'"),
     ("gmgan", {"kernel_size": -3}, r"kernel_size must be 3 odd integers in \[1, 15\] \(kOr, kH, kW\), got -3"),
-    ("gan", {"g_width": 10**9}, r"g_width must be an even integer in \[2, 16384\], got 1000000000"),
+    ("gan", {"g_width": 10**9}, r"g_width must be an even integer in \[2, 16,384\], got 1000000000"),
     ("gmgan", {"preset": []}, r"preset must be one of"),      # found by tests/test_cli_fuzz.py
-    ("gmgan", {"alpha": float("nan")}, r"alpha must be a number in \[0.55, 1.0\], got nan"),
+    ("gmgan", {"alpha": float("nan")}, r"alpha must be in \[0.55, 1.0\], got nan"),
     # A field the architecture does not read is refused, not ignored (issue 26).
     ("gmgan", {"lift_kernel": 3}, r"lift_kernel must be 5 for architecture 'hybrid' \(it applies "
                                   r"to architecture 'pde' only\), got 3"),
@@ -117,3 +121,20 @@ def test_the_issues_huge_configuration_is_refused_before_any_work(tmp_path, caps
     err = capsys.readouterr().err
     assert rc == 2 and "needs at least 800.0 GiB" in err and "use a smaller latent_dim" in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+COMMITTED = sorted((Path(__file__).resolve().parents[2] / "data" / "checkpoints").rglob("*.pt"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)
+def test_committed_checkpoints_read_back_as_typed_configurations_unchanged(path):
+    # Issue 26: the typed configuration reads every committed checkpoint (0.1.0 ones included),
+    # and writes back the very fields it stored (plus those added since, at their older values).
+    from gmgan_lib.checkpoint import load_checkpoint
+    from gmgan_lib.models import from_saved
+
+    config = load_checkpoint(path, require=("config",))["config"]
+    typed = from_saved(config["model"], config["model_config"])
+    written = typed.to_dict()
+    assert {k: written[k] for k in config["model_config"]} == config["model_config"]
+    assert from_saved(config["model"], written) == typed
