@@ -415,7 +415,7 @@ def no_work(monkeypatch):
     (["--model-config", "{oops"], "--model-config must be a JSON object"),
     (["--model-config", '{"orientations": 6}'], r"orientations must be a multiple of 4 in \[4, 64\], got 6"),
     (["--max-minutes", "0"], "--max-minutes must be a positive number"),
-    (["--lr-d", "0"], r"lr_d must be in \(0.0, 3.40282[0-9.e+]*\), got 0.0"),
+    (["--lr-d", "0"], r"lr_d must be in \(0.0, 3.40282[0-9.e+]*\) or None, got 0.0"),
     (["--beta1", "1"], r"beta1 must be in \[0.0, 1.0\), got 1.0"),
     (["--beta2", "0"], r"beta2 must be in \(0.0, 1.0\), got 0.0"),
     (["--r1", "-1"], r"r1 must be a finite number >= 0 \(0: no penalty\), got -1.0"),
