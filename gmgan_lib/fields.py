@@ -29,9 +29,10 @@ class Allowed:
 
     ``kind``: ``bool``, ``int``, ``float`` (an int is accepted too; never NaN or infinity) or
     ``str``; ``choices`` for a string; ``low``/``high`` the closed bounds of a number
-    (``low_open``, ``high_open``: that bound itself excluded); ``odd``, ``even`` or ``multiple_of`` for an int; ``length``: a list of that many values (``0``: a
-    list of at least one); ``optional``: None is allowed too; ``note`` is printed after the
-    description (what the entries mean)."""
+    (``low_open``, ``high_open``: that bound itself excluded); ``odd``, ``even`` or
+    ``multiple_of`` for an int; ``length``: a list of that many values (``0``: a list of at
+    least one); ``optional``: None is allowed too; ``note`` is printed after the description
+    (what the entries mean)."""
 
     kind: type
     choices: tuple[str, ...] = ()
@@ -79,41 +80,42 @@ class Allowed:
 
     # -- how it is said -----------------------------------------------------------------------
     def describe(self, value: Any = None) -> str:
-        """What is allowed, in words (the middle of the error message). For a count (a positive
-        integer) the upper bound is named only to a ``value`` above it: "a positive integer"
-        says more to whoever typed 0 than "an integer in [1, 1,000,000,000]"."""
+        """What is allowed, in words (the middle of the error message); ``value`` is the
+        refused one (see :meth:`_numbers`)."""
         if self.kind is bool:
             words = "True or False"
         elif self.kind is str:
             words = f"one of {', '.join(self.choices)}" if self.choices else "a string"
         else:
-            noun = "finite number" if self.kind is float else "integer"
-            parity = "odd " if self.odd else "even " if self.even else ""
-            if self.multiple_of > 1:           # (for single values: "a multiple of 4")
-                noun = f"multiple of {self.multiple_of}"
-            counting = (self.kind is int and self.low == 1 and not self.low_open and not parity
-                        and self.multiple_of == 1)
-            if counting:                       # "a positive integer (at most 4,096)"
-                noun = "positive " + noun
-            if self.length is None:
-                head = parity + noun
-                head = ("an " if head[0] in "aeiou" else "a ") + head
-            else:
-                head = ("a list of " if self.length == 0 else f"{self.length} ") + parity + noun + "s"
-            too_large = (self.length is None and isinstance(value, int) and not isinstance(value, bool)
-                         and self.high is not None and value > self.high)
-            if counting and too_large:
-                words = f"at most {_number(self.high)}"
-            elif counting:
-                words = head + ("" if self.high is None or self.length is None
-                                else f" (at most {_number(self.high)})")
-            elif self.kind is float and self.low is not None and self.high is not None:
-                words = self._range().strip()          # "in [0.55, 1.0]": a range is a number
-            else:
-                words = head + self._range()
+            words = self._numbers(value)
         if self.optional:
             words += " or None"
         return f"{words} {self.note}" if self.note else words
+
+    def _numbers(self, value: Any) -> str:
+        """"a positive integer", "3 odd integers in [1, 15]", "in [0.55, 1.0]", ... A count's
+        upper bound is named only to a ``value`` above it: "a positive integer" says more to
+        whoever typed 0 than "an integer in [1, 1,000,000,000]"."""
+        many = self.length is not None
+        count = "a list of " if self.length == 0 else f"{self.length} " if many else ""
+        if (self.kind is int and self.low == 1 and not self.low_open and not self.odd
+                and not self.even and self.multiple_of == 1):
+            if (not many and isinstance(value, int) and not isinstance(value, bool)
+                    and self.high is not None and value > self.high):
+                return f"at most {_number(self.high)}"
+            if not many:
+                return "a positive integer"
+            return count + "positive integers" + (
+                "" if self.high is None else f" (at most {_number(self.high)})")
+        if self.kind is float and not many and self.low is not None and self.high is not None:
+            return self._range().strip()             # "in [0.55, 1.0]": a range is a number
+        noun = "finite number" if self.kind is float else "integer"
+        if self.multiple_of > 1:
+            noun = f"multiple of {self.multiple_of}"
+        noun = ("odd " if self.odd else "even " if self.even else "") + noun
+        if many:
+            return count + noun + "s" + self._range()
+        return ("an " if noun[0] in "aeiou" else "a ") + noun + self._range()
 
     def _range(self) -> str:
         if self.low is None and self.high is None:
@@ -122,7 +124,8 @@ class Allowed:
             return f" {'>' if self.low_open else '>='} {_number(self.low)}"
         if self.low is None:
             return f" <= {_number(self.high)}"
-        return f" in {'(' if self.low_open else '['}{_number(self.low)}, {_number(self.high)}{')' if self.high_open else ']'}"
+        left, right = "([ "[not self.low_open], ")] "[not self.high_open]
+        return f" in {left}{_number(self.low)}, {_number(self.high)}{right}"
 
 
 def _number(x: float) -> str:
