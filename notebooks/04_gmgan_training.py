@@ -188,7 +188,8 @@ for name, pair in [("GM-GAN", gm), ("DCGAN", gan)]:
 # penalty, spectral norm, several discriminator steps per generator step) are options of
 # `TrainConfig`, for every model alike. `train` writes a run directory with `config.json`, a
 # `checkpoint.pt`, the losses in `metrics.csv` and sample grids; `python -m gmgan_lib train ...`
-# does the same from a terminal.
+# does the same from a terminal, where every field of the architecture is a flag too
+# (`--model.kernel-size 3 5 5`, `--model.d-head invariant`; `train --help` lists them all).
 #
 # **Watching it train.** `LiveTraining` redraws one picture in place every few seconds: both
 # losses so far, and samples of the generator on a fixed set of latent vectors (the same $z$
