@@ -6,7 +6,7 @@ help string (the documentation of its command-line flag) and the values it allow
 :class:`Allowed`). :func:`check` reads those declarations and refuses a bad value with one
 format, which names the field, what is allowed and the value::
 
-    kernel_size must be 3 odd ints in [1, 15] (kOr, kH, kW), got [4, 5, 5]
+    kernel_size must be 3 odd integers in [1, 15] (kOr, kH, kW), got [4, 5, 5]
 
 The command line reads the same declarations (:mod:`gmgan_lib.training.cli`), so a flag's type,
 choices and help cannot drift from what the configuration accepts. Rules that tie two fields
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _KINDS = (bool, int, float, str)
+#: ``Allowed(length=ANY)``: a list of one value or more (an int ``length``: exactly that many).
+ANY = 0
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Allowed:
         if self.length is None:
             return self._admits_one(value)
         return (isinstance(value, (list, tuple)) and len(value) >= 1
-                and (self.length == 0 or len(value) == self.length)
+                and (self.length == ANY or len(value) == self.length)
                 and all(self._admits_one(v) for v in value))
 
     def _admits_one(self, value: Any) -> bool:
@@ -69,7 +71,7 @@ class Allowed:
         numeric = (int,) if self.kind is int else (int, float)
         if isinstance(value, bool) or not isinstance(value, numeric):
             return False
-        if not math.isfinite(value):      # NaN compares False with every bound: refuse it here
+        if isinstance(value, float) and not math.isfinite(value):   # NaN passes no bound test
             return False
         if (self.odd and value % 2 != 1 or self.even and value % 2 != 0
                 or self.multiple_of > 1 and value % self.multiple_of != 0):
@@ -97,7 +99,7 @@ class Allowed:
         upper bound is named only to a ``value`` above it: "a positive integer" says more to
         whoever typed 0 than "an integer in [1, 1,000,000,000]"."""
         many = self.length is not None
-        count = "a list of " if self.length == 0 else f"{self.length} " if many else ""
+        count = "a list of " if self.length == ANY else f"{self.length} " if many else ""
         if (self.kind is int and self.low == 1 and not self.low_open and not self.odd
                 and not self.even and self.multiple_of == 1):
             if (not many and isinstance(value, int) and not isinstance(value, bool)
@@ -124,7 +126,8 @@ class Allowed:
             return f" {'>' if self.low_open else '>='} {_number(self.low)}"
         if self.low is None:
             return f" <= {_number(self.high)}"
-        left, right = "([ "[not self.low_open], ")] "[not self.high_open]
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
         return f" in {left}{_number(self.low)}, {_number(self.high)}{right}"
 
 
@@ -132,18 +135,14 @@ def _number(x: float) -> str:
     return f"{x:,}" if isinstance(x, int) and x >= 10**4 else str(x)
 
 
-def option(default: Any, help: str, allowed: Allowed | None = None, **cli: Any) -> Any:
+def option(default: Any, help: str, allowed: Allowed | None = None, **metadata: Any) -> Any:
     """A dataclass field with its help string and what it allows (``allowed``; by default the
-    kind of ``default``, any value of it). ``cli`` goes to the command line's derivation:
-    ``cli=False`` for a field that no flag sets."""
+    kind of ``default``, any value of it). ``metadata``: more that a configuration or the
+    command line reads of the field (``cli=False``: no flag sets it)."""
     if allowed is None:
         allowed = Allowed(type(default))
-    return dataclasses.field(default=default, metadata={"help": help, "allowed": allowed, **cli})
-
-
-def allowed(config_type: type, name: str) -> Allowed:
-    """The declaration of field ``name`` of the dataclass ``config_type``."""
-    return {f.name: f for f in dataclasses.fields(config_type)}[name].metadata["allowed"]
+    return dataclasses.field(default=default,
+                             metadata={"help": help, "allowed": allowed, **metadata})
 
 
 def declared(config_type: type) -> list[dataclasses.Field]:
@@ -154,9 +153,17 @@ def declared(config_type: type) -> list[dataclasses.Field]:
 def refuse(name: str, what: str, value: Any) -> ValueError:
     """The one error format: ``NAME must be WHAT, got VALUE`` (``; got`` after a list of
     choices, which has commas of its own)."""
-    shown = list(value) if isinstance(value, tuple) else value
     glue = ";" if what.startswith("one of ") else ","
-    return ValueError(f"{name} must be {what}{glue} got {shown!r}")
+    return ValueError(f"{name} must be {what}{glue} got {_shown(value)}")
+
+
+def _shown(value: Any, most: int = 80) -> str:
+    """``repr(value)`` (a tuple as the list JSON would give), cut to ``most`` characters."""
+    try:
+        text = repr(list(value) if isinstance(value, tuple) else value)
+    except ValueError:             # an int of more digits than Python will print
+        return "an integer of thousands of digits"
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def normalise(config: Any) -> None:
@@ -179,8 +186,11 @@ def check(config: Any) -> None:
 
 
 def unknown_fields(config_type: type, given: Any, what: str) -> None:
-    """Refuse keys of ``given`` that are not fields of ``config_type`` (``what`` names it)."""
+    """Refuse keys of the dict ``given`` that are not fields of ``config_type`` (``what`` names
+    it), before they are passed on as keyword arguments."""
+    if not isinstance(given, dict):
+        raise ValueError(f"a {what} must be a dict of fields, got {type(given).__name__}")
     names = [f.name for f in dataclasses.fields(config_type)]
-    unknown = sorted(set(given) - set(names))
+    unknown = sorted((k for k in given if k not in names), key=repr)
     if unknown:
         raise ValueError(f"unknown {what} field(s) {unknown}; valid fields: {names}")

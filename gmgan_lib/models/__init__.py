@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from gmgan_lib import retired_attributes
+from gmgan_lib.fields import Allowed, declared, refuse, unknown_fields
 from gmgan_lib.models.config import (ARCHITECTURES, DEFAULT_PRESET, OLDER_CHECKPOINT_VALUES,
                                      PRESETS, GMGANConfig)
 from gmgan_lib.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
@@ -45,8 +46,8 @@ ModelConfig = GMGANConfig | DCGANConfig
 
 
 def _check_name(name: str) -> None:
-    if name not in MODEL_NAMES:
-        raise ValueError(f"model must be one of {MODEL_NAMES}, got {name!r}")
+    if not isinstance(name, str) or name not in MODEL_NAMES:
+        raise refuse("model", Allowed(str, MODEL_NAMES).describe(), name)
 
 
 def resolve(name: str, **overrides: Any) -> ModelConfig:
@@ -54,20 +55,28 @@ def resolve(name: str, **overrides: Any) -> ModelConfig:
     the GM-GAN family) with ``overrides`` applied; a ValueError naming the field otherwise."""
     _check_name(name)
     if name == "gan":
+        if "preset" in overrides:
+            raise refuse("preset", "absent for model 'gan' (presets are GM-GAN configurations: "
+                                   "models gmgan, gmgan-de, pdecnn-r2)", overrides["preset"])
         return DCGANConfig.from_dict(overrides)
     overrides = dict(overrides)
     preset = overrides.pop("preset", DEFAULT_PRESET)
     if not isinstance(preset, str) or preset not in PRESETS:
-        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
+        raise refuse("preset", Allowed(str, tuple(PRESETS)).describe(), preset)
+    unknown_fields(GMGANConfig, overrides, "GM-GAN config")
     for key, value in _PINNED[name].items():
         if key in overrides and overrides[key] != value:
-            raise ValueError(f"model {name!r} fixes {key}={value!r}; got {key}={overrides[key]!r}")
+            raise refuse(key, f"{value!r} for model {name!r} (the model fixes it)", overrides[key])
     base = PRESETS[preset]
     architecture = overrides.get("architecture", base.architecture)
     if architecture != base.architecture and architecture in ARCHITECTURES:
-        # Another architecture than the preset's: the fields it does not read start from the
-        # values it requires (a 'pde' network's activations are 'pde'), unless given.
-        overrides = {**GMGANConfig.neutral(architecture), **overrides}
+        # Another architecture than the preset's: the fields it does not read take the values
+        # it requires (a 'pde' network's activations are 'pde') where the preset kept their
+        # defaults; a preset's own choice (hybrid-invariant's d_pool) is refused, not dropped.
+        defaults = {f.name: f.default for f in declared(GMGANConfig)}
+        neutral = {k: v for k, v in GMGANConfig.neutral(architecture).items()
+                   if getattr(base, k) == defaults[k]}
+        overrides = {**neutral, **overrides}
     return base.replace(**{**overrides, **_PINNED[name]})
 
 
@@ -83,6 +92,9 @@ def from_saved(name: str, saved: dict[str, Any]) -> ModelConfig:
     if not isinstance(saved, dict):
         raise ValueError(f"model_config must be a dict of architecture fields, got "
                          f"{type(saved).__name__}")
+    _check_name(name)
+    unknown_fields(DCGANConfig if name == "gan" else GMGANConfig, saved,
+                   "DCGAN config" if name == "gan" else "GM-GAN config")
     if name != "gan" and "architecture" in saved:
         saved = {**OLDER_CHECKPOINT_VALUES, **saved}
     return resolve(name, **saved)
@@ -98,8 +110,8 @@ def check_config(name: str, config: ModelConfig) -> ModelConfig:
                          f"{type(config).__name__}")
     for key, value in _PINNED.get(name, {}).items():
         if getattr(config, key) != value:
-            raise ValueError(f"model {name!r} fixes {key}={value!r}; got "
-                             f"{key}={getattr(config, key)!r}")
+            raise refuse(key, f"{value!r} for model {name!r} (the model fixes it)",
+                         getattr(config, key))
     return config
 
 

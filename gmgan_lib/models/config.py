@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from gmgan_lib.fields import Allowed, check, declared, normalise, option, refuse, unknown_fields
+from gmgan_lib.fields import ANY, Allowed, check, declared, normalise, option, refuse, unknown_fields
 
 GROUPS = ("m2", "r2")
 MAX_CHANNELS = 4096      # fields per layer
@@ -47,17 +47,17 @@ D_POOLS = ("max", "mean", "logsumexp")
 #: compared or built).
 OLDER_CHECKPOINT_VALUES = {"d_head": "invariant", "d_pool": "max", "g_random_turn": False}
 
-_WIDTHS = Allowed(int, low=1, high=MAX_CHANNELS, length=0)
+_WIDTHS = Allowed(int, low=1, high=MAX_CHANNELS, length=ANY)
 # How many widths each architecture has, and what they are.
 _WIDTH_COUNTS = {"hybrid": (2, "the two block widths"), "pde": (4, "lift, CDE1, CDE2, CDE3")}
 
 
 def _only(architecture: str, default: Any, help: str, allowed: Allowed | None = None,
-          unused: Any = None, why: str = "") -> Any:
+          neutral: Any = None, why: str = "") -> Any:
     """A field that one architecture reads and the other does not: there it must keep its
-    ``unused`` value (default: ``default``), so that no setting is silently ignored."""
+    ``neutral`` value (by default ``default``), so that no setting is silently ignored."""
     return option(default, help, allowed, only=architecture,
-                  unused=default if unused is None else unused, why=why)
+                  neutral=default if neutral is None else neutral, why=why)
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,10 @@ class GMGANConfig:
     -> CDE (``d_channels[2]``) -> pool 2 -> CDE (``d_channels[3]``) -> max over orientations
     -> spatial mean -> Linear -> logit.
 
-    A field one architecture does not read must keep its neutral value there (``orientations``
-    is 4 in a hybrid network, ``lift_kernel`` 5, ...): a setting is refused rather than ignored.
+    A field this network does not read must keep its neutral value (``orientations`` is 4 in a
+    hybrid network, ``lift_kernel`` 5, ``d_pool`` 'max' with the linear head, ...; see
+    :meth:`_unread`): a setting is refused rather than ignored. (One part of a field is not
+    read and not refused: the angular extent kOr of ``kernel_size`` on R2, ``group="r2"``.)
     """
 
     architecture: str = option("hybrid", "'hybrid': group convolutions with a PDE nonlinearity; "
@@ -105,11 +107,11 @@ class GMGANConfig:
     convection: bool = option(False, "convection before dilation/erosion (CDE layers)")
     g_activation: str = _only("hybrid", "pde", "G's nonlinearity: morphology ('pde', "
                               "'pde-7x7': at 7x7 only) or the DCGAN's ReLU",
-                              Allowed(str, G_ACTIVATIONS), unused="pde",
+                              Allowed(str, G_ACTIVATIONS), neutral="pde",
                               why="a 'pde' network is made of PDE layers throughout")
     d_activation: str = _only("hybrid", "lrelu", "D's nonlinearity: morphology ('pde', "
                               "'pde-7x7') or the DCGAN's LeakyReLU",
-                              Allowed(str, D_ACTIVATIONS), unused="pde",
+                              Allowed(str, D_ACTIVATIONS), neutral="pde",
                               why="a 'pde' network is made of PDE layers throughout")
     d_batch_norm: bool = _only("hybrid", True, "batch norm in D's middle block (False: usual "
                                                "with spectral norm)")
@@ -137,21 +139,39 @@ class GMGANConfig:
             if len(getattr(self, name)) != count:
                 raise refuse(name, f"{count} positive integers ({what}) for architecture "
                                    f"{self.architecture!r}", getattr(self, name))
+        for name, (neutral, where, why) in self._unread().items():
+            if getattr(self, name) != neutral:
+                raise refuse(name, f"{neutral!r} {where} ({why})", getattr(self, name))
+
+    def _unread(self) -> dict[str, tuple[Any, str, str]]:
+        """The fields that this network does not read: for each, the value it must keep, and
+        where and why it is not read."""
+        unread = {}
         for f in declared(GMGANConfig):
-            only, value = f.metadata.get("only"), getattr(self, f.name)
-            if only not in (None, self.architecture) and value != f.metadata["unused"]:
-                why = f.metadata["why"] or f"it applies to architecture {only!r} only"
-                raise refuse(f.name, f"{f.metadata['unused']!r} for architecture "
-                                     f"{self.architecture!r} ({why})", value)
-        if self.d_pool != "max" and self.d_head != "invariant":
-            raise refuse("d_pool", "'max' for d_head 'linear' (it applies to d_head 'invariant' "
-                                   "only: the linear head does not pool over orientations)",
-                         self.d_pool)
+            only = f.metadata.get("only")
+            if only not in (None, self.architecture):
+                unread[f.name] = (f.metadata["neutral"], f"for architecture {self.architecture!r}",
+                                  f.metadata["why"] or f"it applies to architecture {only!r} only")
+        if self.d_head != "invariant":
+            unread.setdefault("d_pool", ("max", f"for d_head {self.d_head!r}", "it applies to "
+                                         "d_head 'invariant' only: the linear head does not "
+                                         "pool over orientations"))
+        if self.group == "r2":
+            for name in ("g_projection", "d_pool"):
+                unread.setdefault(name, ("max", "for group 'r2'", "a network on R2 has no "
+                                         "orientations to pool"))
+        if self.architecture == "hybrid" and (self.g_activation, self.d_activation) == ("relu",
+                                                                                        "lrelu"):
+            defaults = {f.name: f.default for f in declared(GMGANConfig)}
+            for name in ("kernel_size", "alpha", "convection", "metric_init_scale"):
+                unread.setdefault(name, (defaults[name], "without PDE layers (g_activation "
+                                         "'relu', d_activation 'lrelu')", "no layer reads it"))
+        return unread
 
     @classmethod
     def neutral(cls, architecture: str) -> dict[str, Any]:
         """The values that ``architecture`` requires of the fields it does not read."""
-        return {f.name: f.metadata["unused"] for f in declared(cls)
+        return {f.name: f.metadata["neutral"] for f in declared(cls)
                 if f.metadata.get("only") not in (None, architecture)}
 
     @classmethod

@@ -50,7 +50,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group(
         "architecture", "fields of the model's configuration (gmgan_lib.models): unset ones come "
         "from --model-config, then --model.preset (GM-GAN family; the defaults shown are the "
-        "'hybrid' preset's) or the DCGAN's defaults")
+        "'hybrid' preset's, and the 'pde' preset's for a field only an all-PDE network reads) "
+        "or the DCGAN's defaults")
     group.add_argument("--model-config", default="{}", metavar="FILE|JSON",
                        help='architecture overrides as a JSON object or a JSON file, e.g. '
                             '\'{"preset": "hybrid-cde"}\'')
@@ -64,21 +65,24 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
             if f.name in seen:
                 continue
             seen.add(f.name)
-            shared = all(f.name in {g.name for g in declared(t)} for t in (GMGANConfig, DCGANConfig))
+            both = all(f.name in {g.name for g in declared(t)} for t in (GMGANConfig, DCGANConfig))
             only = f.metadata.get("only")
-            prefix = "" if shared else f"{model}{f', {only} architecture' if only else ''}: "
+            prefix = ("GM-GAN and gan: " if both else
+                      f"{model}{f', {only} architecture' if only else ''}: ")
+            # A field of the all-PDE network shows the 'pde' preset's value, not the hybrid's.
+            shown = getattr(PRESETS[only], f.name) if only in PRESETS else f.default
             _add_flag(group, f, "--model." + f.name.replace("_", "-"), "model." + f.name,
-                      show_default=False, prefix=prefix)
+                      show_default=False, prefix=prefix, default_shown=shown)
 
 
 def _add_flag(p: Any, f: dataclasses.Field, flag: str, dest: str, *, show_default: bool,
-              prefix: str = "") -> None:
+              prefix: str = "", default_shown: Any = None) -> None:
     """One flag from a declared field: its type, choices, number of values and help."""
     rule: Allowed = f.metadata["allowed"]
     help_ = prefix + f.metadata["help"]
     if not show_default:                       # a model flag: unset means "not overridden"
         default = argparse.SUPPRESS
-        help_ += f" (default {_shown(f.default)})"
+        help_ += f" (default {_shown(default_shown)})"
     elif rule.kind is bool:
         p.add_argument(flag, action="store_true", dest=dest, help=help_)
         return
@@ -99,10 +103,9 @@ def _shown(value: Any) -> str:
 
 
 def _parse_bool(text: str) -> bool:
-    words = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
-    if text.lower() not in words:
+    if text not in ("true", "false"):
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return words[text.lower()]
+    return text == "true"
 
 
 def model_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -30,6 +30,8 @@ IDENTITY_FIELDS = ("model", "dataset", "batch_size", "latent_dim", "data_fractio
                    "lr", "lr_d", "beta1", "beta2", "loss", "r1", "d_steps", "spectral_norm",
                    "model_config", "augment")
 LOSSES = ("bce", "hinge", "relativistic")
+# What config.json records beside the configuration (training/loop.py): facts of the run.
+RUN_FACTS = ("steps_per_epoch", "world_size", "total_steps", "parameters")
 # Upper bounds that keep a bad value from overflowing or exhausting memory (one-line errors
 # instead of tracebacks): counts of steps, epochs, batch elements; the latent size (a Linear
 # from it must fit in memory). (Seeds: gmgan_lib.runtime.MAX_SEED.)
@@ -59,27 +61,47 @@ def _depth(value: Any) -> int:
 
 
 def model_config_from_json(text: str, flag: str = "--model-config") -> dict[str, Any]:
-    """The architecture overrides given as ``flag``: a JSON object (or the name of a file that
-    holds one, such as a run's ``config.json``'s ``model_config`` saved alone) nested at most
-    :data:`MAX_MODEL_CONFIG_DEPTH` deep, else a ValueError naming ``flag``. (Nested a few
-    thousand deep, JSON made ``json.loads`` itself raise RecursionError, and a value just under
-    that limit would exhaust the stack later, where it is compared, copied or printed.)"""
-    if not text.lstrip().startswith("{") and len(text) < 4096 and Path(text).is_file():
-        text = Path(text).read_text()
-    shown = text if len(text) <= 80 else text[:77] + "..."
-    too_deep = ValueError(f"{flag} is nested too deeply (at most {MAX_MODEL_CONFIG_DEPTH} levels "
-                          f"of objects and lists), got {shown!r}")
+    """The architecture overrides given as ``flag``: a JSON object, or the name of a file that
+    holds one, nested at most :data:`MAX_MODEL_CONFIG_DEPTH` deep; else a ValueError naming
+    ``flag`` (and the file). (Nested a few thousand deep, JSON made ``json.loads`` itself raise
+    RecursionError, and a value just under that limit would exhaust the stack later, where it
+    is compared, copied or printed.)"""
+    try:
+        return _json_object(text, flag, repr(_cut(text)))
+    except json.JSONDecodeError as err:
+        if text.lstrip().startswith("{"):
+            raise ValueError(f"{flag} must be a JSON object, got {_cut(text)!r} ({err})") from None
+    path = Path(text)                                  # not JSON: the name of a file, then
+    try:
+        contents = path.read_text()
+    except OSError as err:
+        raise ValueError(f"{flag} must be a JSON object or a JSON file, got {_cut(text)!r} "
+                         f"({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{flag} file {path} is not text (a JSON object)") from None
+    try:
+        return _json_object(contents, f"{flag} file {path}", "its contents")
+    except json.JSONDecodeError as err:    # the file's text is not shown: it may be anything
+        raise ValueError(f"{flag} file {path} must hold a JSON object ({err})") from None
+
+
+def _json_object(text: str, where: str, shown: str) -> dict[str, Any]:
+    """``text`` parsed, if it is a JSON object nested at most MAX_MODEL_CONFIG_DEPTH deep."""
+    too_deep = ValueError(f"{where} is nested too deeply (at most {MAX_MODEL_CONFIG_DEPTH} "
+                          f"levels of objects and lists), got {shown}")
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{flag} must be a JSON object, got {shown!r} ({err})") from None
     except RecursionError:     # deeper than json (the interpreter's stack) can follow
         raise too_deep from None
     if _depth(value) > MAX_MODEL_CONFIG_DEPTH:
         raise too_deep
     if not isinstance(value, dict):
-        raise ValueError(f"{flag} must be a JSON object, got {shown!r}")
+        raise ValueError(f"{where} must be a JSON object, got {shown}")
     return value
+
+
+def _cut(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 @dataclass
@@ -145,6 +167,9 @@ class TrainConfig:
         check(self)
         check_device(self.device)          # cuda asked for on a machine without it
         if isinstance(self.model_config, dict):
+            names = [k for k in self.model_config if not isinstance(k, str)]
+            if names:
+                raise ValueError(f"model_config keys must be field names, got {names[0]!r}")
             model_config = resolve(self.model, **self.model_config)
         else:
             model_config = check_config(self.model, self.model_config)
@@ -163,9 +188,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, saved: dict[str, Any]) -> TrainConfig:
-        """The configuration a checkpoint or ``config.json`` stores (see :meth:`to_dict`), its
-        architecture typed (:func:`gmgan_lib.models.from_saved`); unknown keys are refused."""
+        """The configuration a checkpoint (``state["config"]``) or ``config.json`` stores (see
+        :meth:`to_dict`; the run facts that ``config.json`` adds, :data:`RUN_FACTS`, are left
+        out), every field checked and the architecture typed (:func:`gmgan_lib.models.from_saved`).
+        Whether the run fits this machine (its device, its memory) is :meth:`resolved`'s job."""
+        if not isinstance(saved, dict):
+            raise ValueError(f"a saved training config must be a dict, got {type(saved).__name__}")
+        saved = {k: v for k, v in saved.items() if k not in RUN_FACTS}
         unknown_fields(cls, saved, "training config")
         config = cls(**saved)
+        check(config)
         config.model_config = from_saved(config.model, saved.get("model_config", {}))
         return config

@@ -49,9 +49,9 @@ def test_every_preset_builds_and_draws_images(preset):
 
 
 @pytest.mark.parametrize("name, config, match", [
-    ("vae", {}, r"model must be one of \('gmgan', 'gan', 'gmgan-de', 'pdecnn-r2'\)"),
+    ("vae", {}, r"model must be one of gmgan, gan, gmgan-de, pdecnn-r2; got 'vae'"),
     ("gmgan", {"widht": 3}, r"unknown GM-GAN config field\(s\) \['widht'\]"),
-    ("gmgan", {"preset": "huge"}, r"preset must be one of \('hybrid', 'hybrid-gd', 'hybrid-invariant', 'hybrid-cde', 'hybrid-tiny', 'pde'"),
+    ("gmgan", {"preset": "huge"}, r"preset must be one of hybrid, hybrid-gd, hybrid-invariant, hybrid-cde, hybrid-tiny, pde"),
     ("gmgan", {"orientations": 6}, r"orientations must be a multiple of 4 in \[4, 64\], got 6"),
     ("gmgan", {"orientations": 8}, r"orientations must be 4 for architecture 'hybrid' \(p4 group convolutions"),
     ("gmgan", {"kernel_size": (4, 5, 5)}, r"kernel_size must be 3 odd integers in \[1, 15\] \(kOr, kH, kW\), got \[4, 5, 5\]"),
@@ -68,7 +68,7 @@ def test_every_preset_builds_and_draws_images(preset):
     ("gan", {"g_width": 7}, r"g_width must be an even integer in \[2, 16,384\], got 7"),
     ("gan", {"d_batch_norm": "no"}, r"d_batch_norm must be True or False"),
     ("gmgan", {"group": "se3"}, r"group must be one of m2, r2; got 'se3'"),
-    ("gmgan-de", {"convection": True}, r"model 'gmgan-de' fixes convection=False"),
+    ("gmgan-de", {"convection": True}, r"convection must be False for model 'gmgan-de' \(the model fixes it\), got True"),
     ("gan", {"width": 64}, r"unknown DCGAN config field\(s\) \['width'\]; valid fields: \['g_width', 'd_width', 'd_batch_norm'\]"),
     # Issue 16: values that allocated terabytes or failed with a message naming nothing.
     ("gmgan", {"g_channels": [99999999, 4]}, r"g_channels must be a list of positive integers \(at most 4096\), got \[99999999, 4\]"),
@@ -88,6 +88,18 @@ def test_every_preset_builds_and_draws_images(preset):
      r"'hybrid' only\), got True"),
     ("gmgan", {"preset": "pde", "g_projection": "mean"}, r"g_projection must be 'max' for "
                                                          r"architecture 'pde'"),
+    # ... and so is a field that the group or the activations make unread (review of issue 26)
+    ("pdecnn-r2", {"g_projection": "mean"}, r"g_projection must be 'max' for group 'r2'"),
+    ("gmgan", {"g_activation": "relu", "alpha": 0.8},
+     r"alpha must be 0.65 without PDE layers \(g_activation 'relu', d_activation 'lrelu'\)"),
+    # switching a preset's architecture keeps the preset's own choices, refused if unread
+    ("gmgan", {"preset": "hybrid-invariant", "architecture": "pde", "g_channels": [4] * 4,
+               "d_channels": [4] * 4}, r"d_pool must be 'max' for architecture 'pde'"),
+    ("gmgan", {"preset": "pde", "architecture": "hybrid", "g_channels": [4, 4],
+               "d_channels": [4, 4]}, r"orientations must be 4 for architecture 'hybrid'"),
+    ("gan", {"preset": "pde"}, r"preset must be absent for model 'gan'"),
+    ("gmgan", {"orientations": 10**400}, r"orientations must be a multiple of 4 in \[4, 64\], "
+                                         r"got 1000000000000.{64}\.\.\.$"),
 ])
 def test_bad_configs_are_rejected_naming_the_parameter(name, config, match):
     with pytest.raises(ValueError, match=match):

@@ -68,7 +68,7 @@ def test_model_config_may_name_a_file(tmp_path):
     (["--model.kernel-size", "4", "5", "5"],
      r"^error: kernel_size must be 3 odd integers in \[1, 15\] \(kOr, kH, kW\), got \[4, 5, 5\]"),
     (["--model", "gmgan-de", "--model.convection", "true"],
-     r"^error: model 'gmgan-de' fixes convection=False"),
+     r"^error: convection must be False for model 'gmgan-de' \(the model fixes it\), got True"),
 ])
 def test_bad_model_flags_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
@@ -85,3 +85,36 @@ def test_values_argparse_cannot_read_are_its_usage_error_with_exit_2(tmp_path, c
         main(["train", "--out", str(tmp_path / "run"), *argv])
     assert stop.value.code == 2
     assert "error:" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_model_config_file_errors_name_the_file_and_never_print_it(tmp_path, capsys):
+    secret = tmp_path / "notes.txt"
+    secret.write_text("a password: hunter2\n")
+    for arg, message in [(str(secret), f"--model-config file {secret} must hold a JSON object"),
+                         (str(tmp_path / "missing.json"), "--model-config must be a JSON object "
+                                                          "or a JSON file, got "),
+                         ("x" * 300, "(File name too long)")]:
+        assert main(["train", "--out", str(tmp_path / "run"), "--model-config", arg]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "hunter2" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_abbreviated_flags_are_refused(tmp_path, capsys):
+    # A field added later must not change what a short flag means.
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--out", str(tmp_path / "run"), "--model.conv", "true"])
+    assert stop.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_a_preset_for_the_dcgan_is_refused(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "run"), "--model", "gan",
+                 "--model.preset", "pde"]) == 2
+    assert "preset must be absent for model 'gan'" in capsys.readouterr().err
+
+
+def test_huge_numbers_are_one_line_not_an_overflow(tmp_path, capsys):
+    # float(10**400) overflows: the check must not convert an int to test it.
+    for argv in (["--epochs", "1" + "0" * 400], ["--model.orientations", "4" + "0" * 400]):
+        assert main(["train", "--out", str(tmp_path / "run"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "..." in err

@@ -73,8 +73,24 @@ def test_validation_leaves_the_configuration_as_it_was():
     assert isinstance(resolved.model_config, GMGANConfig)          # typed, complete
     assert resolved.model_config == PRESETS["hybrid-gd"]
     assert resolved.resolved() == resolved            # resolving twice changes nothing
-    # What checkpoints store is the plain dict, and it comes back as the same object.
+    # What checkpoints store is the plain dict, and it comes back as the same object; so does
+    # config.json's, whose run facts are left out.
     assert TrainConfig.from_dict(resolved.to_dict()) == resolved
+    facts = {"steps_per_epoch": 3, "world_size": 1, "total_steps": 9, "parameters": {}}
+    assert TrainConfig.from_dict({**resolved.to_dict(), **facts}) == resolved
+
+
+@pytest.mark.parametrize("saved, message", [
+    (None, "a saved training config must be a dict, got NoneType"),
+    ({"epochs": -5}, "epochs must be a positive integer, got -5"),
+    ({"epochs": 5, "colour": "red"}, r"unknown training config field\(s\) \['colour'\]"),
+    ({"model": "gan", "model_config": {"kernel_size": [3, 3, 3]}},
+     r"unknown DCGAN config field\(s\) \['kernel_size'\]"),
+    ({"model_config": {1: 2}}, r"unknown GM-GAN config field\(s\) \[1\]"),
+])
+def test_a_saved_configuration_is_checked_when_read(saved, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict(saved)
 
 
 def test_parameter_counts_add_up():
