@@ -28,8 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gmgan_lib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, fn, help_) in COMMANDS.items():
-        # No abbreviated flags: a field added later must not change what `--model.conv` means.
-        p = sub.add_parser(name, help=help_, description=help_, allow_abbrev=False)
+        p = sub.add_parser(name, help=help_, description=help_)
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

@@ -99,13 +99,6 @@ def test_model_config_file_errors_name_the_file_and_never_print_it(tmp_path, cap
         assert message in err and "hunter2" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_abbreviated_flags_are_refused(tmp_path, capsys):
-    # A field added later must not change what a short flag means.
-    with pytest.raises(SystemExit) as stop:
-        main(["train", "--out", str(tmp_path / "run"), "--model.conv", "true"])
-    assert stop.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
-
-
 def test_a_preset_for_the_dcgan_is_refused(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "run"), "--model", "gan",
                  "--model.preset", "pde"]) == 2
