@@ -92,9 +92,9 @@ def from_saved(name: str, saved: dict[str, Any]) -> ModelConfig:
     if not isinstance(saved, dict):
         raise ValueError(f"model_config must be a dict of architecture fields, got "
                          f"{type(saved).__name__}")
-    _check_name(name)
-    unknown_fields(DCGANConfig if name == "gan" else GMGANConfig, saved,
-                   "DCGAN config" if name == "gan" else "GM-GAN config")
+    names = [k for k in saved if not isinstance(k, str)]
+    if names:                       # before they could be passed on as keyword arguments
+        raise ValueError(f"model_config keys must be field names, got {names[0]!r}")
     if name != "gan" and "architecture" in saved:
         saved = {**OLDER_CHECKPOINT_VALUES, **saved}
     return resolve(name, **saved)
