@@ -150,6 +150,11 @@ def declared(config_type: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(config_type) if "allowed" in f.metadata]
 
 
+def defaults(config_type: type) -> dict[str, Any]:
+    """The declared default of every field of ``config_type``."""
+    return {f.name: f.default for f in declared(config_type)}
+
+
 def refuse(name: str, what: str, value: Any) -> ValueError:
     """The one error format: ``NAME must be WHAT, got VALUE`` (``; got`` after a list of
     choices, which has commas of its own)."""

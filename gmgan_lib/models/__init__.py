@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from gmgan_lib import retired_attributes
-from gmgan_lib.fields import Allowed, declared, refuse, unknown_fields
+from gmgan_lib.fields import Allowed, defaults, refuse, unknown_fields
 from gmgan_lib.models.config import (ARCHITECTURES, DEFAULT_PRESET, OLDER_CHECKPOINT_VALUES,
                                      PRESETS, GMGANConfig)
 from gmgan_lib.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
@@ -64,18 +64,16 @@ def resolve(name: str, **overrides: Any) -> ModelConfig:
     if not isinstance(preset, str) or preset not in PRESETS:
         raise refuse("preset", Allowed(str, tuple(PRESETS)).describe(), preset)
     unknown_fields(GMGANConfig, overrides, "GM-GAN config")
-    for key, value in _PINNED[name].items():
-        if key in overrides and overrides[key] != value:
-            raise refuse(key, f"{value!r} for model {name!r} (the model fixes it)", overrides[key])
+    _check_pinned(name, {k: overrides[k] for k in _PINNED[name] if k in overrides})
     base = PRESETS[preset]
     architecture = overrides.get("architecture", base.architecture)
     if architecture != base.architecture and architecture in ARCHITECTURES:
         # Another architecture than the preset's: the fields it does not read take the values
         # it requires (a 'pde' network's activations are 'pde') where the preset kept their
         # defaults; a preset's own choice (hybrid-invariant's d_pool) is refused, not dropped.
-        defaults = {f.name: f.default for f in declared(GMGANConfig)}
+        default = defaults(GMGANConfig)
         neutral = {k: v for k, v in GMGANConfig.neutral(architecture).items()
-                   if getattr(base, k) == defaults[k]}
+                   if getattr(base, k) == default[k]}
         overrides = {**neutral, **overrides}
     return base.replace(**{**overrides, **_PINNED[name]})
 
@@ -108,11 +106,17 @@ def check_config(name: str, config: ModelConfig) -> ModelConfig:
     if not isinstance(config, expected):
         raise ValueError(f"model {name!r} needs a {expected.__name__}, got "
                          f"{type(config).__name__}")
-    for key, value in _PINNED.get(name, {}).items():
-        if getattr(config, key) != value:
-            raise refuse(key, f"{value!r} for model {name!r} (the model fixes it)",
-                         getattr(config, key))
+    if name != "gan":
+        _check_pinned(name, {k: getattr(config, k) for k in _PINNED[name]})
     return config
+
+
+def _check_pinned(name: str, values: dict[str, Any]) -> None:
+    """Refuse a value of a field that model ``name`` fixes (``gmgan-de``: no convection)."""
+    for key, value in values.items():
+        if value != _PINNED[name][key]:
+            raise refuse(key, f"{_PINNED[name][key]!r} for model {name!r} (the model fixes it)",
+                         value)
 
 
 def build(model: str | ModelConfig, latent_dim: int = 100, **overrides: Any) -> GAN:

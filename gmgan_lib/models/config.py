@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from gmgan_lib.fields import ANY, Allowed, check, declared, normalise, option, refuse, unknown_fields
+from gmgan_lib.fields import ANY, Allowed, check, declared, defaults, normalise, option, refuse, unknown_fields
 
 GROUPS = ("m2", "r2")
 MAX_CHANNELS = 4096      # fields per layer
@@ -162,9 +162,9 @@ class GMGANConfig:
                                          "orientations to pool"))
         if self.architecture == "hybrid" and (self.g_activation, self.d_activation) == ("relu",
                                                                                         "lrelu"):
-            defaults = {f.name: f.default for f in declared(GMGANConfig)}
+            default = defaults(GMGANConfig)
             for name in ("kernel_size", "alpha", "convection", "metric_init_scale"):
-                unread.setdefault(name, (defaults[name], "without PDE layers (g_activation "
+                unread.setdefault(name, (default[name], "without PDE layers (g_activation "
                                          "'relu', d_activation 'lrelu')", "no layer reads it"))
         return unread
 
