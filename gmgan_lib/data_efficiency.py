@@ -82,6 +82,11 @@ def late_fid(run: dict) -> float:
     return statistics.fmean(late) if late else float("nan")
 
 
+def setting_label(dataset: str, images: int) -> str:
+    """A data setting as the table names it: "600 rotated digits", "6,000 digits"."""
+    return f"{images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits"
+
+
 def markdown_table(rows: dict[str, dict]) -> str:
     """One line per data setting and model: mean ± std over the seeds that finished."""
     lines = ["| data | model | seeds | steps | FID_MNIST | FID_MNIST, second half | class KL "
@@ -91,7 +96,7 @@ def markdown_table(rows: dict[str, dict]) -> str:
         m = [r["metrics"] for r in runs]
         at = [next((c for c in r["curve"] if c["steps"] == r["steps"]), {}) for r in runs]
         lines.append(
-            f"| {images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits | {label(row)} "
+            f"| {setting_label(dataset, images)} | {label(row)} "
             f"| {len(runs)} | {runs[0]['steps']:,} "
             f"| {spread([x['fid'] for x in m], 1)} | {spread([late_fid(r) for r in runs], 1)} "
             f"| {spread([x['kl'] for x in m], 3)} "
@@ -100,6 +105,121 @@ def markdown_table(rows: dict[str, dict]) -> str:
             f"| {spread([a.get('gap', float('nan')) for a in at], 2)} "
             f"| {spread([a.get('r_t', float('nan')) for a in at], 2)} |")
     return "\n".join(lines)
+
+
+#: The verdict compares each GM-GAN row with each baseline of the same data setting.
+GEOMETRIC = ("gm", "gm-diffaug")
+BASELINES = ("gan", "gan-diffaug", "gan-rotate")
+
+
+def compare(geometric: list[float], baseline: list[float]) -> str:
+    """How a GM-GAN row's FID_MNIST over seeds stands against a baseline's (lower is better).
+
+    The rule, fixed before the table was complete: a row is **ahead** or **behind** when the
+    two intervals mean ± sample standard deviation do not overlap (the difference of the means
+    exceeds the sum of the two spreads), **level** when they do. With three seeds this is a
+    plain reading of the spread, not a significance test. A row with fewer than two seeds has no
+    spread to compare with: **one seed**, whatever the difference.
+    """
+    if len(geometric) < 2 or len(baseline) < 2:
+        return "one seed"
+    difference = statistics.fmean(baseline) - statistics.fmean(geometric)
+    margin = statistics.stdev(geometric) + statistics.stdev(baseline)
+    if abs(difference) <= margin:
+        return "level"
+    return "ahead" if difference > 0 else "behind"
+
+
+def comparisons(rows: dict[str, dict]) -> list[dict]:
+    """Every (GM-GAN row, baseline) pair of one data setting that both have finished runs, in the
+    table's order: the setting, the two rows, their FID_MNIST at the budget and over the second
+    half (lists over seeds), and :func:`compare`'s reading of each."""
+    by_row: dict[tuple, dict[str, list[dict]]] = {}
+    for (dataset, images, _, row), runs in groups(rows).items():
+        by_row.setdefault((dataset, images), {})[row] = runs
+    out = []
+    for (dataset, images), found in by_row.items():
+        for g in GEOMETRIC:
+            for b in BASELINES:
+                if g not in found or b not in found:
+                    continue
+                fid = {k: [r["metrics"]["fid"] for r in found[k]] for k in (g, b)}
+                late = {k: [late_fid(r) for r in found[k]] for k in (g, b)}
+                out.append({"dataset": dataset, "images": images, "geometric": g, "baseline": b,
+                            "fid": fid, "late": late, "reading": compare(fid[g], fid[b]),
+                            "late_reading": compare(late[g], late[b])})
+    return out
+
+
+def comparison_table(rows: dict[str, dict]) -> str:
+    """The verdict's table: each GM-GAN row against each baseline, with :func:`compare`'s
+    reading of FID_MNIST at the budget and over the second half; "difference" is the
+    baseline's mean minus GM-GAN's (positive: GM-GAN ahead)."""
+    lines = ["| data | GM-GAN row | against | FID_MNIST | difference | reading "
+             "| second half, difference | reading |", "|---|---|---|---|---|---|---|---|"]
+    for c in comparisons(rows):
+        g, b = c["geometric"], c["baseline"]
+        diff = statistics.fmean(c["fid"][b]) - statistics.fmean(c["fid"][g])
+        late = statistics.fmean(c["late"][b]) - statistics.fmean(c["late"][g])
+        lines.append(
+            f"| {setting_label(c['dataset'], c['images'])} | {label(g)} | {label(b)} "
+            f"| {spread(c['fid'][g], 1)} against {spread(c['fid'][b], 1)} | {diff:+.1f} "
+            f"| {c['reading']} | {late:+.1f} | {c['late_reading']} |")
+    return "\n".join(lines)
+
+
+def loss_table(rows: dict[str, dict], dataset: str = "rotmnist") -> str:
+    """What each model loses as its data shrinks: the mean FID_MNIST at the budget at each
+    number of training images of ``dataset`` (most first), and beside each smaller setting its
+    difference from the largest that model has (positive: worse with less data)."""
+    fids: dict[str, dict[int, list[float]]] = {}
+    for r in rows.values():
+        if r["dataset"] == dataset and r["row"] in MODELS:
+            fids.setdefault(r["row"], {}).setdefault(r["images"], []).append(r["metrics"]["fid"])
+    settings = sorted({images for per in fids.values() for images in per}, reverse=True)
+    lines = ["| model | " + " | ".join(f"{n:,} images" for n in settings) + " |",
+             "|---|" + "---|" * len(settings)]
+    for row in MODELS:
+        if row not in fids:
+            continue
+        per = fids[row]
+        most = max(per)
+        cells = []
+        for n in settings:
+            if n not in per:
+                cells.append("")
+                continue
+            cell = f"{spread(per[n], 1)} ({len(per[n])})"
+            if n != most:
+                cell += f", {statistics.fmean(per[n]) - statistics.fmean(per[most]):+.1f}"
+            cells.append(cell)
+        lines.append(f"| {label(row)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: The tables of docs/results.md made from the results file, by name. Each stands in the page
+#: between the line ``<!-- data-efficiency NAME: generated, do not edit -->`` and the line
+#: ``<!-- data-efficiency end -->``; :func:`fill_generated` writes them again.
+GENERATED = {"table": markdown_table, "comparisons": comparison_table, "losses": loss_table}
+END_MARK = "<!-- data-efficiency end -->"
+
+
+def begin_mark(name: str) -> str:
+    return f"<!-- data-efficiency {name}: generated, do not edit -->"
+
+
+def fill_generated(text: str, rows: dict[str, dict]) -> str:
+    """``text`` (a page such as docs/results.md) with each generated table of :data:`GENERATED`
+    written again from ``rows``, between its marks; everything else unchanged. A page without
+    one of the marks is refused (ValueError naming it), rather than written half."""
+    for name, make in GENERATED.items():
+        begin = text.find(begin_mark(name))
+        end = text.find(END_MARK, begin) if begin >= 0 else -1
+        if begin < 0 or end < 0:
+            raise ValueError(f"the page must hold the line {begin_mark(name)!r} and, after it, "
+                             f"{END_MARK!r}; one is missing")
+        text = text[:begin] + begin_mark(name) + "\n" + make(rows) + "\n" + text[end:]
+    return text
 
 
 #: How far apart (in decades of the log axis) the models' points of one data setting are drawn.
@@ -158,7 +278,7 @@ def curve_axes(ax: Any, rows: dict[str, dict], key: str,
             ax.plot([c["steps"] for c in run["curve"]], [c[key] for c in run["curve"]],
                     label=label(row), **style(row))
             budgets.add(run["steps"])
-    where = f"{images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits, seed 0"
+    where = f"{setting_label(dataset, images)}, seed 0"
     if len(budgets) == 1:    # where the table's figures are read; a run may go on beyond it
         ax.axvline(budgets.pop(), color="grey", lw=1.5, alpha=0.5)
         where += "; grey line: the budget"

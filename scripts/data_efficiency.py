@@ -5,6 +5,8 @@
     python scripts/reproduce.py --part data-efficiency --list     # the runs, and which are done
     python scripts/reproduce.py --part data-efficiency --only 'rotmnist-1pc-*-seed0'
     python scripts/reproduce.py --part data-efficiency --table    # docs/results.md's table
+    python scripts/reproduce.py --part data-efficiency --verdict  # GM-GAN against each baseline
+    python scripts/reproduce.py --part data-efficiency --update-doc docs/results.md
     python scripts/reproduce.py --part data-efficiency --plot docs/img/data_efficiency.png
     python scripts/reproduce.py --part data-efficiency --export   # the 1 % seed-0 generators
     python scripts/reproduce.py --part data-efficiency --grids docs/img/data_efficiency_samples.png
@@ -52,7 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gmgan_lib.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from gmgan_lib.data_efficiency import (ABLATIONS, LABELS, MODELS, figure,  # noqa: E402
+from gmgan_lib.data_efficiency import (ABLATIONS, LABELS, MODELS,  # noqa: E402
+                                       comparison_table, figure, fill_generated, loss_table,
                                        markdown_table, samples_figure)
 from gmgan_lib.files import atomic_write, atomic_write_text, record_sha256, sha256_bytes  # noqa: E402
 
@@ -316,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="run names to consider (shell patterns, separated by commas)")
     p.add_argument("--list", action="store_true", help="print the runs and their status, then stop")
     p.add_argument("--table", action="store_true", help="print the collected results as a table")
+    p.add_argument("--verdict", action="store_true",
+                   help="print each GM-GAN row against each baseline, and what less data costs "
+                        "each model, as tables")
+    p.add_argument("--update-doc", type=Path, default=None, metavar="PAGE",
+                   help="write the generated tables of PAGE (docs/results.md) again from the "
+                        "results, then stop")
     p.add_argument("--plot", type=Path, default=None, help="draw the figures into this image")
     p.add_argument("--export", type=Path, nargs="?", const=EXPORT, default=None,
                    help="write the generators of the 600-rotated-digit seed-0 runs at --steps "
@@ -334,6 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = json.loads(args.results.read_text()) if args.results.exists() else {}
     if args.table:
         print(markdown_table(rows))
+        return 0
+    if args.verdict:
+        print(comparison_table(rows) + "\n\n" + loss_table(rows))
+        return 0
+    if args.update_doc is not None:
+        try:
+            page = fill_generated(args.update_doc.read_text(), rows)
+        except (OSError, ValueError) as err:
+            print(f"error: --update-doc {args.update_doc}: {err}", file=sys.stderr)
+            return 2
+        atomic_write_text(args.update_doc, page)
+        print(f"wrote the generated tables of {args.update_doc}")
         return 0
     if args.plot is not None:
         if not rows:

@@ -97,3 +97,78 @@ def test_a_panel_without_runs_says_so():
     ax = Figure().subplots()
     fraction_axes(ax, {}, "mnist")
     assert [t.get_text() for t in ax.texts] == ["no finished run yet"]
+
+
+# ------------------------------------------------------------------ the verdict's reading
+
+
+@pytest.mark.parametrize("geometric, baseline, reading", [
+    ([50.0, 52.0, 54.0], [60.0, 61.0, 62.0], "ahead"),    # 52 ± 2 against 61 ± 1: 9 > 3
+    ([60.0, 61.0, 62.0], [50.0, 52.0, 54.0], "behind"),
+    ([50.0, 54.0, 58.0], [58.0, 59.0, 60.0], "level"),    # 54 ± 4 against 59 ± 1: 5 = 5
+    ([50.0, 54.0, 58.0], [58.1, 59.1, 60.1], "ahead"),    # 5.1 > 5: just apart
+    ([40.0], [90.0, 91.0], "one seed"),                   # no spread to read, however far
+    ([40.0, 41.0], [90.0], "one seed"),
+])
+def test_a_row_is_ahead_or_behind_only_when_the_spreads_do_not_overlap(geometric, baseline,
+                                                                        reading):
+    from gmgan_lib.data_efficiency import compare
+
+    assert compare(geometric, baseline) == reading
+
+
+def test_every_geometric_row_is_read_against_every_baseline_of_its_setting():
+    from gmgan_lib.data_efficiency import comparison_table, comparisons
+
+    rows = {**ROWS, "g": run("gm", 1, 52.0), "h": run("gan-diffaug", 0, 70.0),
+            "i": run("gm-diffaug", 0, 40.0, images=6000)}        # no baseline at 6,000: no pair
+    pairs = [(c["images"], c["geometric"], c["baseline"]) for c in comparisons(rows)]
+    assert pairs == [(600, "gm", "gan"), (600, "gm", "gan-diffaug")]
+    lines = comparison_table(rows).splitlines()
+    # gm 51.0 ± 1.4 against gan 62.0 ± 2.8: +11.0 > 4.2, and the same over the second half
+    assert lines[2] == ("| 600 rotated digits | GM-GAN | DCGAN | 51.0 ± 1.4 against 62.0 ± 2.8 "
+                        "| +11.0 | ahead | +11.0 | ahead |")
+    assert lines[3].endswith("| +19.0 | one seed | +19.0 | one seed |")
+
+
+def test_what_less_data_costs_is_read_from_the_largest_setting_of_each_model():
+    from gmgan_lib.data_efficiency import loss_table
+
+    rows = {"a": run("gan", 0, 50.0, images=60000), "b": run("gan", 0, 54.0, images=6000),
+            "c": run("gan", 0, 60.0), "d": run("gan", 1, 64.0), "e": run("gm", 0, 70.0),
+            "f": run("gm-invariant-max", 0, 1.0, images=60000),   # an ablation: not a model row
+            "g": run("gm", 0, 1.0, dataset="mnist", images=60000)}  # another dataset
+    assert loss_table(rows).splitlines() == [
+        "| model | 60,000 images | 6,000 images | 600 images |", "|---|---|---|---|",
+        "| GM-GAN |  |  | 70.0 (1) |",                          # its largest: nothing to lose
+        "| DCGAN | 50.0 (1) | 54.0 (1), +4.0 | 62.0 ± 2.8 (2), +12.0 |"]
+
+
+def test_the_generated_tables_are_written_between_their_marks_and_nothing_else_moves():
+    from gmgan_lib.data_efficiency import END_MARK, GENERATED, begin_mark, fill_generated
+
+    page = "# title\n\n"
+    for name in GENERATED:
+        page += f"before {name}\n{begin_mark(name)}\nstale | table\n{END_MARK}\nafter {name}\n"
+    filled = fill_generated(page, ROWS)
+    assert "stale" not in filled and filled.count(END_MARK) == len(GENERATED)
+    assert all(f"before {n}\n{begin_mark(n)}\n|" in filled and f"after {n}" in filled
+               for n in GENERATED)
+    assert fill_generated(filled, ROWS) == filled                  # writing again changes nothing
+    with pytest.raises(ValueError, match="losses: generated, do not edit"):
+        fill_generated(page.replace(begin_mark("losses"), "gone"), ROWS)
+
+
+def test_docs_results_shows_the_tables_the_committed_results_give():
+    """docs/results.md never drifts from docs/results/data_efficiency.json: its generated tables
+    are exactly what `reproduce.py --part data-efficiency --update-doc` writes from it."""
+    import json
+    from pathlib import Path
+
+    from gmgan_lib.data_efficiency import fill_generated
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    page = (docs / "results.md").read_text()
+    rows = json.loads((docs / "results" / "data_efficiency.json").read_text())
+    assert fill_generated(page, rows) == page, (
+        "run `python scripts/reproduce.py --part data-efficiency --update-doc docs/results.md`")

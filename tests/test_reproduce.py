@@ -249,3 +249,13 @@ def test_every_committed_data_efficiency_generator_is_listed_and_recorded():
         config, row = load_checkpoint(path)["config"], rows[path.stem]
         assert (config["model"], config["augment"]) == (row["model"], row["augment"])
         assert config["model_config"] == resolve_config(row["model"], **row["model_config"])
+
+
+def test_the_data_efficiency_verdict_is_printed_and_written_into_a_page(tmp_path):
+    printed = efficiency("--verdict").stdout
+    assert "| data | GM-GAN row | against |" in printed and "| model |" in printed
+    page = tmp_path / "page.md"
+    page.write_text("no marks here\n")
+    result = efficiency("--update-doc", page, check=False)
+    assert result.returncode == 2 and "--update-doc" in result.stderr and "missing" in result.stderr
+    assert page.read_text() == "no marks here\n"                     # nothing written
