@@ -246,10 +246,26 @@ de.figure(RESULTS)
 # lower) at the same number of steps? And is a difference between two models larger than the
 # spread between the seeds of each (the ± of the table)? In the runs finished so far the answer
 # to the first is yes: GM-GAN's gap stays below the DCGAN's at every snapshot. The second and
-# third need every seed: until both rows' `seeds` column reads 3, compare the difference of
-# their FID_MNIST with the ± beside each, and take what you see as provisional.
-# `docs/results.md`, "Where geometry pays", gives the project's current reading, dated, with
-# the runs it rests on.
+# third need every seed: until both rows' `seeds` column reads 3, take what you see as
+# provisional.
+#
+# The project answers the third question with one rule, the same for every pair of rows. Write
+# each row as its mean $m$ ± its standard deviation $s$ over the seeds. GM-GAN is **ahead** of a
+# baseline when the two intervals $[m - s, m + s]$ do not overlap and GM-GAN's is the lower
+# one, that is when $m_{\text{baseline}} - m_{\text{GM}} > s_{\text{baseline}} + s_{\text{GM}}$;
+# **behind** in the mirror case; **level** when the intervals overlap. A row of one seed has no
+# $s$, so the rule gives no reading for it (**one seed**). The table applies the rule to every
+# GM-GAN row and every baseline of the same data, at 10,000 steps and again over the second half
+# of training (the mean of the snapshots after 5,000 steps); "difference" is the baseline's
+# FID_MNIST minus GM-GAN's, positive when GM-GAN is ahead. With three seeds this is a way of
+# reading the spread, not a statistical test.
+
+# %% tags=["nbval-ignore-output"]
+display(Markdown(de.comparison_table(RESULTS)))
+
+# %% [markdown]
+# [docs/results.md](../docs/results.md), "Where geometry pays", gives the project's current
+# reading, with the runs it rests on.
 
 # %% [markdown]
 # ## 6. The committed generators, side by side
