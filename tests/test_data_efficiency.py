@@ -172,3 +172,24 @@ def test_docs_results_shows_the_tables_the_committed_results_give():
     rows = json.loads((docs / "results" / "data_efficiency.json").read_text())
     assert fill_generated(page, rows) == page, (
         "run `python scripts/reproduce.py --part data-efficiency --update-doc docs/results.md`")
+
+
+def test_the_pages_count_the_runs_the_committed_results_hold():
+    """Each page that says how many of the table's runs are done says what the results file
+    holds (the count is written by hand as runs finish; this keeps it honest)."""
+    import json
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    done = len(json.loads((repo / "docs" / "results" / "data_efficiency.json").read_text()))
+    counts = {
+        "README.md": [r"64 runs, (\d+) done"],
+        "docs/results.md": [r"(\d+) of the 64 runs done\*\*", r"(\d+) of its 64 runs are done",
+                            r"(\d+) of 64 runs so far"],
+    }
+    for page, patterns in counts.items():
+        text = (repo / page).read_text()
+        for pattern in patterns:
+            found = re.findall(pattern, text)
+            assert found == [str(done)], (page, pattern, found, done)
