@@ -83,8 +83,8 @@ def late_fid(run: dict) -> float:
 
 
 def setting_label(dataset: str, images: int) -> str:
-    """A data setting as the table names it: "600 rotated digits", "6,000 digits"."""
-    return f"{images:,} {'rotated ' if dataset == 'rotmnist' else ''}digits"
+    """A data setting as the tables name it: "600 rotated digits", "600 upright digits"."""
+    return f"{images:,} {'rotated' if dataset == 'rotmnist' else 'upright'} digits"
 
 
 def markdown_table(rows: dict[str, dict]) -> str:
@@ -107,7 +107,9 @@ def markdown_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-#: The verdict compares each GM-GAN row with each baseline of the same data setting.
+#: The verdict compares each GM-GAN row with each baseline of the same data setting. The
+#: ablations are left out on purpose: they are seed 0 only, questions about GM-GAN's own head,
+#: not about whether geometry pays against the alternatives.
 GEOMETRIC = ("gm", "gm-diffaug")
 BASELINES = ("gan", "gan-diffaug", "gan-rotate")
 
@@ -115,12 +117,15 @@ BASELINES = ("gan", "gan-diffaug", "gan-rotate")
 def compare(geometric: list[float], baseline: list[float]) -> str:
     """How a GM-GAN row's FID_MNIST over seeds stands against a baseline's (lower is better).
 
-    The rule, fixed before the table was complete: a row is **ahead** or **behind** when the
-    two intervals mean ± sample standard deviation do not overlap (the difference of the means
-    exceeds the sum of the two spreads), **level** when they do. With three seeds this is a
-    plain reading of the spread, not a significance test. A row with fewer than two seeds has no
-    spread to compare with: **one seed**, whatever the difference.
+    A row is **ahead** or **behind** when the two intervals mean ± sample standard deviation do
+    not overlap (the difference of the means exceeds the sum of the two spreads), **level** when
+    they do; intervals that just touch overlap, so a difference equal to the sum is level. With
+    three seeds this is a plain reading of the spread, not a significance test. A row with fewer
+    than two seeds has no spread to compare with: **one seed**, whatever the difference. A value
+    that is not a number (a run without a snapshot in its second half) gives **no reading**.
     """
+    if any(math.isnan(v) for v in (*geometric, *baseline)):
+        return "no reading"
     if len(geometric) < 2 or len(baseline) < 2:
         return "one seed"
     difference = statistics.fmean(baseline) - statistics.fmean(geometric)
@@ -130,10 +135,19 @@ def compare(geometric: list[float], baseline: list[float]) -> str:
     return "ahead" if difference > 0 else "behind"
 
 
+def overall(at_budget: str, second_half: str) -> str:
+    """What a pair's two readings (at the budget, over the second half) say together: a
+    difference counts only where both readings find it. The same word when they agree;
+    **unsettled** when one says ahead or behind and the other does not."""
+    return at_budget if at_budget == second_half else "unsettled"
+
+
 def comparisons(rows: dict[str, dict]) -> list[dict]:
     """Every (GM-GAN row, baseline) pair of one data setting that both have finished runs, in the
     table's order: the setting, the two rows, their FID_MNIST at the budget and over the second
-    half (lists over seeds), and :func:`compare`'s reading of each."""
+    half (``fid``, ``late``: lists over seeds), the differences of the means (baseline minus
+    GM-GAN: positive when GM-GAN is ahead), :func:`compare`'s reading of each, and the two
+    readings together (:func:`overall`)."""
     by_row: dict[tuple, dict[str, list[dict]]] = {}
     for (dataset, images, _, row), runs in groups(rows).items():
         by_row.setdefault((dataset, images), {})[row] = runs
@@ -145,26 +159,39 @@ def comparisons(rows: dict[str, dict]) -> list[dict]:
                     continue
                 fid = {k: [r["metrics"]["fid"] for r in found[k]] for k in (g, b)}
                 late = {k: [late_fid(r) for r in found[k]] for k in (g, b)}
+                reading, late_reading = compare(fid[g], fid[b]), compare(late[g], late[b])
                 out.append({"dataset": dataset, "images": images, "geometric": g, "baseline": b,
-                            "fid": fid, "late": late, "reading": compare(fid[g], fid[b]),
-                            "late_reading": compare(late[g], late[b])})
+                            "fid": fid, "late": late,
+                            "difference": statistics.fmean(fid[b]) - statistics.fmean(fid[g]),
+                            "late_difference": (statistics.fmean(late[b])
+                                                - statistics.fmean(late[g])),
+                            "reading": reading, "late_reading": late_reading,
+                            "overall": overall(reading, late_reading)})
     return out
 
 
+def signed(x: float) -> str:
+    """A difference with its sign, one decimal; a difference that rounds to zero is +0.0."""
+    return "+0.0" if round(x, 1) == 0 else f"{x:+.1f}"
+
+
 def comparison_table(rows: dict[str, dict]) -> str:
-    """The verdict's table: each GM-GAN row against each baseline, with :func:`compare`'s
-    reading of FID_MNIST at the budget and over the second half; "difference" is the
-    baseline's mean minus GM-GAN's (positive: GM-GAN ahead)."""
-    lines = ["| data | GM-GAN row | against | FID_MNIST | difference | reading "
-             "| second half, difference | reading |", "|---|---|---|---|---|---|---|---|"]
+    """The verdict's table: each GM-GAN row against each baseline, FID_MNIST at the budget and
+    over the second half (GM-GAN's against the baseline's, and in brackets the difference of the
+    unrounded means, positive when GM-GAN is ahead), :func:`compare`'s reading of each, and the
+    two readings together (:func:`overall`)."""
+    lines = ["| data | GM-GAN row | against | FID_MNIST at the budget | reading "
+             "| FID_MNIST, second half | reading | both readings |",
+             "|---|---|---|---|---|---|---|---|"]
     for c in comparisons(rows):
         g, b = c["geometric"], c["baseline"]
-        diff = statistics.fmean(c["fid"][b]) - statistics.fmean(c["fid"][g])
-        late = statistics.fmean(c["late"][b]) - statistics.fmean(c["late"][g])
-        lines.append(
-            f"| {setting_label(c['dataset'], c['images'])} | {label(g)} | {label(b)} "
-            f"| {spread(c['fid'][g], 1)} against {spread(c['fid'][b], 1)} | {diff:+.1f} "
-            f"| {c['reading']} | {late:+.1f} | {c['late_reading']} |")
+        at_budget = (f"{spread(c['fid'][g], 1)} against {spread(c['fid'][b], 1)} "
+                     f"({signed(c['difference'])})")
+        late = (f"{spread(c['late'][g], 1)} against {spread(c['late'][b], 1)} "
+                f"({signed(c['late_difference'])})")
+        lines.append(f"| {setting_label(c['dataset'], c['images'])} | {label(g)} | {label(b)} "
+                     f"| {at_budget} | {c['reading']} | {late} | {c['late_reading']} "
+                     f"| **{c['overall']}** |")
     return "\n".join(lines)
 
 
@@ -198,8 +225,9 @@ def loss_table(rows: dict[str, dict], dataset: str = "rotmnist") -> str:
 
 
 #: The tables of docs/results.md made from the results file, by name. Each stands in the page
-#: between the line ``<!-- data-efficiency NAME: generated, do not edit -->`` and the line
-#: ``<!-- data-efficiency end -->``; :func:`fill_generated` writes them again.
+#: between the mark ``<!-- data-efficiency NAME: generated, do not edit -->`` and the mark
+#: ``<!-- data-efficiency end -->`` (HTML comments: a reader of the page does not see them);
+#: :func:`fill_generated` writes them again.
 GENERATED = {"table": markdown_table, "comparisons": comparison_table, "losses": loss_table}
 END_MARK = "<!-- data-efficiency end -->"
 
@@ -210,15 +238,18 @@ def begin_mark(name: str) -> str:
 
 def fill_generated(text: str, rows: dict[str, dict]) -> str:
     """``text`` (a page such as docs/results.md) with each generated table of :data:`GENERATED`
-    written again from ``rows``, between its marks; everything else unchanged. A page without
-    one of the marks is refused (ValueError naming it), rather than written half."""
+    written again from ``rows``, between its marks; everything else unchanged. Each begin mark
+    must stand once in the page, followed by an end mark before any other begin mark; a page
+    that breaks this is refused (ValueError naming the mark), rather than written half."""
     for name, make in GENERATED.items():
-        begin = text.find(begin_mark(name))
+        mark = begin_mark(name)
+        begin = text.find(mark)
         end = text.find(END_MARK, begin) if begin >= 0 else -1
-        if begin < 0 or end < 0:
-            raise ValueError(f"the page must hold the line {begin_mark(name)!r} and, after it, "
-                             f"{END_MARK!r}; one is missing")
-        text = text[:begin] + begin_mark(name) + "\n" + make(rows) + "\n" + text[end:]
+        others = [text.find(begin_mark(n), begin + 1) for n in GENERATED]
+        if text.count(mark) != 1 or end < 0 or any(begin < o < end for o in others):
+            raise ValueError(f"the page must hold the mark {mark!r} once, followed by "
+                             f"{END_MARK!r} before the next table's mark")
+        text = text[:begin] + mark + "\n" + make(rows) + "\n" + text[end:]
     return text
 
 

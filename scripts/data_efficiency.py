@@ -348,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         print(comparison_table(rows) + "\n\n" + loss_table(rows))
         return 0
     if args.update_doc is not None:
+        if not rows:           # never blank a page's tables for want of a results file
+            print(f"error: {args.results} holds no finished run yet", file=sys.stderr)
+            return 1
         try:
             page = fill_generated(args.update_doc.read_text(), rows)
         except (OSError, ValueError) as err:

@@ -20,7 +20,7 @@ ROWS = {"a": run("gan", 0, 60.0), "b": run("gan", 1, 64.0), "c": run("gm", 0, 50
 
 def test_the_table_gives_mean_and_spread_over_seeds_in_the_tables_order():
     lines = markdown_table(ROWS).splitlines()[2:]
-    assert lines[0].startswith("| 600 digits | GM-GAN | 1 | 100 | 80.0 | 80.0 |")     # MNIST first
+    assert lines[0].startswith("| 600 upright digits | GM-GAN | 1 | 100 | 80.0 | 80.0 |")     # MNIST first
     assert lines[1].startswith("| 600 rotated digits | GM-GAN | 1 | 100 | 50.0 | 50.0 |")
     assert lines[2].startswith("| 600 rotated digits | DCGAN | 2 | 100 | 62.0 ± 2.8 | 62.0 ± 2.8 |")
     assert "| 1.00 ± 0.71 | 0.90 ± 0.00 |" in lines[2]                       # gap and r_t at the budget
@@ -109,6 +109,7 @@ def test_a_panel_without_runs_says_so():
     ([50.0, 54.0, 58.0], [58.1, 59.1, 60.1], "ahead"),    # 5.1 > 5: just apart
     ([40.0], [90.0, 91.0], "one seed"),                   # no spread to read, however far
     ([40.0, 41.0], [90.0], "one seed"),
+    ([50.0, float("nan")], [90.0, 91.0], "no reading"),      # never "behind" by accident
 ])
 def test_a_row_is_ahead_or_behind_only_when_the_spreads_do_not_overlap(geometric, baseline,
                                                                         reading):
@@ -125,10 +126,29 @@ def test_every_geometric_row_is_read_against_every_baseline_of_its_setting():
     pairs = [(c["images"], c["geometric"], c["baseline"]) for c in comparisons(rows)]
     assert pairs == [(600, "gm", "gan"), (600, "gm", "gan-diffaug")]
     lines = comparison_table(rows).splitlines()
-    # gm 51.0 ± 1.4 against gan 62.0 ± 2.8: +11.0 > 4.2, and the same over the second half
-    assert lines[2] == ("| 600 rotated digits | GM-GAN | DCGAN | 51.0 ± 1.4 against 62.0 ± 2.8 "
-                        "| +11.0 | ahead | +11.0 | ahead |")
-    assert lines[3].endswith("| +19.0 | one seed | +19.0 | one seed |")
+    # gm 51.0 ± 1.4 against gan 62.0 ± 2.8: 11.0 > 4.2, at the budget and over the second half
+    assert lines[2] == ("| 600 rotated digits | GM-GAN | DCGAN "
+                        "| 51.0 ± 1.4 against 62.0 ± 2.8 (+11.0) | ahead "
+                        "| 51.0 ± 1.4 against 62.0 ± 2.8 (+11.0) | ahead | **ahead** |")
+    assert lines[3].endswith("(+19.0) | one seed | **one seed** |")
+
+
+@pytest.mark.parametrize("at_budget, second_half, together", [
+    ("ahead", "ahead", "ahead"), ("level", "level", "level"), ("behind", "behind", "behind"),
+    ("level", "ahead", "unsettled"), ("ahead", "level", "unsettled"),
+    ("one seed", "one seed", "one seed"), ("ahead", "no reading", "unsettled"),
+])
+def test_a_difference_counts_only_where_both_readings_find_it(at_budget, second_half, together):
+    from gmgan_lib.data_efficiency import overall
+
+    assert overall(at_budget, second_half) == together
+
+
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
+    from gmgan_lib.data_efficiency import signed
+
+    assert [signed(x) for x in (-0.04, 0.04, -0.06, 10.0, -3.25)] == [
+        "+0.0", "+0.0", "-0.1", "+10.0", "-3.2"]
 
 
 def test_what_less_data_costs_is_read_from_the_largest_setting_of_each_model():
@@ -156,7 +176,13 @@ def test_the_generated_tables_are_written_between_their_marks_and_nothing_else_m
                for n in GENERATED)
     assert fill_generated(filled, ROWS) == filled                  # writing again changes nothing
     with pytest.raises(ValueError, match="losses: generated, do not edit"):
-        fill_generated(page.replace(begin_mark("losses"), "gone"), ROWS)
+        fill_generated(page.replace(begin_mark("losses"), "gone"), ROWS)      # a mark missing
+    twice = page + f"{begin_mark('table')}\nold copy\n{END_MARK}\n"
+    with pytest.raises(ValueError, match="table: generated, do not edit"):
+        fill_generated(twice, ROWS)                                           # a mark twice
+    unended = page.replace(f"stale | table\n{END_MARK}", "stale | table", 1)
+    with pytest.raises(ValueError, match="table: generated, do not edit"):   # its end missing:
+        fill_generated(unended, ROWS)                  # never runs on into the next table
 
 
 def test_docs_results_shows_the_tables_the_committed_results_give():

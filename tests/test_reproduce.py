@@ -252,10 +252,27 @@ def test_every_committed_data_efficiency_generator_is_listed_and_recorded():
 
 
 def test_the_data_efficiency_verdict_is_printed_and_written_into_a_page(tmp_path):
-    printed = efficiency("--verdict").stdout
-    assert "| data | GM-GAN row | against |" in printed and "| model |" in printed
+    from gmgan_lib.data_efficiency import END_MARK, GENERATED, begin_mark
+
+    results = tmp_path / "r.json"
+    fids = {("gm", 0): 50.0, ("gm", 1): 52.0, ("gan", 0): 60.0, ("gan", 1): 62.0}
+    results.write_text(json.dumps({
+        f"{row}-{seed}": {"row": row, "seed": seed, "dataset": "rotmnist", "images": 600,
+                          "steps": 10, "metrics": {"fid": fid, "kl": 0.1, "mnist_score": 4.0,
+                                                   "precision": 0.5, "recall": 0.5},
+                          "curve": [{"steps": 10, "fid": fid, "gap": 1.0, "r_t": 1.0}]}
+        for (row, seed), fid in fids.items()}))
+    printed = efficiency("--results", results, "--verdict").stdout
+    assert "| 600 rotated digits | GM-GAN | DCGAN | 51.0 ± 1.4 against 61.0 ± 1.4 (+10.0) | ahead" \
+        in printed
+    assert "| DCGAN | 61.0 ± 1.4 (2) |" in printed                      # what less data costs
     page = tmp_path / "page.md"
+    page.write_text("".join(f"{begin_mark(n)}\n{END_MARK}\n" for n in GENERATED) + "kept\n")
+    efficiency("--results", results, "--update-doc", page)
+    assert "(+10.0) | ahead" in page.read_text() and page.read_text().endswith("kept\n")
     page.write_text("no marks here\n")
-    result = efficiency("--update-doc", page, check=False)
-    assert result.returncode == 2 and "--update-doc" in result.stderr and "missing" in result.stderr
-    assert page.read_text() == "no marks here\n"                     # nothing written
+    result = efficiency("--results", results, "--update-doc", page, check=False)
+    assert result.returncode == 2 and "--update-doc" in result.stderr and "mark" in result.stderr
+    assert page.read_text() == "no marks here\n"                    # nothing written
+    result = efficiency("--results", tmp_path / "none.json", "--update-doc", page, check=False)
+    assert result.returncode == 1 and "holds no finished run" in result.stderr
