@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
 
 # Modules renamed in a release (CHANGELOG.md). Each concept has one name: an old one is not an
 # alias but an import error that says where the code went.

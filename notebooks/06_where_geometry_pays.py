@@ -19,7 +19,7 @@
 # 2. a prior that counts every image four times;
 # 3. why an invariant discriminator needs a generator whose samples are turned at random;
 # 4. augmentation, the other answer;
-# 5. the measurements, of an experiment still running: the runs finished so far;
+# 5. the measurements so far (the experiment is still running);
 # 6. the committed generators, side by side;
 # 7. exercise.
 #
@@ -39,7 +39,7 @@ from gmgan_lib import data_efficiency as de, viz
 from gmgan_lib.data import load_tensors, rotation_angles
 from gmgan_lib.evaluation import evaluate_images
 from gmgan_lib.models import build
-from gmgan_lib.models.hybrid import quarter_turns_of, random_quarter_turns
+from gmgan_lib.models.hybrid import quarter_turns_of, turn_by_quarters
 from gmgan_lib.training.augment import diffaugment, random_rotation
 
 P = gmgan_lib.profile()
@@ -69,14 +69,17 @@ reference = test_digits[:N]        # FID_MNIST's real set: rotated test digits
 # - the **gap** $= \overline{D(x_\text{train})} - \overline{D(x_\text{held out})}$ is about 0 while
 #   $D$ judges digits, and grows as $D$ memorises;
 # - $r_t = \mathbb E\left[\operatorname{sign} D(x_\text{train})\right]$ is the fraction of
-#   training images $D$ calls real minus the fraction it calls fake: near 1 when $D$ calls every
-#   training image real, near 0 when it calls as many of them fake as real. Adaptive
+#   training images $D$ calls real minus the fraction it calls fake, so it lies between $-1$ and
+#   1: near 1 when $D$ calls every training image real, near 0 when it calls as many of them fake
+#   as real, below 0 when it calls most of them fake. Adaptive
 #   augmentation (ADA, Karras et al., 2020) steers by it: it augments more whenever $r_t$ rises
 #   above 0.6.
 #
 # Both are measured on the training images as they are, without augmentation. Here they are
 # along the committed runs on 600 rotated digits (seed 0; the grey line marks the budget of
-# 10,000 steps, where section 5's table reads each run):
+# 10,000 steps, where section 5's table reads each run). The solid lines are GM-GAN (blue) and
+# the DCGAN (orange) as they are; the dashed and dash-dotted lines are the same models trained
+# with augmentation, section 4's other answer to little data, whose gap stays near 0:
 
 # %% tags=["nbval-ignore-output"]
 de.overfitting_figure(RESULTS)
@@ -88,7 +91,8 @@ de.overfitting_figure(RESULTS)
 # nothing about it. A discriminator built to be **invariant** to quarter turns,
 # $D(\mathrm{rot}_{90^\circ} x) = D(x)$ exactly, gives the same verdict to an image and to its three
 # turned copies. To it, the 600 training images are 2,400 images (each one's *orbit* under the
-# group of four quarter turns), and it cannot memorise "this digit at this angle". The theory
+# group of four quarter turns): it can still memorise an image, but never tell it from its three
+# quarter turns. The theory
 # (Chen, Katsoulakis, Rey-Bellet and Zhu, 2023) says how much that is worth: for a
 # group-invariant distribution, the number of samples needed falls by the size of the group,
 # here 4.
@@ -116,7 +120,7 @@ viz.plot_grid(orbit, nrow=4, title="a digit and its three quarter turns: one ima
 angles = torch.as_tensor(rotation_angles("train"))
 one_quarter = rotated[angles < 90][:N]
 turns = torch.randint(0, 4, (len(one_quarter),), generator=torch.Generator().manual_seed(0))
-all_quarters = random_quarter_turns(one_quarter, turns)
+all_quarters = turn_by_quarters(one_quarter, turns)
 torch.manual_seed(0)
 D = build("gmgan", preset="hybrid-invariant").discriminator.eval()
 with torch.no_grad():
@@ -143,13 +147,16 @@ print("covering one quarter of the angles is far worse:", one["fid"] > 3 * every
 # %% [markdown]
 # The repair costs nothing: make $G$'s *distribution* invariant by construction. GM-GAN's
 # invariant configuration (the preset `hybrid-invariant`) turns each sample by a uniformly random
-# quarter turn $k$. If $k$ is independent of the image $x = G(z)$, then $\mathrm{rot}^k x$ and
-# $\mathrm{rot}^{k+1} x$ have the same distribution, whatever $G$ has learnt; and $D$ cannot see the
-# turn, so it changes nothing that $D$ tells $G$.
+# quarter turn $k$. If $k$ is uniform on $\{0, 1, 2, 3\}$ and independent of the image
+# $x = G(z)$, then so is $k + 1$ modulo 4, so $\mathrm{rot}^k x$ and $\mathrm{rot}^{k+1} x$ have
+# the same distribution, whatever $G$ has learnt: turning a sample by one more quarter turn does
+# not change what $G$ draws. And $D$ cannot see the turn, so it changes nothing that $D$ tells
+# $G$.
 #
 # Where does $k$ come from? A sample must stay a function of its noise $z$ (the same seed, the
-# same images), so $k$ is read off $z$ itself: the last two bits of each of its 100 numbers,
-# added up modulo 4. Those bits are uniform, and they are invisible to a smooth network: changing
+# same images), so $k$ is read off $z$ itself. Each of its 100 numbers is stored as a 32-bit
+# float, whose last bits are the least significant digits of the number; $k$ is the sum of the
+# last two bits of each number, modulo 4. Those bits are uniform, and they are invisible to a smooth network: changing
 # them moves $G$'s output by about $10^{-7}$, so for $G$ the turn is an independent coin with four
 # faces. The turns of 10,000 noise vectors:
 
@@ -185,26 +192,29 @@ viz.plot_grid(torch.cat([diffaugment(digit), random_rotation(digit)]), nrow=8,
 # **This experiment is still running.** Its plan was fixed before the first run: five models,
 # each trained for the same 10,000 steps with the same optimiser and loss, three training seeds
 # each, in three data settings: 600 rotated digits (1 % of rotated MNIST), 6,000 (10 %) and 600
-# upright MNIST digits. The five models are GM-GAN with its prior used on both sides (on upright
+# upright MNIST digits; and, as the reference with all the data there is, the 60,000 rotated
+# digits. The five models are GM-GAN with its prior used on both sides (on upright
 # MNIST the default GM-GAN), GM-GAN with DiffAugment, and the DCGAN alone, with DiffAugment and
 # with random rotations. Each run is added to the results file when it finishes, and the table
 # and the figure below are recomputed from that file every time this notebook runs. So they
 # show **the runs finished so far**, not the answer. How far the plan has got:
 
 # %% tags=["nbval-ignore-output"]
-PLAN = [("rotmnist", 600), ("rotmnist", 6_000), ("mnist", 600)]   # (data set, training images)
+PLAN = [("rotmnist", 600), ("rotmnist", 6_000), ("mnist", 600), ("rotmnist", 60_000)]
 for dataset, images in PLAN:
     done = sum(r["row"] in de.MODELS and (r["dataset"], r["images"]) == (dataset, images)
                for r in RESULTS.values())
-    kind = "rotated" if dataset == "rotmnist" else "upright"
-    print(f"{images:>5,} {kind} digits: {done} of {3 * len(de.MODELS)} runs finished")
+    print(f"{de.setting_label(dataset, images):>21}: {done} of {3 * len(de.MODELS)} runs finished")
 
 # %% [markdown]
 # The table has a row for each data setting and model with at least one finished run; its
 # `seeds` column says how many of the three seeds that row rests on. Each number is the mean over
 # those seeds ± their standard deviation (a row of one seed has no spread: the number stands
 # alone). FID_MNIST and the class KL are better when lower, the MNIST score, precision and recall
-# when higher; the last two columns are section 1's overfitting signals at 10,000 steps.
+# when higher; the last two columns are section 1's overfitting signals at 10,000 steps. One
+# run's FID_MNIST moves by a few units from one snapshot to the next (a snapshot every 2,000
+# steps), so beside its value at 10,000 steps stands the mean of the snapshots of the second
+# half of training, at 6,000, 8,000 and 10,000 steps ("FID_MNIST, second half").
 # ([docs/results.md](../docs/results.md), "Where geometry pays", says how each number was made.)
 
 # %% tags=["nbval-ignore-output"]
@@ -229,11 +239,10 @@ de.figure(RESULTS)
 # **How to read the figure.** Top: each model's FID_MNIST at 10,000 steps (the mean over its
 # finished seeds, with a bar of ± one standard deviation where there are two or more) against the
 # number of training images, one panel per data set. The models' points of one setting stand side
-# by side around its tick, so that their bars do not hide one another. Once every setting has
-# finished runs, each model is a line through its settings, and a model that needs less data
-# loses less (its FID_MNIST rises less) as its line goes left, towards fewer images. Until then a
-# panel has points only at the settings with finished runs, so there may be no line to follow
-# yet, and a panel without any finished run says so.
+# by side around its tick, so that their bars do not hide one another. Each model is a line
+# through the settings where it has finished runs (a model with runs in one setting only is a
+# point), and a model that needs less data loses less (its FID_MNIST rises less) as its line
+# goes left, towards fewer images. A panel without any finished run says so.
 #
 # Bottom, along the seed-0 runs with 600 rotated digits: FID_MNIST (left) and the
 # discriminator's overfitting gap (right). The grey line marks the budget, 10,000 steps, where
@@ -245,9 +254,9 @@ de.figure(RESULTS)
 # the DCGAN's (its gap grows less steeply)? Does that make its samples better (its FID_MNIST
 # lower) at the same number of steps? And is a difference between two models larger than the
 # spread between the seeds of each (the ± of the table)? In the runs finished so far the answer
-# to the first is yes: GM-GAN's gap stays below the DCGAN's at every snapshot. The second and
-# third need every seed: until both rows' `seeds` column reads 3, take what you see as
-# provisional.
+# to the first is yes: GM-GAN's gap stays below the DCGAN's at every snapshot of seed 0, and at
+# 10,000 steps for every seed (the table's gap column). For the other two, compare rows whose
+# `seeds` column reads 3, and take a row of fewer seeds as provisional.
 #
 # The project answers the third question with one rule, the same for every pair of rows. Write
 # each row as its mean $m$ ± its standard deviation $s$ over the seeds. GM-GAN is **ahead** of a
@@ -256,9 +265,10 @@ de.figure(RESULTS)
 # **behind** in the mirror case; **level** when the intervals overlap. A row of one seed has no
 # $s$, so the rule gives no reading for it (**one seed**). The table applies the rule to every
 # GM-GAN row and every baseline of the same data, at 10,000 steps and again over the second half
-# of training (the mean of the snapshots after 5,000 steps); "difference" is the baseline's
-# FID_MNIST minus GM-GAN's, positive when GM-GAN is ahead. With three seeds this is a way of
-# reading the spread, not a statistical test.
+# of training; in brackets, the baseline's FID_MNIST minus GM-GAN's, positive when GM-GAN is
+# ahead. A difference counts only where both readings find it (the last column); where one finds
+# it and the other does not, the pair is **unsettled**. With three seeds this is a way of reading
+# the spread, not a statistical test.
 
 # %% tags=["nbval-ignore-output"]
 display(Markdown(de.comparison_table(RESULTS)))
@@ -279,6 +289,11 @@ generators = {de.LABELS[row]: COMMITTED / f"rotmnist-1pc-{row}-seed0.pt" for row
 de.samples_figure(generators)
 
 # %% [markdown]
+# Look for two things. Does a grid repeat a few shapes? A generator that draws few distinct
+# images has a low recall in the table (the DCGAN with random rotations is the clearest case).
+# And are the strokes clean? Speckles around the strokes are something FID_MNIST notices too.
+
+# %% [markdown]
 # ## 7. Exercise
 #
 # As in the other notebooks: complete the function under the statement, then run its check,
@@ -289,7 +304,8 @@ from gmgan_lib import exercises
 
 # %% [markdown]
 # **Exercise 1 (turn each image by its own number of quarter turns).** Write
-# `turn_each(images, turns)`:
+# `turn_each(images, turns)` yourself, with `torch.rot90` (not with section 3's
+# `turn_by_quarters`, which is the answer):
 # `images` is a batch of square images $[B, C, H, H]$ (a tensor), `turns` a tensor of $B$ whole
 # numbers in $\{0, 1, 2, 3\}$; return the batch in which image $b$ is turned by `turns[b]`
 # quarter turns counter-clockwise as displayed (the way `viz.plot_grid` shows it), every image
@@ -314,9 +330,11 @@ exercises.check("06.1", turn_each)
 # they replace the generator's ReLUs (notebook 4), and notebook 5 measured what such a GAN draws.
 # This notebook asked where a geometric prior should pay: with little data, where an invariant
 # discriminator memorises more slowly, provided the generator's samples are turned at random.
+# So far, slower memorising has not made GM-GAN's samples better than the plain DCGAN's: the
+# table of section 5 says where it is ahead and where it is level.
 #
 # **Where to go next.** [docs/results.md](../docs/results.md), "Where geometry pays", has the
-# table with every run finished so far and the project's reading of it, dated; its other
+# table with every run finished so far and the project's reading of it; its other
 # sections give the comparison of GM-GAN and the DCGAN at CPU scale, claim by claim of the
 # paper. [docs/architecture.md](../docs/architecture.md) describes the networks layer by layer.
 # The repository's `README.md` (its front page) says how to train and evaluate the models

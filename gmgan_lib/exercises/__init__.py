@@ -474,14 +474,14 @@ def _check_05_2(rng, class_kl):
 
 @_exercise("06.1", S.turn_each)
 def _check_06_1(rng, turn_each):
-    from gmgan_lib.models.hybrid import random_quarter_turns
+    from gmgan_lib.models.hybrid import turn_by_quarters
 
     n, side = rng.randint(2, 6), rng.randint(5, 28)      # square: a quarter turn keeps the shape
     g = torch.Generator().manual_seed(rng.getrandbits(62))
     images = torch.rand(n, 1, side, side, generator=g, dtype=torch.float64) * 2 - 1
     turns = torch.tensor([rng.randrange(4) for _ in range(n)])
     turns[0], turns[1] = 1, 3          # both senses appear, so a clockwise answer cannot pass
-    want = random_quarter_turns(images, turns)
+    want = turn_by_quarters(images, turns)
     got = turn_each(images, turns)
     _expect(_is_tensor_of_shape(got, want.shape), f"one image out per image in, same layout: "
             f"expected a tensor of shape {tuple(want.shape)}, got {_describe(got)}")

@@ -36,7 +36,7 @@ equivariant from its first feature map on: turning that map (``rot90_m2``) turns
 An invariant D cannot see in which of the four orientations G draws a digit, so nothing in
 training would make G cover all four: with ``g_random_turn`` G turns each sample by a uniformly
 random quarter turn, which makes its distribution exactly invariant *by construction*
-(:func:`random_quarter_turns`; the preset ``hybrid-invariant`` uses both: docs/architecture.md,
+(:func:`turn_by_quarters`; the preset ``hybrid-invariant`` uses both: docs/architecture.md,
 "An invariant discriminator needs an invariant generator").
 
 Options (fields of :class:`~gmgan_lib.models.config.GMGANConfig`): ``g_activation`` and
@@ -50,6 +50,7 @@ morphology on R2 as the nonlinearity.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -79,12 +80,22 @@ def quarter_turns_of(z: torch.Tensor) -> torch.Tensor:
     return (bits & 3).sum(dim=1).remainder(P4)
 
 
-def random_quarter_turns(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
-    """Turn each square image of ``[B, C, H, H]`` by ``turns[b]`` quarter turns counter-clockwise
-    on screen (exact: a permutation of the pixels, differentiable)."""
+def turn_by_quarters(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Turn each square image of ``[B, C, H, H]`` by its own ``turns[b]`` quarter turns
+    counter-clockwise on screen (exact: a permutation of the pixels, differentiable). Nothing
+    here is random: the invariant generator passes turns drawn by :func:`quarter_turns_of`."""
     rotations = torch.stack([torch.rot90(images, k, dims=(-2, -1)) for k in range(P4)])
     index = turns.to(images.device).view(1, -1, *([1] * (images.dim() - 1)))
     return rotations.gather(0, index.expand(1, *images.shape)).squeeze(0)
+
+
+def random_quarter_turns(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Retired name of :func:`turn_by_quarters` (0.3.1: nothing in it is random); removed in
+    0.4.0."""
+    warnings.warn("random_quarter_turns was renamed turn_by_quarters in gmgan 0.3.1 (it turns "
+                  "by the turns it is given); the old name goes in 0.4.0", FutureWarning,
+                  stacklevel=2)
+    return turn_by_quarters(images, turns)
 
 
 def pde_activation(cfg: GMGANConfig, channels: int, pointwise: str, size: int) -> nn.Module:
@@ -160,7 +171,7 @@ class HybridGenerator(nn.Module):
         shape = (g0, P4, 7, 7) if self.cfg.group == "m2" else (g0 * P4, 7, 7)
         images = self.synthesis(self.project(z).view(z.shape[0], *shape))
         if self.cfg.g_random_turn:   # a random element of the group per sample: see the docstring
-            images = random_quarter_turns(images, quarter_turns_of(z))
+            images = turn_by_quarters(images, quarter_turns_of(z))
         return images
 
 

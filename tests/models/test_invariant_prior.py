@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gmgan_lib.models import build, resolve_config
-from gmgan_lib.models.hybrid import quarter_turns_of, random_quarter_turns
+from gmgan_lib.models.hybrid import quarter_turns_of, turn_by_quarters
 from gmgan_lib.nn import rot90_r2
 
 f64 = torch.float64
@@ -46,11 +46,11 @@ def test_the_random_turn_turns_each_sample_of_the_same_network_exactly():
     assert set(k.tolist()) == {0, 1, 2, 3}
 
 
-def test_random_quarter_turns_is_differentiable_and_a_permutation():
+def test_turn_by_quarters_is_differentiable_and_a_permutation():
     x = torch.rand(3, 1, 5, 5, dtype=f64, requires_grad=True)
     turns = torch.tensor([0, 1, 3])
-    assert torch.autograd.gradcheck(lambda t: random_quarter_turns(t, turns), (x,))
-    y = random_quarter_turns(x, turns)
+    assert torch.autograd.gradcheck(lambda t: turn_by_quarters(t, turns), (x,))
+    y = turn_by_quarters(x, turns)
     assert torch.equal(y.detach().flatten(1).sort(1).values, x.detach().flatten(1).sort(1).values)
 
 
@@ -99,3 +99,12 @@ def test_the_preset_uses_the_prior_on_both_sides():
 def test_bad_prior_options_are_refused_naming_the_field(config, message):
     with pytest.raises(ValueError, match=message):
         resolve_config("gmgan", **config)
+
+
+def test_the_retired_name_still_turns_and_says_it_goes_in_0_4_0():
+    from gmgan_lib.models.hybrid import random_quarter_turns
+
+    x, turns = torch.rand(3, 1, 5, 5), torch.tensor([0, 1, 3])
+    with pytest.warns(FutureWarning, match="renamed turn_by_quarters.*goes in 0.4.0"):
+        y = random_quarter_turns(x, turns)
+    assert torch.equal(y, turn_by_quarters(x, turns))
