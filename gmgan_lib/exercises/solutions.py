@@ -121,6 +121,6 @@ def class_kl(pred_real, pred_gen, eps=1e-6):
 
 # --- notebook 06: where geometry pays ---------------------------------------------------------
 def turn_each(images, turns):
-    """06.1: image ``b`` of ``images [B, C, H, W]`` turned by ``turns[b]`` quarter turns
+    """06.1: image ``b`` of ``images [B, C, H, H]`` turned by ``turns[b]`` quarter turns
     counter-clockwise (as displayed), each independently."""
     return torch.stack([torch.rot90(x, int(k), dims=(-2, -1)) for x, k in zip(images, turns)])
