@@ -258,9 +258,16 @@ def _images(state: dict) -> int:
 EXPORT = ROOT / "data" / "checkpoints" / "data-efficiency"
 
 
+#: The ablation whose generator is committed too: GM-GAN against an invariant D without the
+#: random turn, the generator that notebook 06 shows drawing from too few orientations.
+EXPORTED_ABLATIONS = ("gm-invariant-max-noturn",)
+
+
 def exported_runs() -> list[Run]:
-    """The runs whose generators are committed: every model on the 600 rotated digits, seed 0."""
-    return [model_run(row, "rotmnist", 0.01, 0) for row in MODELS]
+    """The runs whose generators are committed: every model on the 600 rotated digits, seed 0,
+    and the ablations of :data:`EXPORTED_ABLATIONS`."""
+    return [model_run(row, "rotmnist", 0.01, 0) for row in MODELS] + [
+        r for r in runs() if r.row in EXPORTED_ABLATIONS]
 
 
 def export(out: Path, folder: Path, steps: int) -> int:
@@ -283,7 +290,7 @@ def export(out: Path, folder: Path, steps: int) -> int:
 def sample_grids(folder: Path, image: Path, n: int = 64) -> int:
     """64 samples (noise seed 0) of each committed generator, side by side."""
     found = {LABELS[run.row]: folder / f"{run.name}.pt" for run in exported_runs()
-             if (folder / f"{run.name}.pt").exists()}
+             if run.row in LABELS and (folder / f"{run.name}.pt").exists()}
     if not found:
         print(f"error: {folder} holds no exported generator (run with --export first)",
               file=sys.stderr)
