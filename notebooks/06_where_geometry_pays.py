@@ -146,8 +146,10 @@ print("covering one quarter of the angles is far worse:", one["fid"] > 3 * every
 
 # %% [markdown]
 # A trained generator falls into the same blind spot. One of the runs of section 5 trained
-# GM-GAN against this invariant $D$ for 10,000 steps on 600 rotated digits with nothing else
-# changed: its samples are drawn as $G$ makes them, never turned. Its generator is committed.
+# GM-GAN for 10,000 steps on 600 rotated digits against an invariant $D$ (one that pools its four
+# orientations with the maximum, where the $D$ above takes their mean: both are exactly
+# invariant), and its samples are drawn as $G$ makes them, never turned. Its generator is
+# committed.
 # Here are 24 of its samples as drawn (top three rows) and the same 24, each turned by a random
 # quarter turn (bottom three rows):
 
