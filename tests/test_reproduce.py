@@ -176,7 +176,7 @@ def test_a_data_efficiency_run_is_evaluated_along_collected_and_never_trained_ag
     assert all({"fid", "gap", "r_t", "d_train", "d_held_out"} <= set(p) for p in row["curve"])
     assert row["metrics"]["fid"] == row["curve"][-1]["fid"]
     table = efficiency("--table", "--results", results).stdout
-    assert "| 600 digits | DCGAN + DiffAugment | 1 |" in table
+    assert "| 600 upright digits | DCGAN + DiffAugment | 1 |" in table
     # An earlier session's runs are gone but collected: they count as done.
     import shutil
 
