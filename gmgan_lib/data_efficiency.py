@@ -87,6 +87,16 @@ def setting_label(dataset: str, images: int) -> str:
     return f"{images:,} {'rotated' if dataset == 'rotmnist' else 'upright'} digits"
 
 
+def fids_by_setting(rows: dict[str, dict], dataset: str) -> dict[str, dict[int, list[float]]]:
+    """FID_MNIST at the budget of each model row of :data:`MODELS` on ``dataset``, by number of
+    training images: ``{row: {images: [one value per seed]}}``."""
+    out: dict[str, dict[int, list[float]]] = {}
+    for r in rows.values():
+        if r["dataset"] == dataset and r["row"] in MODELS:
+            out.setdefault(r["row"], {}).setdefault(r["images"], []).append(r["metrics"]["fid"])
+    return out
+
+
 def markdown_table(rows: dict[str, dict]) -> str:
     """One line per data setting and model: mean ± std over the seeds that finished."""
     lines = ["| data | model | seeds | steps | FID_MNIST | FID_MNIST, second half | class KL "
@@ -199,10 +209,7 @@ def loss_table(rows: dict[str, dict], dataset: str = "rotmnist") -> str:
     """What each model loses as its data shrinks: the mean FID_MNIST at the budget at each
     number of training images of ``dataset`` (most first), and beside each smaller setting its
     difference from the largest that model has (positive: worse with less data)."""
-    fids: dict[str, dict[int, list[float]]] = {}
-    for r in rows.values():
-        if r["dataset"] == dataset and r["row"] in MODELS:
-            fids.setdefault(r["row"], {}).setdefault(r["images"], []).append(r["metrics"]["fid"])
+    fids = fids_by_setting(rows, dataset)
     settings = sorted({images for per in fids.values() for images in per}, reverse=True)
     lines = ["| model | " + " | ".join(f"{n:,} images" for n in settings) + " |",
              "|---|" + "---|" * len(settings)]
@@ -263,11 +270,9 @@ def fraction_axes(ax: Any, rows: dict[str, dict], dataset: str, legend: bool = T
     a little apart around its x (ticks name the settings), so that their error bars do not hide
     one another. ``legend=False`` leaves the legend to the figure (:func:`figure`)."""
     xs_drawn: set[int] = set()
+    fids = fids_by_setting(rows, dataset)
     for i, row in enumerate(MODELS):
-        points: dict[int, list[float]] = {}
-        for r in rows.values():
-            if r["row"] == row and r["dataset"] == dataset:
-                points.setdefault(r["images"], []).append(r["metrics"]["fid"])
+        points = fids.get(row, {})
         if points:
             xs = sorted(points)
             xs_drawn.update(xs)
