@@ -162,11 +162,15 @@ def course_lab(request, tmp_path_factory):
 
 @pytest.fixture
 def voila(workdir):
-    """`make explore`'s server: Voila on the explorers page of the copy."""
+    """`make explore`'s server: Voila on the explorers page of the copy.
+
+    Readiness is asked of a static file: every GET of the page starts a kernel that runs the
+    whole notebook, so probing "/" ran a second copy of the page beside the browser's (one more
+    per probe that timed out while the server started), on a 2-core machine."""
     port = free_port()
     server = Server([str(BIN / "voila"), "explorers.ipynb", "--no-browser",
                      "--Voila.ip=127.0.0.1", f"--port={port}"],
-                    port, workdir, "/", workdir / "voila.log")
+                    port, workdir, "/voila/static/voila.js", workdir / "voila.log")
     yield server
     server.stop()
 
