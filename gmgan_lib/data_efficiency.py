@@ -64,14 +64,24 @@ def spread(values: list[float], digits: int) -> str:
     return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+#: The tables' order of the data sets: rotated MNIST, the question's data, before the upright
+#: digits; within a data set, fewer images first.
+DATASETS = ("rotmnist", "mnist")
+
+
 def groups(rows: dict[str, dict]) -> dict[tuple, list[dict]]:
-    """Runs grouped by (dataset, images, row), in the table's order."""
+    """Runs grouped by (dataset, images, row), in the table's order (:data:`DATASETS`, then
+    images, then :data:`MODELS` and :data:`ABLATIONS`)."""
     order = {r: i for i, r in enumerate([*MODELS, *ABLATIONS])}
     out: dict[tuple, list[dict]] = {}
     for row in rows.values():
         key = (row["dataset"], row["images"], order.get(row["row"], 99), row["row"])
         out.setdefault(key, []).append(row)
-    return {k: out[k] for k in sorted(out)}
+
+    def place(key: tuple) -> tuple:
+        dataset = DATASETS.index(key[0]) if key[0] in DATASETS else len(DATASETS)
+        return (dataset, *key)
+    return {k: out[k] for k in sorted(out, key=place)}
 
 
 def late_fid(run: dict) -> float:
@@ -301,13 +311,15 @@ def fraction_axes(ax: Any, rows: dict[str, dict], dataset: str, legend: bool = T
 
 
 def curve_axes(ax: Any, rows: dict[str, dict], key: str,
-               setting: tuple[str, int] = ("rotmnist", 600)) -> None:
+               setting: tuple[str, int] = ("rotmnist", 600),
+               which: tuple[str, ...] = (*MODELS, *ABLATIONS)) -> None:
     """``key`` ("fid", "gap" or "r_t") along training, for the seed-0 runs of ``setting``
-    (dataset, training images), each row in its style (:func:`style`); a grey vertical line at
-    the runs' budget, where the table reads them (a run trained further goes on beyond it)."""
+    (dataset, training images) of the rows ``which``, each in its style (:func:`style`); a grey
+    vertical line at the runs' budget, where the table reads them (a run trained further goes on
+    beyond it)."""
     dataset, images = setting
     budgets = set()
-    for row in [*MODELS, *ABLATIONS]:
+    for row in which:
         run = next((r for r in rows.values() if r["row"] == row and r["seed"] == 0
                     and r["dataset"] == dataset and r["images"] == images), None)
         if run and run["curve"]:
@@ -364,14 +376,16 @@ def figure(rows: dict[str, dict]) -> Any:
     return fig
 
 
-def overfitting_figure(rows: dict[str, dict], setting: tuple[str, int] = ("rotmnist", 600)) -> Any:
-    """D's overfitting gap and r_t along training, for the seed-0 runs of ``setting``."""
+def overfitting_figure(rows: dict[str, dict], setting: tuple[str, int] = ("rotmnist", 600),
+                       which: tuple[str, ...] = MODELS) -> Any:
+    """D's overfitting gap and r_t along training, for the seed-0 runs of ``setting`` of the
+    rows ``which`` (the five models; the ablations are :func:`figure`'s)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(WIDTH, 5.0), layout="constrained")
     axes = fig.subplots(1, 2)
-    curve_axes(axes[0], rows, "gap", setting)
-    curve_axes(axes[1], rows, "r_t", setting)
+    curve_axes(axes[0], rows, "gap", setting, which)
+    curve_axes(axes[1], rows, "r_t", setting, which)
     shared_legend(fig, axes)
     return fig
 

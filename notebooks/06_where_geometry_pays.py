@@ -23,8 +23,10 @@
 # 6. the committed generators, side by side;
 # 7. exercise.
 #
-# In FAST mode (`GMGAN_FAST=1`) nothing is trained here: the runs took hours of CPU time and
-# their results and generators are committed; the small experiments below use few images.
+# Nothing is trained in this notebook: the runs took hours of CPU time, and their results and
+# generators are committed. It measures samples against real digits (FID_MNIST, notebook 5) on
+# $N$ images, 10,000 as in the results, or 1,000 in FAST mode (`GMGAN_FAST=1`), where its FIDs
+# sit a few units higher than the committed ones.
 
 # %%
 # %matplotlib inline
@@ -43,7 +45,6 @@ from gmgan_lib.models.hybrid import quarter_turns_of, turn_by_quarters
 from gmgan_lib.training.augment import diffaugment, random_rotation
 
 P = gmgan_lib.profile()
-print(P)
 ROOT = Path(gmgan_lib.__file__).resolve().parents[1]
 RESULTS = json.loads((ROOT / "docs" / "results" / "data_efficiency.json").read_text())
 COMMITTED = ROOT / "data" / "checkpoints" / "data-efficiency"
@@ -51,6 +52,7 @@ N = P.metric_n
 rotated, labels = load_tensors("rotmnist", "train")
 test_digits, _ = load_tensors("rotmnist", "test")
 reference = test_digits[:N]        # FID_MNIST's real set: rotated test digits
+print(f"N = {N:,} images per evaluation")
 
 # %% [markdown]
 # ## 1. A discriminator that memorises
@@ -68,18 +70,19 @@ reference = test_digits[:N]        # FID_MNIST's real set: rotated test digits
 #
 # - the **gap** $= \overline{D(x_\text{train})} - \overline{D(x_\text{held out})}$ is about 0 while
 #   $D$ judges digits, and grows as $D$ memorises;
-# - $r_t = \mathbb E\left[\operatorname{sign} D(x_\text{train})\right]$ is the fraction of
+# - $r_t = \mathbb E\left[\operatorname{sign} D(x_\text{train})\right]$ ($t$ for *training*) is the fraction of
 #   training images $D$ calls real minus the fraction it calls fake, so it lies between $-1$ and
 #   1: near 1 when $D$ calls every training image real, near 0 when it calls as many of them fake
 #   as real, below 0 when it calls most of them fake. Adaptive
-#   augmentation (ADA, Karras et al., 2020) steers by it: it augments more whenever $r_t$ rises
+#   augmentation ([ADA, Karras et al., 2020](https://arxiv.org/abs/2006.06676)) steers by it: it augments more whenever $r_t$ rises
 #   above 0.6.
 #
 # Both are measured on the training images as they are, without augmentation. Here they are
 # along the committed runs on 600 rotated digits (seed 0; the grey line marks the budget of
 # 10,000 steps, where section 5's table reads each run). The solid lines are GM-GAN (blue) and
-# the DCGAN (orange) as they are; the dashed and dash-dotted lines are the same models trained
-# with augmentation, section 4's other answer to little data, whose gap stays near 0:
+# the DCGAN (orange) as they are; the dashed lines are the same models trained with DiffAugment
+# and the dash-dotted line the DCGAN trained with random rotations, section 4's answers to little
+# data, whose gap stays near 0 (the dash-dotted one lies under the dashed ones):
 
 # %% tags=["nbval-ignore-output"]
 de.overfitting_figure(RESULTS)
@@ -93,7 +96,7 @@ de.overfitting_figure(RESULTS)
 # turned copies. To it, the 600 training images are 2,400 images (each one's *orbit* under the
 # group of four quarter turns): it can still memorise an image, but never tell it from its three
 # quarter turns. The theory
-# (Chen, Katsoulakis, Rey-Bellet and Zhu, 2023) says how much that is worth: for a
+# ([Chen, Katsoulakis, Rey-Bellet and Zhu, 2023](https://arxiv.org/abs/2305.13517)) says how much that is worth: for a
 # group-invariant distribution, the number of samples needed falls by the size of the group,
 # here 4.
 #
@@ -148,8 +151,8 @@ print("covering one quarter of the angles is far worse:", one["fid"] > 3 * every
 # A trained generator falls into the same blind spot. One of the runs of section 5 trained
 # GM-GAN for 10,000 steps on 600 rotated digits against an invariant $D$ (one that pools its four
 # orientations with the maximum, where the $D$ above takes their mean: both are exactly
-# invariant), and its samples are drawn as $G$ makes them, never turned. Its generator is
-# committed.
+# invariant), and its samples are drawn as $G$ makes them, never turned (section 5's table calls
+# it "invariant D head (max), plain G"). Its generator is committed.
 # Here are 24 of its samples as drawn (top three rows) and the same 24, each turned by a random
 # quarter turn (bottom three rows):
 
@@ -165,7 +168,8 @@ viz.plot_grid(torch.cat([blind[:24], blind_turned[:24]]), nrow=8,
 
 # %% [markdown]
 # Most of its digits lie on their sides: nothing in training asked $G$ for the other
-# orientations, because $D$ cannot see them. FID_MNIST says how much that costs:
+# orientations, because $D$ cannot see them. FID_MNIST says how much that costs (on $N$ samples:
+# in FAST mode 1,000, so a few units above section 5's table, which uses 10,000):
 
 # %%
 drawn = evaluate_images(blind, reference, "rotmnist")
@@ -190,8 +194,9 @@ print("the same samples, turned at random, are far closer to the data:",
 #
 # Where does $k$ come from? A sample must stay a function of its noise $z$ (the same seed, the
 # same images), so $k$ is read off $z$ itself. Each of its 100 numbers is stored as a 32-bit
-# float, whose last bits are the least significant digits of the number; $k$ is the sum of the
-# last two bits of each number, modulo 4. Those bits are uniform, and they are invisible to a smooth network: changing
+# float, whose last bits are the least significant digits of the number. The last two bits of a
+# number, read as a binary number, are a value from 0 to 3; $k$ is the sum of these values over
+# the 100 numbers, modulo 4. Those bits are uniform, and they are invisible to a smooth network: changing
 # them moves $G$'s output by about $10^{-7}$, so for $G$ the turn is an independent coin with four
 # faces. The turns of 10,000 noise vectors:
 
@@ -204,7 +209,7 @@ print("quarter turns 0, 1, 2, 3 drawn", counts.tolist(), "times")
 #
 # A plain GAN's answer to little data is **augmentation**: transform every image $D$ sees,
 # real or generated, in both updates, so that $D$ never sees the same image twice. DiffAugment
-# (Zhao et al., 2020) moves each image by up to 1/8 of its side and blanks out a square of half
+# ([Zhao et al., 2020](https://arxiv.org/abs/2006.10738)) moves each image by up to 1/8 of its side and blanks out a square of half
 # its side; since the transformations are differentiable, $G$ learns through them. Turning each
 # image by a random angle is the "augment instead of building in" version of the rotation prior.
 # One digit under eight draws of each:
@@ -228,14 +233,22 @@ viz.plot_grid(torch.cat([diffaugment(digit), random_rotation(digit)]), nrow=8,
 # each trained for the same 10,000 steps with the same optimiser and loss, three training seeds
 # each, in three data settings: 600 rotated digits (1 % of rotated MNIST), 6,000 (10 %) and 600
 # upright MNIST digits; and, as the reference with all the data there is, the 60,000 rotated
-# digits. The five models are GM-GAN with its prior used on both sides (on upright
+# digits. Beside them, four **ablation rows** (seed 0, 600 rotated digits) change one part of
+# GM-GAN's prior at a time. Its discriminator ends in a *head* that turns its last feature maps,
+# one per orientation, into one score. The default *linear* head is one linear layer over all of
+# them, with its own weights for each orientation, so it sees orientations and is not invariant.
+# An *invariant* head scores each of the four orientations alike, $s_1, \dots, s_4$, and pools
+# the four scores with a function that does not care about their order: their mean (the
+# preset's choice), their maximum, or *logsumexp*, $\log \frac14 \sum_i e^{s_i}$, a soft maximum
+# that lies between the two. And $G$ is either *plain* or turns each sample by a random quarter
+# turn (section 3). The five models are GM-GAN with its prior used on both sides (on upright
 # MNIST the default GM-GAN), GM-GAN with DiffAugment, and the DCGAN alone, with DiffAugment and
 # with random rotations. Each run is added to the results file when it finishes, and the table
 # and the figure below are recomputed from that file every time this notebook runs. So they
 # show **the runs finished so far**, not the answer. How far the plan has got:
 
 # %% tags=["nbval-ignore-output"]
-PLAN = [("rotmnist", 600), ("rotmnist", 6_000), ("mnist", 600), ("rotmnist", 60_000)]
+PLAN = [("rotmnist", 600), ("rotmnist", 6_000), ("rotmnist", 60_000), ("mnist", 600)]
 for dataset, images in PLAN:
     done = sum(r["row"] in de.MODELS and (r["dataset"], r["images"]) == (dataset, images)
                for r in RESULTS.values())
@@ -265,7 +278,11 @@ display(Markdown(de.markdown_table(RESULTS)))
 # finished so far, the rows with DiffAugment have a far smaller gap than the same model without
 # it, and an $r_t$ below 1. One snapshot's $r_t$ is a noisy reading, though: along the seed-0
 # runs of section 1 it jumps between snapshots for the runs with DiffAugment, so read it
-# together with the gap.
+# together with the gap. And $r_t$ can be negative while the gap is large (a few rows show it,
+# and the DCGAN with random rotations in section 1): $r_t$ only says on which side of 0 $D$'s
+# scores of its training images fall, and where 0 lies drifts with what $G$ draws at the moment;
+# the gap compares training images with unseen ones on the same scale. A large gap with any
+# $r_t$ is a discriminator that has memorised.
 
 # %% tags=["nbval-ignore-output"]
 de.figure(RESULTS)

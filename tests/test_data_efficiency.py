@@ -20,11 +20,12 @@ ROWS = {"a": run("gan", 0, 60.0), "b": run("gan", 1, 64.0), "c": run("gm", 0, 50
 
 def test_the_table_gives_mean_and_spread_over_seeds_in_the_tables_order():
     lines = markdown_table(ROWS).splitlines()[2:]
-    assert lines[0].startswith("| 600 upright digits | GM-GAN | 1 | 100 | 80.0 | 80.0 |")     # MNIST first
-    assert lines[1].startswith("| 600 rotated digits | GM-GAN | 1 | 100 | 50.0 | 50.0 |")
-    assert lines[2].startswith("| 600 rotated digits | DCGAN | 2 | 100 | 62.0 ± 2.8 | 62.0 ± 2.8 |")
-    assert "| 1.00 ± 0.71 | 0.90 ± 0.00 |" in lines[2]                       # gap and r_t at the budget
-    assert "random turn in G" in lines[3] and lines[4].startswith("| 6,000 rotated digits | GM-GAN")
+    # rotated MNIST first, fewer images first; the upright digits last
+    assert lines[0].startswith("| 600 rotated digits | GM-GAN | 1 | 100 | 50.0 | 50.0 |")
+    assert lines[1].startswith("| 600 rotated digits | DCGAN | 2 | 100 | 62.0 ± 2.8 | 62.0 ± 2.8 |")
+    assert "| 1.00 ± 0.71 | 0.90 ± 0.00 |" in lines[1]                       # gap and r_t at the budget
+    assert "random turn in G" in lines[2] and lines[3].startswith("| 6,000 rotated digits | GM-GAN")
+    assert lines[4].startswith("| 600 upright digits | GM-GAN | 1 | 100 | 80.0 | 80.0 |")
 
 
 def test_the_second_half_mean_takes_the_snapshots_after_half_the_budget():
@@ -46,6 +47,18 @@ def test_the_figure_draws_a_line_per_model_and_the_curves_of_seed_0():
     assert len(curves.lines) == 3 + 1 and len(gaps.lines) == 3 + 2
     assert "the budget" in curves.get_title()
     assert set(MODELS) >= {"gm", "gan"}
+
+
+def test_the_overfitting_figure_draws_the_five_models_and_leaves_the_ablations_out():
+    """Notebook 06 shows it before the ablations are explained: only the models' rows, unless
+    asked for more."""
+    from gmgan_lib.data_efficiency import overfitting_figure
+
+    def drawn(fig):
+        return [t.get_text() for t in fig.legends[0].get_texts()]
+    assert drawn(overfitting_figure(ROWS)) == ["GM-GAN", "DCGAN"]
+    assert drawn(overfitting_figure(ROWS, which=("gm", "gm-invariant-max")))[1].startswith(
+        "GM-GAN, invariant D head")
 
 
 def test_the_figures_fit_a_notebook_with_legible_text():

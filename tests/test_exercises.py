@@ -197,6 +197,23 @@ def test_a_result_the_check_cannot_use_is_feedback_too(capsys):
     assert "got 'images' (str)" in not_yet("04.2", capsys)
 
 
+def test_a_list_for_a_tensor_is_named_in_one_line(capsys):
+    """A list of turned images, not stacked: the feedback names it by its length and its items'
+    shape; it once printed every value of every image."""
+    exercises.check("06.1", lambda x, k: [torch.rot90(a, int(t), dims=(-2, -1))
+                                          for a, t in zip(x, k)], seed=0)
+    said = not_yet("06.1", capsys)
+    assert "got a list of " in said and "tensors of shape (1, " in said, said
+    assert len(said.splitlines()) == 1 and len(said) < 300, said
+
+
+def test_a_long_value_is_cut_short(capsys):
+    exercises.check("04.2", lambda G, z0, z1, steps: "x" * 500, seed=0)
+    said = not_yet("04.2", capsys)
+    assert "...' (str)" in said or "... (str)" in said, said
+    assert len(said) < 300, said
+
+
 def _centring_fid(fa, fb):
     fa -= fa.mean(0)                         # centres the caller's arrays in place ...
     fb -= fb.mean(0)

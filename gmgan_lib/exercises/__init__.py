@@ -112,12 +112,22 @@ def _images(rng: random.Random, low: int = 10, high: int = 30) -> torch.Tensor:
 
 
 def _describe(value) -> str:
-    """What an answer returned, in a few words (its shape, not its values)."""
+    """What an answer returned, in a few words (its shape, not its values): one line, however
+    large the value (a list of tensors once printed every number of every tensor)."""
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {tuple(value.shape)}"
     if hasattr(value, "shape"):
         return f"{type(value).__name__} of shape {tuple(value.shape)}"
-    return f"{value!r} ({type(value).__name__})" if value is not None else "None"
+    if isinstance(value, (list, tuple)):
+        kinds = {_describe(v) for v in value}
+        what = kinds.pop()[2:] if len(kinds) == 1 else "items of different kinds"
+        what = what.replace("tensor ", "tensors ", 1) if what.startswith("tensor ") else what
+        return (f"a {type(value).__name__} of {len(value)} {what}" if value
+                else f"an empty {type(value).__name__}")
+    if value is None:
+        return "None"
+    text = repr(value)
+    return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
 
 
 def _number(value, call: str) -> float:
