@@ -82,7 +82,8 @@ print(f"N = {N:,} images per evaluation")
 # 10,000 steps, where section 5's table reads each run). The solid lines are GM-GAN (blue) and
 # the DCGAN (orange) as they are; the dashed lines are the same models trained with DiffAugment
 # and the dash-dotted line the DCGAN trained with random rotations, section 4's answers to little
-# data, whose gap stays near 0 (the dash-dotted one lies under the dashed ones):
+# data, whose gap stays near 0 (in the left panel the dash-dotted line is hidden behind the
+# dashed ones):
 
 # %% tags=["nbval-ignore-output"]
 de.overfitting_figure(RESULTS)
@@ -233,13 +234,14 @@ viz.plot_grid(torch.cat([diffaugment(digit), random_rotation(digit)]), nrow=8,
 # each trained for the same 10,000 steps with the same optimiser and loss, three training seeds
 # each, in three data settings: 600 rotated digits (1 % of rotated MNIST), 6,000 (10 %) and 600
 # upright MNIST digits; and, as the reference with all the data there is, the 60,000 rotated
-# digits. Beside them, four **ablation rows** (seed 0, 600 rotated digits) change one part of
-# GM-GAN's prior at a time. Its discriminator ends in a *head* that turns its last feature maps,
+# digits. Beside them, four **ablation rows** (seed 0, 600 rotated digits) change GM-GAN's
+# prior, the preset `hybrid-invariant` (invariant head with the mean, turning $G$), in one or two
+# places each, as their names say. Its discriminator ends in a *head* that turns its last feature maps,
 # one per orientation, into one score. The default *linear* head is one linear layer over all of
 # them, with its own weights for each orientation, so it sees orientations and is not invariant.
 # An *invariant* head scores each of the four orientations alike, $s_1, \dots, s_4$, and pools
-# the four scores with a function that does not care about their order: their mean (the
-# preset's choice), their maximum, or *logsumexp*, $\log \frac14 \sum_i e^{s_i}$, a soft maximum
+# the four scores with a function that does not care about their order: their mean (the choice
+# of `hybrid-invariant`), their maximum, or *logsumexp*, $\log \frac14 \sum_i e^{s_i}$, a soft maximum
 # that lies between the two. And $G$ is either *plain* or turns each sample by a random quarter
 # turn (section 3). The five models are GM-GAN with its prior used on both sides (on upright
 # MNIST the default GM-GAN), GM-GAN with DiffAugment, and the DCGAN alone, with DiffAugment and
@@ -278,8 +280,8 @@ display(Markdown(de.markdown_table(RESULTS)))
 # finished so far, the rows with DiffAugment have a far smaller gap than the same model without
 # it, and an $r_t$ below 1. One snapshot's $r_t$ is a noisy reading, though: along the seed-0
 # runs of section 1 it jumps between snapshots for the runs with DiffAugment, so read it
-# together with the gap. And $r_t$ can be negative while the gap is large (a few rows show it,
-# and the DCGAN with random rotations in section 1): $r_t$ only says on which side of 0 $D$'s
+# together with the gap. And $r_t$ can be negative while the gap is large (the row "invariant D
+# head (max), random turn in G"): $r_t$ only says on which side of 0 $D$'s
 # scores of its training images fall, and where 0 lies drifts with what $G$ draws at the moment;
 # the gap compares training images with unseen ones on the same scale. A large gap with any
 # $r_t$ is a discriminator that has memorised.

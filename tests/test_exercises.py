@@ -207,6 +207,17 @@ def test_a_list_for_a_tensor_is_named_in_one_line(capsys):
     assert len(said.splitlines()) == 1 and len(said) < 300, said
 
 
+@pytest.mark.parametrize("value,said", [
+    ([1, 1], "a list of 2 ints"), ([0.5, 0.25], "a list of 2 floats"),
+    (["ab", "ab"], "a list of 2 strs"), ([None, None], "a list of 2 None values"),
+    ([[], [1]], "a list of 2 lists"), ((torch.zeros(2, 3),), "a tuple of 1 tensor of shape (2, 3)"),
+    ([torch.zeros(2), torch.zeros(3)], "a list of 2 tensors of different shapes"),
+    ([1, 2.0], "a list of 2 items of different types"), ([], "an empty list"), ((), "an empty tuple")])
+def test_a_container_is_described_by_what_it_holds(value, said):
+    from gmgan_lib.exercises import _describe
+    assert _describe(value) == said
+
+
 def test_a_long_value_is_cut_short(capsys):
     exercises.check("04.2", lambda G, z0, z1, steps: "x" * 500, seed=0)
     said = not_yet("04.2", capsys)

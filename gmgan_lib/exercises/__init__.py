@@ -119,15 +119,28 @@ def _describe(value) -> str:
     if hasattr(value, "shape"):
         return f"{type(value).__name__} of shape {tuple(value.shape)}"
     if isinstance(value, (list, tuple)):
-        kinds = {_describe(v) for v in value}
-        what = kinds.pop()[2:] if len(kinds) == 1 else "items of different kinds"
-        what = what.replace("tensor ", "tensors ", 1) if what.startswith("tensor ") else what
-        return (f"a {type(value).__name__} of {len(value)} {what}" if value
+        return (f"a {type(value).__name__} of {len(value)} {_items(value)}" if value
                 else f"an empty {type(value).__name__}")
     if value is None:
         return "None"
     text = repr(value)
     return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
+
+
+def _items(values) -> str:
+    """What a non-empty list or tuple holds, in the plural when it holds several: "tensors of
+    shape (1, 5, 5)", "ints", "items of different types"."""
+    s = "" if len(values) == 1 else "s"
+    kinds = {type(v) for v in values}
+    if len(kinds) > 1:
+        return "items of different types"
+    kind = kinds.pop()
+    if hasattr(values[0], "shape"):
+        name = "tensor" if issubclass(kind, torch.Tensor) else kind.__name__
+        shapes = {tuple(v.shape) for v in values}
+        return f"{name}{s} of shape {shapes.pop()}" if len(shapes) == 1 else \
+            f"{name}s of different shapes"
+    return f"None value{s}" if kind is type(None) else f"{kind.__name__}{s}"
 
 
 def _number(value, call: str) -> float:

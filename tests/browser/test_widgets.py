@@ -86,7 +86,10 @@ def wait_for_explorers(page, count: int, server, timeout: float = 180) -> None:
         page.wait_for_function(f"document.querySelectorAll('{EXPLORER}').length >= {count}",
                                timeout=timeout * 1000)
     except PlaywrightTimeout:
-        shown = page.inner_text("body")[-1500:] if page.locator("body").count() else "(no body)"
+        try:
+            shown = page.inner_text("body", timeout=5_000)[-1500:]
+        except PlaywrightTimeout:
+            shown = "(no body)"
         raise AssertionError(
             f"{page.locator(EXPLORER).count()} of {count} explorers after {timeout:.0f} s.\n"
             f"The page shows:\n{shown}\nThe server's log ends:\n{server.tail(25)}") from None
@@ -148,12 +151,16 @@ def test_make_explore_page_redraws(page, voila):
         except AssertionError as stuck:
             if loads == RELOADS + 1:
                 raise
-            warnings.warn(f"make explore's page needed a reload: {stuck}", stacklevel=1)
+            # errors of the stuck page (while it unloads, too) are reported, not held against
+            # the next load
+            warnings.warn(f"make explore's page needed a reload: {stuck}\n"
+                          f"Errors on that page: {page.errors or 'none'}", stacklevel=1)
             page.reload(wait_until="commit")
+            page.errors.clear()
             loads += 1
     moved = exercise(page, 3)
     # One kernel per page load, and none for the server's readiness probe (conftest.voila).
-    started = voila.log.read_text().count("Kernel started")
+    started = voila.log.read_text(errors="replace").count("Kernel started")
     assert started == loads, f"{started} kernels started for {loads} page load(s)"
     assert any(m.startswith("orientation ") for m in moved), moved
     shown = page.inner_text("body")     # rendered text only: hidden elements do not count
