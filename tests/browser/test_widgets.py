@@ -143,13 +143,13 @@ def test_make_explore_page_redraws(page, voila):
     # take seconds (voila-dashboards/voila #1395, #1428; seen here in fresh clones, on the
     # first page). A student reloads, and so does the test: at most twice, each time out loud.
     # A page that never draws, or explorers that do not redraw, still fail.
-    loads = 1
-    while True:
+    for loads in range(1, RELOADS + 2):
+        last = loads == RELOADS + 1
         try:
-            wait_for_explorers(page, 3, voila, timeout=90 if loads < RELOADS + 1 else 180)
+            wait_for_explorers(page, 3, voila, timeout=180 if last else 90)
             break
         except AssertionError as stuck:
-            if loads == RELOADS + 1:
+            if last:
                 raise
             # errors of the stuck page (while it unloads, too) are reported, not held against
             # the next load
@@ -157,7 +157,6 @@ def test_make_explore_page_redraws(page, voila):
                           f"Errors on that page: {page.errors or 'none'}", stacklevel=1)
             page.reload(wait_until="commit")
             page.errors.clear()
-            loads += 1
     moved = exercise(page, 3)
     # One kernel per page load, and none for the server's readiness probe (conftest.voila).
     started = voila.log.read_text(errors="replace").count("Kernel started")
