@@ -241,11 +241,29 @@ def loss_table(rows: dict[str, dict], dataset: str = "rotmnist") -> str:
     return "\n".join(lines)
 
 
-#: The tables of docs/results.md made from the results file, by name. Each stands in the page
-#: between the mark ``<!-- data-efficiency NAME: generated, do not edit -->`` and the mark
+def summary_table(rows: dict[str, dict]) -> str:
+    """The table at a glance (the README's): FID_MNIST at the budget of each model (a column
+    each) in each data setting (a line each, in the table's order), mean ± std over the seeds
+    finished so far and, in brackets, how many there are."""
+    settings: dict[tuple, dict[str, list[float]]] = {}
+    for (dataset, images, _, row), runs in groups(rows).items():
+        if row in MODELS:
+            settings.setdefault((dataset, images), {})[row] = [r["metrics"]["fid"] for r in runs]
+    lines = ["| FID_MNIST at the budget (seeds) | " + " | ".join(LABELS[m] for m in MODELS) + " |",
+             "|---|" + "---|" * len(MODELS)]
+    for (dataset, images), per in settings.items():
+        cells = [f"{spread(per[m], 1)} ({len(per[m])})" if m in per else "" for m in MODELS]
+        lines.append(f"| {setting_label(dataset, images)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: The tables made from the results file, by name: docs/results.md holds the first three, the
+#: README the summary. Each stands in its page between the mark
+#: ``<!-- data-efficiency NAME: generated, do not edit -->`` and the mark
 #: ``<!-- data-efficiency end -->`` (HTML comments: a reader of the page does not see them);
 #: :func:`fill_generated` writes them again.
-GENERATED = {"table": markdown_table, "comparisons": comparison_table, "losses": loss_table}
+GENERATED = {"table": markdown_table, "comparisons": comparison_table, "losses": loss_table,
+             "summary": summary_table}
 END_MARK = "<!-- data-efficiency end -->"
 
 
@@ -255,18 +273,24 @@ def begin_mark(name: str) -> str:
 
 def fill_generated(text: str, rows: dict[str, dict]) -> str:
     """``text`` (a page such as docs/results.md) with each generated table of :data:`GENERATED`
-    written again from ``rows``, between its marks; everything else unchanged. Each begin mark
-    must stand once in the page, followed by an end mark before any other begin mark; a page
-    that breaks this is refused (ValueError naming the mark), rather than written half."""
-    for name, make in GENERATED.items():
+    that it holds written again from ``rows``, between its marks; everything else unchanged.
+    Each begin mark in the page must stand there once, followed by an end mark before any other
+    begin mark, and the page must hold at least one; a page that breaks this is refused
+    (ValueError naming the mark), rather than written half. (Which page holds which tables is
+    the tests' to check: tests/test_data_efficiency.py.)"""
+    held = [name for name in GENERATED if begin_mark(name) in text]
+    if not held:
+        raise ValueError("the page holds none of the marks "
+                         + ", ".join(repr(begin_mark(n)) for n in GENERATED))
+    for name in held:
         mark = begin_mark(name)
         begin = text.find(mark)
-        end = text.find(END_MARK, begin) if begin >= 0 else -1
+        end = text.find(END_MARK, begin)
         others = [text.find(begin_mark(n), begin + 1) for n in GENERATED]
         if text.count(mark) != 1 or end < 0 or any(begin < o < end for o in others):
             raise ValueError(f"the page must hold the mark {mark!r} once, followed by "
                              f"{END_MARK!r} before the next table's mark")
-        text = text[:begin] + mark + "\n" + make(rows) + "\n" + text[end:]
+        text = text[:begin] + mark + "\n" + GENERATED[name](rows) + "\n" + text[end:]
     return text
 
 

@@ -6,7 +6,7 @@
     python scripts/reproduce.py --part data-efficiency --only 'rotmnist-1pc-*-seed0'
     python scripts/reproduce.py --part data-efficiency --table    # docs/results.md's table
     python scripts/reproduce.py --part data-efficiency --verdict  # GM-GAN against each baseline
-    python scripts/reproduce.py --part data-efficiency --update-doc docs/results.md
+    python scripts/reproduce.py --part data-efficiency --update-doc docs/results.md README.md
     python scripts/reproduce.py --part data-efficiency --plot docs/img/data_efficiency.png
     python scripts/reproduce.py --part data-efficiency --export   # the 1 % seed-0 generators
     python scripts/reproduce.py --part data-efficiency --grids docs/img/data_efficiency_samples.png
@@ -329,9 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verdict", action="store_true",
                    help="print each GM-GAN row against each baseline, and what less data costs "
                         "each model, as tables")
-    p.add_argument("--update-doc", type=Path, default=None, metavar="PAGE",
-                   help="write the generated tables of PAGE (docs/results.md) again from the "
-                        "results, then stop")
+    p.add_argument("--update-doc", type=Path, nargs="+", default=None, metavar="PAGE",
+                   help="write the generated tables of each PAGE (docs/results.md, README.md) "
+                        "again from the results, then stop (every page is checked before any "
+                        "is written)")
     p.add_argument("--plot", type=Path, default=None, help="draw the figures into this image")
     p.add_argument("--export", type=Path, nargs="?", const=EXPORT, default=None,
                    help="write the generators of the 600-rotated-digit seed-0 runs at --steps "
@@ -358,13 +359,16 @@ def main(argv: list[str] | None = None) -> int:
         if not rows:           # never blank a page's tables for want of a results file
             print(f"error: {args.results} holds no finished run yet", file=sys.stderr)
             return 1
-        try:
-            page = fill_generated(args.update_doc.read_text(), rows)
-        except (OSError, ValueError) as err:
-            print(f"error: --update-doc {args.update_doc}: {err}", file=sys.stderr)
-            return 2
-        atomic_write_text(args.update_doc, page)
-        print(f"wrote the generated tables of {args.update_doc}")
+        pages = {}
+        for path in args.update_doc:
+            try:
+                pages[path] = fill_generated(path.read_text(), rows)
+            except (OSError, ValueError) as err:
+                print(f"error: --update-doc {path}: {err}", file=sys.stderr)
+                return 2
+        for path, page in pages.items():
+            atomic_write_text(path, page)
+            print(f"wrote the generated tables of {path}")
         return 0
     if args.plot is not None:
         if not rows:

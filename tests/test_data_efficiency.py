@@ -177,8 +177,24 @@ def test_what_less_data_costs_is_read_from_the_largest_setting_of_each_model():
         "| DCGAN | 50.0 (1) | 54.0 (1), +4.0 | 62.0 ± 2.8 (2), +12.0 |"]
 
 
+def test_the_summary_gives_each_setting_a_line_and_each_model_a_column():
+    from gmgan_lib.data_efficiency import summary_table
+
+    rows = {"a": run("gan", 0, 50.0, images=60000), "b": run("gan", 0, 60.0),
+            "c": run("gan", 1, 64.0), "d": run("gm", 0, 70.0),
+            "e": run("gm-invariant-max", 0, 1.0),                 # an ablation: not a column
+            "f": run("gm", 0, 90.0, dataset="mnist")}             # upright digits: last line
+    assert summary_table(rows).splitlines() == [
+        "| FID_MNIST at the budget (seeds) | GM-GAN | GM-GAN + DiffAugment | DCGAN "
+        "| DCGAN + DiffAugment | DCGAN + random rotations |", "|---|---|---|---|---|---|",
+        "| 600 rotated digits | 70.0 (1) |  | 62.0 ± 2.8 (2) |  |  |",
+        "| 60,000 rotated digits |  |  | 50.0 (1) |  |  |",
+        "| 600 upright digits | 90.0 (1) |  |  |  |  |"]
+
+
 def test_the_generated_tables_are_written_between_their_marks_and_nothing_else_moves():
-    from gmgan_lib.data_efficiency import END_MARK, GENERATED, begin_mark, fill_generated
+    from gmgan_lib.data_efficiency import (END_MARK, GENERATED, begin_mark, fill_generated,
+                                           loss_table)
 
     page = "# title\n\n"
     for name in GENERATED:
@@ -188,8 +204,11 @@ def test_the_generated_tables_are_written_between_their_marks_and_nothing_else_m
     assert all(f"before {n}\n{begin_mark(n)}\n|" in filled and f"after {n}" in filled
                for n in GENERATED)
     assert fill_generated(filled, ROWS) == filled                  # writing again changes nothing
-    with pytest.raises(ValueError, match="losses: generated, do not edit"):
-        fill_generated(page.replace(begin_mark("losses"), "gone"), ROWS)      # a mark missing
+    one = f"intro\n{begin_mark('losses')}\nstale\n{END_MARK}\nrest\n"   # a page of one table
+    assert fill_generated(one, ROWS) == (f"intro\n{begin_mark('losses')}\n{loss_table(ROWS)}\n"
+                                         f"{END_MARK}\nrest\n")
+    with pytest.raises(ValueError, match="none of the marks"):
+        fill_generated("# a page without marks\n", ROWS)                     # nothing to fill
     twice = page + f"{begin_mark('table')}\nold copy\n{END_MARK}\n"
     with pytest.raises(ValueError, match="table: generated, do not edit"):
         fill_generated(twice, ROWS)                                           # a mark twice
@@ -198,19 +217,24 @@ def test_the_generated_tables_are_written_between_their_marks_and_nothing_else_m
         fill_generated(unended, ROWS)                  # never runs on into the next table
 
 
-def test_docs_results_shows_the_tables_the_committed_results_give():
-    """docs/results.md never drifts from docs/results/data_efficiency.json: its generated tables
-    are exactly what `reproduce.py --part data-efficiency --update-doc` writes from it."""
+@pytest.mark.parametrize("page, tables", [("docs/results.md", {"table", "comparisons", "losses"}),
+                                          ("README.md", {"summary"})])
+def test_the_pages_show_the_tables_the_committed_results_give(page, tables):
+    """docs/results.md and the README never drift from docs/results/data_efficiency.json: each
+    holds its generated tables, and they are exactly what `reproduce.py --part data-efficiency
+    --update-doc` writes from it."""
     import json
     from pathlib import Path
 
-    from gmgan_lib.data_efficiency import fill_generated
+    from gmgan_lib.data_efficiency import GENERATED, begin_mark, fill_generated
 
-    docs = Path(__file__).resolve().parents[1] / "docs"
-    page = (docs / "results.md").read_text()
-    rows = json.loads((docs / "results" / "data_efficiency.json").read_text())
-    assert fill_generated(page, rows) == page, (
-        "run `python scripts/reproduce.py --part data-efficiency --update-doc docs/results.md`")
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / page).read_text()
+    rows = json.loads((repo / "docs" / "results" / "data_efficiency.json").read_text())
+    assert {name for name in GENERATED if begin_mark(name) in text} == tables
+    assert fill_generated(text, rows) == text, (
+        "run `python scripts/reproduce.py --part data-efficiency --update-doc docs/results.md "
+        "README.md`")
 
 
 def test_the_pages_count_the_runs_the_committed_results_hold():

@@ -266,13 +266,19 @@ def test_the_data_efficiency_verdict_is_printed_and_written_into_a_page(tmp_path
     assert "| 600 rotated digits | GM-GAN | DCGAN | 51.0 ± 1.4 against 61.0 ± 1.4 (+10.0) | ahead" \
         in printed
     assert "| DCGAN | 61.0 ± 1.4 (2) |" in printed                      # what less data costs
-    page = tmp_path / "page.md"
+    page, front = tmp_path / "page.md", tmp_path / "front.md"
     page.write_text("".join(f"{begin_mark(n)}\n{END_MARK}\n" for n in GENERATED) + "kept\n")
-    efficiency("--results", results, "--update-doc", page)
+    front.write_text(f"intro\n{begin_mark('summary')}\n{END_MARK}\n")     # one table only
+    efficiency("--results", results, "--update-doc", page, front)
     assert "(+10.0) | ahead" in page.read_text() and page.read_text().endswith("kept\n")
-    page.write_text("no marks here\n")
-    result = efficiency("--results", results, "--update-doc", page, check=False)
-    assert result.returncode == 2 and "--update-doc" in result.stderr and "mark" in result.stderr
-    assert page.read_text() == "no marks here\n"                    # nothing written
+    assert "| 600 rotated digits | 51.0 ± 1.4 (2) |" in front.read_text()
+    filled = page.read_text()
+    bad = tmp_path / "bad.md"
+    bad.write_text("no marks here\n")
+    page.write_text(filled.replace("51.0", "99.9"))                   # stale: would be rewritten
+    result = efficiency("--results", results, "--update-doc", page, bad, check=False)
+    assert result.returncode == 2 and str(bad) in result.stderr and "mark" in result.stderr
+    assert bad.read_text() == "no marks here\n"                      # nothing written,
+    assert "99.9" in page.read_text()                                 # not even the good page
     result = efficiency("--results", tmp_path / "none.json", "--update-doc", page, check=False)
     assert result.returncode == 1 and "holds no finished run" in result.stderr
