@@ -245,15 +245,14 @@ def summary_table(rows: dict[str, dict]) -> str:
     """The table at a glance (the README's): FID_MNIST at the budget of each model (a column
     each) in each data setting (a line each, in the table's order), mean ± std over the seeds
     finished so far and, in brackets, how many there are."""
-    settings: dict[tuple, dict[str, list[float]]] = {}
-    for (dataset, images, _, row), runs in groups(rows).items():
-        if row in MODELS:
-            settings.setdefault((dataset, images), {})[row] = [r["metrics"]["fid"] for r in runs]
     lines = ["| FID_MNIST at the budget (seeds) | " + " | ".join(LABELS[m] for m in MODELS) + " |",
              "|---|" + "---|" * len(MODELS)]
-    for (dataset, images), per in settings.items():
-        cells = [f"{spread(per[m], 1)} ({len(per[m])})" if m in per else "" for m in MODELS]
-        lines.append(f"| {setting_label(dataset, images)} | " + " | ".join(cells) + " |")
+    for dataset in DATASETS:
+        fids = fids_by_setting(rows, dataset)
+        for images in sorted({n for per in fids.values() for n in per}):
+            cells = [f"{spread(fids[m][images], 1)} ({len(fids[m][images])})"
+                     if images in fids.get(m, {}) else "" for m in MODELS]
+            lines.append(f"| {setting_label(dataset, images)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
